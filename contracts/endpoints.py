@@ -1,0 +1,107 @@
+"""What each HTTP function accepts and answers, keyed by its name in functions/functions.yaml.
+
+Method, path and access live in functions.yaml (the wiring); bodies, parameters and error codes live here (the
+contract). The OpenAPI document is generated from both (contracts/openapi.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+
+from . import auth, metadata, stream, transcode, upload
+from .errors import ErrorCode
+
+COMMON_ERRORS = (ErrorCode.REQUEST_INVALID, ErrorCode.API_VERSION_UNSUPPORTED, ErrorCode.SYSTEM_ERROR)
+USER_ERRORS = (ErrorCode.AUTH_INVALID_TOKEN, ErrorCode.AUTH_INSUFFICIENT_PERMISSIONS)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    summary: str
+    response: type[BaseModel] | None
+    request: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    errors: tuple[ErrorCode, ...] = ()
+    response_media_types: tuple[str, ...] = ("application/json",)
+    extra_responses: dict[int, str] = field(default_factory=dict)
+
+
+ENDPOINTS: dict[str, Endpoint] = {
+    "auth-validate": Endpoint(
+        "Validate a Firebase ID token for the load balancer, optionally against X-Original-URI",
+        response=auth.AuthValidationResponse,
+        errors=USER_ERRORS,
+    ),
+    "upload-start": Endpoint(
+        "Start an upload session: one V4 signed PUT URL per chunk",
+        request=upload.StartUploadRequest,
+        response=upload.StartUploadResponse,
+        errors=(ErrorCode.UPLOAD_FILE_TOO_LARGE, ErrorCode.UPLOAD_INVALID_FORMAT, ErrorCode.RATE_LIMIT_EXCEEDED),
+    ),
+    "upload-chunk": Endpoint(
+        "Upload one chunk through the API, for clients that cannot reach storage directly",
+        response=upload.UploadChunkResponse,
+        errors=(ErrorCode.UPLOAD_CHECKSUM_MISMATCH, ErrorCode.UPLOAD_NOT_FOUND, ErrorCode.UPLOAD_EXPIRED),
+    ),
+    "upload-status": Endpoint(
+        "The state of an upload session, to resume an interrupted upload",
+        response=upload.UploadStatusResponse,
+        errors=(ErrorCode.UPLOAD_NOT_FOUND,),
+    ),
+    "upload-complete": Endpoint(
+        "Verify and compose the chunks and start processing",
+        request=upload.CompleteUploadRequest,
+        response=upload.CompleteUploadResponse,
+        errors=(
+            ErrorCode.UPLOAD_CHUNK_MISSING,
+            ErrorCode.UPLOAD_CHECKSUM_MISMATCH,
+            ErrorCode.UPLOAD_NOT_FOUND,
+            ErrorCode.UPLOAD_EXPIRED,
+        ),
+    ),
+    "transcode-start": Endpoint(
+        "Start a transcoding job (service identities only)",
+        request=transcode.StartTranscodingRequest,
+        response=transcode.StartTranscodingResponse,
+        errors=(ErrorCode.TRANSCODE_PROVIDER_UNAVAILABLE, ErrorCode.TRANSCODE_FAILED),
+    ),
+    "transcode-status": Endpoint(
+        "A transcoding job's state (service identities only)",
+        response=transcode.GetJobStatusResponse,
+        errors=(ErrorCode.TRANSCODE_JOB_NOT_FOUND, ErrorCode.TRANSCODE_PROVIDER_UNAVAILABLE),
+    ),
+    "stream": Endpoint(
+        "The HLS master playlist, DASH manifest or progressive MP4 of a video",
+        response=None,
+        query=stream.StreamQuery,
+        errors=(
+            ErrorCode.STREAM_VIDEO_NOT_FOUND,
+            ErrorCode.STREAM_ACCESS_DENIED,
+            ErrorCode.STREAM_QUALITY_NOT_AVAILABLE,
+        ),
+        response_media_types=("application/vnd.apple.mpegurl", "application/dash+xml", "video/mp4"),
+        extra_responses={206: "Partial content (progressive MP4 with Range)", 416: "Range not satisfiable"},
+    ),
+    "video-get": Endpoint(
+        "A video's metadata",
+        response=metadata.VideoMetadata,
+        errors=(ErrorCode.STREAM_VIDEO_NOT_FOUND,),
+    ),
+    "metadata-upsert": Endpoint(
+        "Create or update a video's metadata (service identities only), idempotent on videoId",
+        request=metadata.CreateVideoMetadataRequest,
+        response=metadata.VideoMetadata,
+    ),
+    "video-search": Endpoint(
+        "Search videos (Korean and English), filter, sort and page",
+        response=metadata.SearchVideosResponse,
+        query=metadata.SearchVideosQuery,
+    ),
+    "series-get": Endpoint(
+        "A series and its episodes in episode order",
+        response=metadata.GetSeriesResponse,
+        errors=(ErrorCode.STREAM_VIDEO_NOT_FOUND,),
+    ),
+}

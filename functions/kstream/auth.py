@@ -1,0 +1,100 @@
+"""Who is calling and what they may do: roles, permissions and the rules every endpoint applies.
+
+Users are Firebase Auth users; their role is the custom claim ``role`` (default ``user``). Permissions derive from
+the role through one table, ``ROLE_PERMISSIONS``. Service endpoints accept only Google-signed OIDC tokens of an
+allow-listed service account (locally: the local issuer's tokens, verified by the same code).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from .adapters import firebase_auth, service_identity
+from .errors import InsufficientPermissions, InvalidToken
+from .registry import FunctionSpec
+from .settings import Settings
+
+ROLES = ("user", "uploader", "admin")
+DEFAULT_ROLE = "user"
+
+_VIEWER = ("videos:read", "videos:stream")
+_UPLOADER = (*_VIEWER, "videos:upload")
+_ADMIN = (*_UPLOADER, "videos:manage", "users:manage")
+ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {"user": _VIEWER, "uploader": _UPLOADER, "admin": _ADMIN}
+
+
+@dataclass(frozen=True)
+class Principal:
+    id: str
+    username: str
+    role: str
+    permissions: tuple[str, ...]
+    kind: Literal["user", "service"] = "user"
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
+
+    @property
+    def is_admin(self) -> bool:
+        return self.kind == "user" and self.role == "admin"
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header; InvalidToken when missing or malformed."""
+    if not authorization:
+        raise InvalidToken("Missing Authorization header: expected 'Bearer <Firebase ID token>'")
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise InvalidToken("Malformed Authorization header: expected 'Bearer <token>'")
+    if token.count(".") != 2 or len(token) > 8192:
+        raise InvalidToken("Malformed bearer token: expected a JWT (three dot-separated parts)")
+    return token
+
+
+def principal_from_claims(claims: dict[str, object]) -> Principal:
+    role = claims.get("role") or DEFAULT_ROLE
+    if role not in ROLE_PERMISSIONS:
+        # An unknown claim grants nothing beyond a viewer's rights; it is not an error of the caller's token.
+        role = DEFAULT_ROLE
+    uid = str(claims.get("uid") or claims.get("sub"))
+    username = str(claims.get("name") or claims.get("email") or uid)
+    return Principal(id=uid, username=username, role=str(role), permissions=ROLE_PERMISSIONS[str(role)])
+
+
+def authenticate_user(authorization: str | None, settings: Settings) -> Principal:
+    token = bearer_token(authorization)
+    claims = firebase_auth.verify_id_token(token, settings)
+    return principal_from_claims(claims)
+
+
+def authenticate_service(authorization: str | None, settings: Settings) -> Principal:
+    """A service identity. A valid *user* token here is a 403 (known caller, wrong kind); anything else a 401."""
+    token = bearer_token(authorization)
+    if firebase_auth.looks_like_firebase_token(token):
+        authenticate_user(authorization, settings)  # raises 401 if it is not even a valid user token
+        raise InsufficientPermissions("This endpoint accepts only service identities, not user tokens")
+    email = service_identity.verify_service_token(token, settings)
+    return Principal(id=email, username=email, role="service", permissions=(), kind="service")
+
+
+def authorize(spec: FunctionSpec, authorization: str | None, settings: Settings) -> Principal | None:
+    """Apply a function's access rule from the function list; the principal, or None for public functions."""
+    if spec.access == "public":
+        return None
+    if spec.access == "service":
+        return authenticate_service(authorization, settings)
+    principal = authenticate_user(authorization, settings)
+    require_permission(principal, spec)
+    return principal
+
+
+def require_permission(principal: Principal, spec: FunctionSpec) -> None:
+    if spec.access == "service":
+        raise InsufficientPermissions(f"{spec.http.path if spec.http else spec.name} accepts only service identities")
+    if spec.permission and not principal.can(spec.permission):
+        raise InsufficientPermissions(
+            f"Role '{principal.role}' lacks permission '{spec.permission}'",
+            details={"role": principal.role, "required": spec.permission},
+        )

@@ -1,0 +1,267 @@
+"""What every HTTP function does around its handler.
+
+``http_function(name, handler)`` wraps a handler for one entry of the function list. Per request it:
+request id (``X-Request-ID`` honoured when sane, else generated) → CORS preflight → route and method check →
+API version (path ``/api/vN`` and ``Accept-Version``) → the function's access rule (Firebase user + permission,
+or service identity) → the handler → the response, or the spec's error envelope for any error → one structured log
+line. No stack trace ever leaves a function; details of unexpected errors appear only with ``KSTREAM_DEBUG``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import flask
+from pydantic import BaseModel, ValidationError
+
+from contracts.envelope import ErrorBody, ErrorResponse
+
+from . import auth
+from .errors import ErrorCode, KstreamError, NotFound, RequestInvalid, UnsupportedVersion
+from .observability import StructuredLogger, parse_trace
+from .registry import SUPPORTED_VERSIONS, FunctionSpec, function_list
+from .settings import Settings, get_settings
+
+Model = TypeVar("Model", bound=BaseModel)
+Handler = Callable[["ApiRequest"], "flask.Response | BaseModel"]
+
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{8,128}$")
+_CORS_EXPOSE = "X-Request-ID, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, " \
+    "Content-Range, Content-Length, Accept-Ranges, X-User-ID, X-User-Role, X-User-Permissions"
+_CORS_ALLOW_HEADERS = "Authorization, Content-Type, Accept-Version, X-Request-ID, X-Chunk-Checksum, Range, " \
+    "X-Original-URI, X-Original-Method"
+
+
+@dataclass
+class ApiRequest:
+    """One request, as a handler sees it: parsed route, caller and helpers to read the body and query."""
+
+    raw: flask.Request
+    spec: FunctionSpec
+    params: dict[str, str]
+    principal: auth.Principal | None
+    request_id: str
+    settings: Settings
+
+    def json(self, model: type[Model]) -> Model:
+        """The JSON body validated as ``model``; RequestInvalid (400) naming the field otherwise."""
+        content_type = (self.raw.mimetype or "").lower()
+        if content_type != "application/json":
+            raise RequestInvalid(
+                f"Content-Type must be application/json, found {self.raw.content_type or 'none'!r}",
+                details={"field": "Content-Type"},
+            )
+        limit = self.settings.max_body_bytes
+        if self.raw.content_length is not None and self.raw.content_length > limit:
+            raise RequestInvalid(
+                f"Request body is {self.raw.content_length} bytes; the limit is {limit}",
+                details={"limit": limit},
+            )
+        body = self.raw.stream.read(limit + 1)
+        if len(body) > limit:
+            raise RequestInvalid(f"Request body exceeds the limit of {limit} bytes", details={"limit": limit})
+        if not body.strip():
+            raise RequestInvalid("Request body is empty: expected a JSON object")
+        try:
+            data = json.loads(body)
+        except UnicodeDecodeError:
+            raise RequestInvalid("Request body is not UTF-8 text") from None
+        except json.JSONDecodeError as exc:
+            raise RequestInvalid(
+                f"Malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+                details={"line": exc.lineno, "column": exc.colno},
+            ) from None
+        if not isinstance(data, dict):
+            raise RequestInvalid(f"Request body must be a JSON object, found {type(data).__name__}")
+        return validate(model, data, where="body")
+
+    def query(self, model: type[Model]) -> Model:
+        """The query string validated as ``model``; a repeated or unknown parameter is a 400 naming it."""
+        values: dict[str, str] = {}
+        for key in self.raw.args:
+            found = self.raw.args.getlist(key)
+            if len(found) > 1:
+                raise RequestInvalid(f"Query parameter '{key}' is given {len(found)} times; give it once",
+                                     details={"field": key})
+            values[key] = found[0]
+        return validate(model, values, where="query")
+
+    @property
+    def user(self) -> auth.Principal:
+        if self.principal is None:
+            raise RuntimeError(f"{self.spec.name} is public: it has no authenticated principal")
+        return self.principal
+
+
+def validate(model: type[Model], data: Mapping[str, Any], *, where: str) -> Model:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            {"field": ".".join(str(part) for part in err["loc"]) or where, "problem": _problem(err)}
+            for err in exc.errors(include_url=False, include_input=False)
+        ]
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise RequestInvalid(f"Invalid {where}: {first['field']}: {first['problem']}{more}",
+                             details={"fields": problems}) from None
+
+
+def _problem(err: Mapping[str, Any]) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown field"
+    if err["type"] == "missing":
+        return "required field is missing"
+    return str(err["msg"])
+
+
+def json_response(body: BaseModel | Mapping[str, Any], status: int = 200, headers: Mapping[str, str] | None = None
+                  ) -> flask.Response:
+    if isinstance(body, BaseModel):
+        payload = body.model_dump_json(exclude_none=True)
+    else:
+        payload = json.dumps(body, ensure_ascii=False)
+    response = flask.Response(payload, status=status, mimetype="application/json")
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def error_response(error: KstreamError, request_id: str, *, extra: Mapping[str, Any] | None = None
+                   ) -> flask.Response:
+    body = ErrorResponse(
+        error=ErrorBody(
+            code=error.code,
+            message=error.message,
+            details=error.details,
+            timestamp=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            requestId=request_id,
+        )
+    )
+    payload = body.model_dump(mode="json", exclude_none=True)
+    payload.update(extra or {})
+    return json_response(payload, status=error.status, headers=error.headers)
+
+
+def request_id_of(request: flask.Request) -> str:
+    given = request.headers.get("X-Request-ID", "")
+    return given if _SANE_REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+def check_version(path_version: str | None, header_version: str | None) -> None:
+    for source, version in (("path", path_version), ("Accept-Version header", header_version)):
+        if version is not None and version not in SUPPORTED_VERSIONS:
+            raise UnsupportedVersion(
+                f"API version {version!r} in the {source} is not supported; supported: {', '.join(SUPPORTED_VERSIONS)}",
+                details={"supported": list(SUPPORTED_VERSIONS), "requested": version},
+            )
+    if path_version and header_version and path_version != header_version:
+        raise UnsupportedVersion(
+            f"The path asks for {path_version} but Accept-Version asks for {header_version}",
+            details={"path": path_version, "header": header_version},
+        )
+
+
+_logger: StructuredLogger | None = None
+
+
+def logger(settings: Settings) -> StructuredLogger:
+    global _logger
+    if _logger is None:
+        _logger = StructuredLogger(settings.project_id, settings.log_level)
+    return _logger
+
+
+def http_function(name: str, handler: Handler) -> Callable[[flask.Request], flask.Response]:
+    """The entry point for function ``name`` of the function list, running ``handler``."""
+    spec = function_list().by_name(name)
+    if spec.http is None:
+        raise ValueError(f"{name} is an event function, not an HTTP one")
+
+    def entry_point(request: flask.Request) -> flask.Response:
+        started = time.perf_counter()
+        request_id = request_id_of(request)
+        principal: auth.Principal | None = None
+        error_code: str | None = None
+        settings = get_settings()
+        try:
+            response, principal = _dispatch(spec, handler, request, request_id, settings)
+        except KstreamError as exc:
+            error_code = exc.code
+            response = error_response(exc, request_id, extra={"valid": False} if spec.name == "auth-validate" else None)
+        except Exception as exc:  # a bug: log it whole, answer without it
+            error_code = ErrorCode.SYSTEM_ERROR
+            logger(settings).exception(f"unhandled error in {spec.name}", exc, request_id=request_id)
+            details = {"exception": traceback.format_exception_only(exc)[-1].strip()} if settings.debug else None
+            response = error_response(KstreamError(code=ErrorCode.SYSTEM_ERROR, details=details), request_id)
+        response.headers["X-Request-ID"] = request_id
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        response.headers["Access-Control-Expose-Headers"] = _CORS_EXPOSE
+        logger(settings).request(
+            method=request.method,
+            url=public_url(request),
+            status=response.status_code,
+            latency_seconds=time.perf_counter() - started,
+            user_agent=request.headers.get("User-Agent"),
+            remote_ip=_remote_ip(request),
+            response_size=response.calculate_content_length(),
+            request_id=request_id,
+            trace=parse_trace(request.headers.get("X-Cloud-Trace-Context"), request.headers.get("traceparent")),
+            route=spec.http.path if spec.http else spec.name,
+            function=spec.name,
+            user_id=principal.id if principal else None,
+            error_code=error_code,
+        )
+        return response
+
+    entry_point.__name__ = spec.entry_point
+    entry_point.__doc__ = handler.__doc__
+    return entry_point
+
+
+def _dispatch(spec: FunctionSpec, handler: Handler, request: flask.Request, request_id: str, settings: Settings
+              ) -> tuple[flask.Response, auth.Principal | None]:
+    assert spec.http is not None
+    if request.method == "OPTIONS":
+        preflight = flask.Response(status=204)
+        preflight.headers["Access-Control-Allow-Methods"] = f"{spec.http.method}, OPTIONS"
+        preflight.headers["Access-Control-Allow-Headers"] = _CORS_ALLOW_HEADERS
+        preflight.headers["Access-Control-Max-Age"] = "3600"
+        return preflight, None
+    matched = spec.http.match(request.path)
+    if matched is None:
+        raise NotFound(f"{request.path} is not served here; this function serves {spec.http.path}",
+                       code=ErrorCode.ROUTE_NOT_FOUND)
+    allowed = {spec.http.method, "HEAD"} if spec.http.method == "GET" else {spec.http.method}
+    if request.method not in allowed:
+        raise KstreamError(f"{request.method} is not allowed on {spec.http.path}; use {spec.http.method}",
+                           code=ErrorCode.METHOD_NOT_ALLOWED, headers={"Allow": spec.http.method})
+    params, path_version = matched
+    check_version(path_version, request.headers.get("Accept-Version"))
+    principal = auth.authorize(spec, request.headers.get("Authorization"), settings)
+    api_request = ApiRequest(request, spec, params, principal, request_id, settings)
+    result = handler(api_request)
+    response = result if isinstance(result, flask.Response) else json_response(result)
+    return response, principal
+
+
+def public_url(request: flask.Request) -> str:
+    """The URL as the client sent it (behind the load balancer or the local gateway), without mount prefixes."""
+    scheme = request.headers.get("X-Forwarded-Proto") or request.scheme
+    host = request.headers.get("X-Forwarded-Host") or request.host
+    return f"{scheme}://{host}{request.full_path.rstrip('?')}"
+
+
+def _remote_ip(request: flask.Request) -> str | None:
+    forwarded = request.headers.get("X-Forwarded-For")
+    if forwarded:
+        return forwarded.split(",")[0].strip()
+    return request.remote_addr

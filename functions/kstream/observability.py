@@ -1,0 +1,131 @@
+"""Structured logging in Cloud Logging's JSON format, one line per request, with trace correlation.
+
+Cloud Run functions turn each JSON line on stdout into a LogEntry: ``severity``, ``message``, ``httpRequest``,
+``logging.googleapis.com/trace`` and ``logging.googleapis.com/labels`` are lifted into the entry. The request line
+also feeds the log-based latency metric ``kstream/request_latency`` (by route and status) that Terraform declares.
+Tokens, Authorization headers and request bodies are never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import traceback
+from datetime import UTC, datetime
+from typing import IO, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+SEVERITY_ORDER = {"DEBUG": 10, "INFO": 20, "NOTICE": 25, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
+_SECRET_QUERY_KEYS = re.compile(r"(signature|token|key|credential|secret|password)", re.IGNORECASE)
+_CLOUD_TRACE = re.compile(r"^([0-9a-fA-F]{32})(?:/(\d+))?(?:;o=([01]))?$")
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+
+
+def parse_trace(cloud_trace_context: str | None, traceparent: str | None) -> tuple[str, str] | None:
+    """(trace id, span id) from ``traceparent`` (W3C) or ``X-Cloud-Trace-Context``; None when absent or bad."""
+    if traceparent:
+        found = _TRACEPARENT.match(traceparent.strip())
+        if found:
+            return found.group(1), found.group(2)
+    if cloud_trace_context:
+        found = _CLOUD_TRACE.match(cloud_trace_context.strip())
+        if found:
+            span = found.group(2)
+            return found.group(1), (f"{int(span):016x}" if span else "")
+    return None
+
+
+def redact_url(url: str) -> str:
+    """The URL with secret-looking query values replaced, safe to log."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    query = [(k, "REDACTED" if _SECRET_QUERY_KEYS.search(k) else v) for k, v in parse_qsl(parts.query, True)]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+class StructuredLogger:
+    """Writes Cloud Logging JSON lines; one instance per process."""
+
+    def __init__(self, project_id: str, min_severity: str = "INFO", stream: IO[str] | None = None) -> None:
+        self.project_id = project_id
+        self.min_level = SEVERITY_ORDER.get(min_severity, 20)
+        self.stream = stream
+
+    def _write(self, entry: dict[str, Any]) -> None:
+        stream = self.stream or sys.stdout
+        stream.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
+        stream.flush()
+
+    def log(
+        self,
+        severity: str,
+        message: str,
+        *,
+        request_id: str | None = None,
+        trace: tuple[str, str] | None = None,
+        **fields: Any,
+    ) -> None:
+        if SEVERITY_ORDER.get(severity, 20) < self.min_level:
+            return
+        entry: dict[str, Any] = {
+            "severity": severity,
+            "message": message,
+            "time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        }
+        labels: dict[str, str] = {}
+        if request_id:
+            entry["requestId"] = request_id
+            labels["requestId"] = request_id
+        if trace:
+            entry["logging.googleapis.com/trace"] = f"projects/{self.project_id}/traces/{trace[0]}"
+            if trace[1]:
+                entry["logging.googleapis.com/spanId"] = trace[1]
+        entry.update({k: v for k, v in fields.items() if v is not None})
+        if labels:
+            entry["logging.googleapis.com/labels"] = labels
+        self._write(entry)
+
+    def request(
+        self,
+        *,
+        method: str,
+        url: str,
+        status: int,
+        latency_seconds: float,
+        user_agent: str | None,
+        remote_ip: str | None,
+        response_size: int | None,
+        request_id: str,
+        trace: tuple[str, str] | None,
+        route: str,
+        function: str,
+        user_id: str | None,
+        error_code: str | None = None,
+    ) -> None:
+        severity = "ERROR" if status >= 500 else "WARNING" if status >= 400 else "INFO"
+        self.log(
+            severity,
+            f"{method} {route} {status}",
+            request_id=request_id,
+            trace=trace,
+            httpRequest={
+                "requestMethod": method,
+                "requestUrl": redact_url(url),
+                "status": status,
+                "latency": f"{latency_seconds:.6f}s",
+                "userAgent": user_agent,
+                "remoteIp": remote_ip,
+                "responseSize": str(response_size) if response_size is not None else None,
+            },
+            route=route,
+            function=function,
+            userId=user_id,
+            errorCode=error_code,
+        )
+
+    def exception(self, message: str, exc: BaseException, *, request_id: str | None, **fields: Any) -> None:
+        # Error Reporting groups entries whose message carries the stack trace.
+        stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        self.log("ERROR", f"{message}\n{stack}", request_id=request_id, **fields)

@@ -1,0 +1,123 @@
+"""The one settings object, read once from the environment (prefix ``KSTREAM_``).
+
+Every knob of every function is a field here with its default and meaning; the README's settings table is
+generated from these descriptions (``python -m kstream settings-table``). A bad value is a clear error at start-up
+(:class:`kstream.errors.ConfigurationError`), never a ``KeyError`` inside a request. Tests build their own
+``Settings(...)`` instead of patching the environment.
+
+The Google client libraries read their own emulator variables (``FIRESTORE_EMULATOR_HOST``,
+``PUBSUB_EMULATOR_HOST``, ``STORAGE_EMULATOR_HOST``, ``FIREBASE_AUTH_EMULATOR_HOST``); the local stack sets them.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .errors import ConfigurationError
+
+GOOGLE_OIDC_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
+GOOGLE_OIDC_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything a kstream function may be configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="KSTREAM_", extra="ignore", frozen=True)
+
+    project_id: str = Field(
+        description="Google Cloud project id; also the Firebase project whose ID tokens are accepted. "
+        "Local runs use a demo-* id so nothing can reach a real project.",
+        min_length=1,
+    )
+    region: str = Field("asia-northeast3", description="Region of the functions and buckets.")
+    debug: bool = Field(False, description="Put exception details in error bodies. Never in production.")
+    log_level: str = Field("INFO", description="Lowest severity written to the structured log.")
+    max_body_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        description="Largest JSON request body accepted (bytes); chunk uploads have their own bound.",
+    )
+
+    upload_bucket: str = Field("kstream-uploads", description="Bucket receiving upload chunks (lifecycle-cleaned).")
+    source_bucket: str = Field("kstream-sources", description="Bucket of composed source videos; its "
+                               "finalize events start transcoding.")
+    media_bucket: str = Field("kstream-media", description="Bucket of transcoded renditions, behind Cloud CDN.")
+
+    storage_public_url: str = Field(
+        "https://storage.googleapis.com",
+        description="Scheme and host clients use for signed storage URLs (locally the gateway's storage front).",
+    )
+    signer_email: str = Field(
+        "",
+        description="Service account that signs V4 URLs through IAM signBlob (empty: the runtime's own account).",
+    )
+    signing_key_file: str = Field(
+        "",
+        description="Local only: a service-account JSON key used to sign URLs instead of IAM signBlob.",
+    )
+
+    transcoder_location: str = Field("asia-northeast3", description="Transcoder API location.")
+    transcoder_endpoint: str = Field(
+        "", description="Transcoder API endpoint override (locally http://127.0.0.1:PORT of local_emulator)."
+    )
+    transcoder_topic: str = Field("transcoder-events", description="Pub/Sub topic id receiving job state events.")
+
+    cdn_base_url: str = Field(
+        "", description="Public base URL of the media bucket behind Cloud CDN (locally the gateway's /media)."
+    )
+    cdn_key_name: str = Field("kstream-media-key", description="Name of the Cloud CDN signing key.")
+    cdn_key_secret: str = Field("", description="Cloud CDN signing key, base64url (from Secret Manager).")
+
+    service_accounts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated service-account emails allowed to call the service endpoints.",
+    )
+    service_audience: str = Field(
+        "", description="Audience that service OIDC tokens must carry (the API's base URL)."
+    )
+    oidc_certs_url: str = Field(
+        GOOGLE_OIDC_CERTS_URL, description="Where Google's OIDC signing certificates are fetched from."
+    )
+    oidc_issuers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(GOOGLE_OIDC_ISSUERS),
+        description="Accepted issuers of service OIDC tokens, comma-separated.",
+    )
+    firebase_certs_url: str = Field(
+        "", description="Test only: where Firebase ID-token certificates are fetched from (empty: Google's)."
+    )
+    upload_starts_per_hour: int = Field(10, ge=1, description="Upload sessions a user may start per hour.")
+
+    @field_validator("service_accounts", "oidc_issuers", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError(f"expected DEBUG, INFO, WARNING or ERROR, found {value!r}")
+        return level
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process's settings, read from the environment on first use and then kept."""
+    try:
+        return Settings()  # type: ignore[call-arg]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"KSTREAM_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid settings: {problems}") from None

@@ -1,0 +1,72 @@
+"""``python -m local_emulator up`` runs the local cloud until Ctrl-C; ``token`` mints a bearer token for it."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+
+from .processes import StartupError
+from .stack import DEFAULT_STATE_DIR, LocalCloud, StackConfig
+
+
+def _up(args: argparse.Namespace) -> int:
+    cfg = StackConfig.from_env()
+    cfg.state_dir = str(args.state_dir)
+    cloud = LocalCloud(cfg)
+
+    def _stop(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        cloud.start()
+        if args.seed:
+            from . import seed
+
+            seed.seed_sample(cfg, cloud.supervisor.say)
+        print(f"READY {cfg.gateway_url}", flush=True)
+        while cloud.running():
+            time.sleep(1)
+        cloud.supervisor.say("stack", "a service stopped; shutting down")
+        return 1
+    except StartupError as exc:
+        print(f"local cloud failed to start: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        cloud.stop()
+        print("local cloud stopped", flush=True)
+
+
+def _token(args: argparse.Namespace) -> int:
+    from . import tokens
+
+    cfg = StackConfig.read(args.state_dir)
+    if args.role == "service":
+        print(tokens.service_token(cfg))
+    else:
+        print(tokens.user_token(cfg, args.role, args.email))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local_emulator", description=__doc__)
+    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="start the whole local cloud; Ctrl-C stops every process")
+    up.add_argument("--no-seed", dest="seed", action="store_false", help="skip the sample series")
+    up.set_defaults(run=_up)
+    token = commands.add_parser("token", help="print a bearer token for the running local cloud")
+    token.add_argument("--role", choices=["user", "uploader", "admin", "service"], default="user")
+    token.add_argument("--email", default=None, help="user email (default: <role>@kstream.local)")
+    token.set_defaults(run=_token)
+    args = parser.parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,285 @@
+"""The local gateway: plays the cloud's HTTPS load balancer (API routing from the function list, Cloud CDN for the
+media bucket) on one port, and the Cloud Storage front end (V4 signed-URL checks, CORS) on another.
+
+Request and response bodies stream through in 1 MiB pieces; nothing is held whole in memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import ClientSession, ClientTimeout, TCPConnector, client_exceptions, web
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "functions")]
+
+from contracts.envelope import ErrorBody, ErrorResponse  # noqa: E402
+from contracts.errors import DEFAULT_MESSAGES, HTTP_STATUS, ErrorCode  # noqa: E402
+from kstream.registry import function_list  # noqa: E402
+
+from . import gcs_signed_urls, keys  # noqa: E402
+from .stack import StackConfig  # noqa: E402
+
+PIECE = 1 << 20
+HOP_BY_HOP = {
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
+    "transfer-encoding", "upgrade", "host", "content-length",
+}
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+SPOOL_IN_MEMORY = 8 * 1024 * 1024
+
+
+def envelope(code: ErrorCode, message: str | None, request_id: str, headers: dict[str, str] | None = None
+             ) -> web.Response:
+    body = ErrorResponse(error=ErrorBody(
+        code=code,
+        message=message or DEFAULT_MESSAGES[code],
+        timestamp=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        requestId=request_id,
+    ))
+    response = web.json_response(body.model_dump(mode="json", exclude_none=True), status=HTTP_STATUS[code])
+    response.headers["X-Request-ID"] = request_id
+    response.headers.update(headers or {})
+    return response
+
+
+class LatencyMetrics:
+    """Request latency per route and status, rendered in the Prometheus text format at /_emulator/metrics."""
+
+    def __init__(self) -> None:
+        self.buckets: dict[tuple[str, str, int], list[int]] = defaultdict(lambda: [0] * len(LATENCY_BUCKETS))
+        self.sums: dict[tuple[str, str, int], float] = defaultdict(float)
+        self.counts: dict[tuple[str, str, int], int] = defaultdict(int)
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        self.counts[key] += 1
+        self.sums[key] += seconds
+        for index, bound in enumerate(LATENCY_BUCKETS):
+            if seconds <= bound:
+                self.buckets[key][index] += 1
+
+    def render(self) -> str:
+        lines = ["# HELP kstream_request_latency_seconds Request latency by route and status.",
+                 "# TYPE kstream_request_latency_seconds histogram"]
+        for (route, method, status), counts in sorted(self.buckets.items()):
+            labels = f'route="{route}",method="{method}",status="{status}"'
+            for bound, count in zip(LATENCY_BUCKETS, counts, strict=True):
+                lines.append(f'kstream_request_latency_seconds_bucket{{{labels},le="{bound}"}} {count}')
+            total = self.counts[(route, method, status)]
+            lines.append(f'kstream_request_latency_seconds_bucket{{{labels},le="+Inf"}} {total}')
+            lines.append(f"kstream_request_latency_seconds_sum{{{labels}}} {self.sums[(route, method, status)]:.6f}")
+            lines.append(f"kstream_request_latency_seconds_count{{{labels}}} {total}")
+        return "\n".join(lines) + "\n"
+
+
+def forward_headers(request: web.Request, request_id: str | None = None) -> dict[str, str]:
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
+    if request.content_length is not None:
+        headers["Content-Length"] = str(request.content_length)
+    peer = request.remote or ""
+    prior = request.headers.get("X-Forwarded-For")
+    headers["X-Forwarded-For"] = f"{prior}, {peer}" if prior else peer
+    headers["X-Forwarded-Proto"] = request.scheme
+    headers["X-Forwarded-Host"] = request.host
+    if request_id:
+        headers["X-Request-ID"] = request_id
+    return headers
+
+
+async def relay(request: web.Request, session: ClientSession, url: str, headers: dict[str, str],
+                body: Any = None, extra_headers: dict[str, str] | None = None) -> web.StreamResponse:
+    """Send the request upstream and stream the answer back."""
+    if body is None and request.body_exists:
+        body = request.content
+    async with session.request(request.method, url, headers=headers, data=body, allow_redirects=False,
+                               auto_decompress=False) as upstream:
+        response = web.StreamResponse(status=upstream.status)
+        for key, value in upstream.headers.items():
+            if key.lower() not in HOP_BY_HOP:
+                response.headers.add(key, value)
+        if upstream.content_length is not None:
+            response.content_length = upstream.content_length
+        response.headers.update(extra_headers or {})
+        await response.prepare(request)
+        if request.method != "HEAD":
+            async for piece in upstream.content.iter_chunked(PIECE):
+                await response.write(piece)
+        await response.write_eof()
+        return response
+
+
+class Gateway:
+    def __init__(self, cfg: StackConfig) -> None:
+        self.cfg = cfg
+        self.functions = function_list()
+        self.metrics = LatencyMetrics()
+        self.signing_info = json.loads(cfg.signing_key_file.read_text())
+        private = load_pem_private_key(self.signing_info["private_key"].encode(), password=None)
+        self.public_keys: dict[str, RSAPublicKey] = {self.signing_info["client_email"]: private.public_key()}  # type: ignore[union-attr, dict-item]
+        self.oidc_certs = keys.oidc_certs(self.signing_info)
+        self.session: ClientSession | None = None
+
+    async def open(self, _app: web.Application) -> None:
+        self.session = ClientSession(
+            connector=TCPConnector(limit=256, force_close=False),
+            timeout=ClientTimeout(total=None, sock_connect=10, sock_read=600),
+        )
+
+    async def close(self, _app: web.Application) -> None:
+        if self.session:
+            await self.session.close()
+
+    # -- the load balancer ------------------------------------------------------------------------
+    async def handle_api(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        path = request.path
+        request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+        route = "unmatched"
+        response: web.StreamResponse
+        if path == "/_emulator/healthz":
+            return web.Response(text="ok")
+        if path == "/_emulator/oauth2/certs":
+            return web.json_response(self.oidc_certs, headers={"Cache-Control": "public, max-age=300"})
+        if path == "/_emulator/metrics":
+            return web.Response(text=self.metrics.render(), content_type="text/plain")
+        matched = self.functions.match(path, None if request.method == "OPTIONS" else request.method) \
+            or self.functions.match(path)
+        if matched is None:
+            response = envelope(ErrorCode.ROUTE_NOT_FOUND, f"No endpoint at {path}", request_id)
+        else:
+            route = matched.function.http.path if matched.function.http else path
+            url = f"{self.cfg.functions_url}/{matched.function.name}{request.rel_url}"
+            try:
+                assert self.session is not None
+                response = await relay(request, self.session, url, forward_headers(request, request_id))
+            except (client_exceptions.ClientError, asyncio.TimeoutError) as exc:
+                response = envelope(ErrorCode.SYSTEM_UNAVAILABLE,
+                                    f"{matched.function.name} is not answering ({exc.__class__.__name__})",
+                                    request_id)
+        self.metrics.observe(route, request.method, response.status, time.perf_counter() - started)
+        return response
+
+    # -- the Cloud Storage front end ----------------------------------------------------------------
+    async def handle_storage(self, request: web.Request) -> web.StreamResponse:
+        cors = self._cors_headers(request)
+        if request.method == "OPTIONS":
+            return web.Response(status=200, headers={
+                **cors,
+                "Access-Control-Allow-Methods": "GET, HEAD, PUT, POST, DELETE",
+                "Access-Control-Allow-Headers": request.headers.get("Access-Control-Request-Headers", "*"),
+                "Access-Control-Max-Age": "3600",
+            })
+        if "X-Goog-Signature" not in request.query:
+            return self._storage_error(403, "AccessDenied", "Access denied. Anonymous caller does not have "
+                                       "storage.objects access; use a signed URL.", cors)
+        try:
+            gcs_signed_urls.verify_v4_request(
+                method=request.method,
+                host=request.host,
+                path=request.raw_path.split("?", 1)[0],
+                raw_query=request.query_string,
+                headers=dict(request.headers),
+                public_keys=self.public_keys.get,
+                now=datetime.now(UTC),
+            )
+        except gcs_signed_urls.SignatureRejected as rejected:
+            return web.Response(status=rejected.status, text=gcs_signed_urls.gcs_error_xml(rejected),
+                                content_type="application/xml", headers=cors)
+        headers = forward_headers(request)
+        headers["Host"] = f"127.0.0.1:{self.cfg.gcs_port}"
+        body: Any = None
+        spool = None
+        try:
+            if "Content-MD5" in request.headers and request.body_exists:
+                spool, digest = await self._spool(request)
+                if digest != request.headers["Content-MD5"].strip():
+                    return self._storage_error(400, "BadDigest", "The Content-MD5 you specified did not match "
+                                               "what was received.", cors)
+                body = spool
+            assert self.session is not None
+            url = f"{self.cfg.gcs_url}{request.raw_path}"
+            return await relay(request, self.session, url, headers, body=body, extra_headers=cors)
+        finally:
+            if spool is not None:
+                spool.close()
+
+    async def _spool(self, request: web.Request) -> tuple[Any, str]:
+        """The body in a temporary file (memory up to 8 MiB), and its base64 MD5."""
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 (closed by the caller)
+        md5 = hashlib.md5()  # noqa: S324 (Content-MD5 is MD5 by definition)
+        async for piece in request.content.iter_chunked(PIECE):
+            md5.update(piece)
+            spool.write(piece)
+        spool.seek(0)
+        return spool, base64.b64encode(md5.digest()).decode()
+
+    @staticmethod
+    def _cors_headers(request: web.Request) -> dict[str, str]:
+        return {
+            "Access-Control-Allow-Origin": request.headers.get("Origin", "*"),
+            "Access-Control-Expose-Headers": "ETag, x-goog-hash, x-goog-generation, Content-Length, Content-Range",
+            "Vary": "Origin",
+        }
+
+    @staticmethod
+    def _storage_error(status: int, code: str, message: str, cors: dict[str, str]) -> web.Response:
+        xml = f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code><Message>{message}</Message></Error>"
+        return web.Response(status=status, text=xml, content_type="application/xml", headers=cors)
+
+    # -- wiring -----------------------------------------------------------------------------------
+    def api_app(self) -> web.Application:
+        app = web.Application(client_max_size=0)
+        app.on_startup.append(self.open)
+        app.on_cleanup.append(self.close)
+        app.router.add_route("*", "/{tail:.*}", self.handle_api)
+        return app
+
+    def storage_app(self) -> web.Application:
+        app = web.Application(client_max_size=0)
+        app.router.add_route("*", "/{tail:.*}", self.handle_storage)
+        return app
+
+
+async def serve(cfg: StackConfig) -> None:
+    gateway = Gateway(cfg)
+    api = web.AppRunner(gateway.api_app(), access_log=None)
+    storage = web.AppRunner(gateway.storage_app(), access_log=None)
+    await api.setup()
+    await storage.setup()
+    await web.TCPSite(api, "127.0.0.1", cfg.gateway_port, backlog=512).start()
+    await web.TCPSite(storage, "127.0.0.1", cfg.storage_port, backlog=512).start()
+    print(f"gateway on {cfg.gateway_url}, storage front on {cfg.storage_url}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await storage.cleanup()
+        await api.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="kstream's local load balancer, CDN and storage front end")
+    parser.add_argument("--state-dir", type=Path, required=True)
+    args = parser.parse_args()
+    try:
+        asyncio.run(serve(StackConfig.read(args.state_dir)))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
