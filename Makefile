@@ -40,7 +40,7 @@ openapi: setup ## regenerate contracts/openapi.yaml from the models
 	$(PY) -m contracts.openapi --write
 
 bundle: setup ## the functions' deployment bundle: build/function-source (main.py, kstream, contracts, ...)
-	$(PY) -m contracts.bundle build/function-source
+	cd functions && ../$(PY) -m kstream bundle ../build/function-source
 
 bench: setup
 	$(PY) bench/bench_cold_start.py

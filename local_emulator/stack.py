@@ -33,7 +33,7 @@ SIGNER_EMAIL_TEMPLATE = "kstream-signer@{project}.iam.gserviceaccount.com"
 PIPELINE_SERVICE_EMAIL_TEMPLATE = "kstream-pipeline@{project}.iam.gserviceaccount.com"
 
 
-@dataclass
+@dataclass(eq=False)
 class StackConfig:
     """Ports and names of one local cloud. Defaults serve ``make dev``; tests use ``StackConfig.ephemeral()``."""
 

@@ -180,9 +180,15 @@ def logger(settings: Settings) -> StructuredLogger:
     return _logger
 
 
-def http_function(name: str, handler: Handler) -> Callable[[flask.Request], flask.Response]:
-    """The entry point for function ``name`` of the function list, running ``handler``."""
+def http_function(name: str, handler: Handler, settings: Callable[[], Settings] = get_settings
+                  ) -> Callable[[flask.Request], flask.Response]:
+    """The entry point for function ``name`` of the function list, running ``handler``.
+
+    ``settings`` is read on the first request, not at import, so a cold start does not parse the environment twice
+    and tests can hand in their own ``Settings``.
+    """
     spec = function_list().by_name(name)
+    current_settings = settings
     if spec.http is None:
         raise ValueError(f"{name} is an event function, not an HTTP one")
 
@@ -191,7 +197,10 @@ def http_function(name: str, handler: Handler) -> Callable[[flask.Request], flas
         request_id = request_id_of(request)
         principal: auth.Principal | None = None
         error_code: str | None = None
-        settings = get_settings()
+        try:
+            settings = current_settings()
+        except KstreamError as exc:  # a bad deployment: say so in the envelope, not a stack trace
+            return error_response(exc, request_id)
         try:
             response, principal = _dispatch(spec, handler, request, request_id, settings)
         except KstreamError as exc:

@@ -92,6 +92,7 @@ def sign(bucket: storage.Bucket, credentials: service_account.Credentials):  # t
     ) -> SplitResult:
         kwargs.setdefault("expiration", TTL)
         headers = kwargs.pop("headers", None)
+        assert headers is None or isinstance(headers, dict)
         url = bucket.blob(name).generate_signed_url(
             version="v4",
             method=method,

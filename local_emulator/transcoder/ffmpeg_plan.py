@@ -1,0 +1,342 @@
+"""A normalised JobConfig + the probed source -> ONE ffmpeg command for the whole job.
+
+The source is decoded once. One filter graph splits the decoded video into one branch per video elementary stream
+(fps + scale) and one per sprite sheet (fps + scale + tile). Each elementary stream is encoded once; a single ``tee``
+output fans the encoded packets out to every mux stream that names them (mp4 file, or an ``hls`` muxer writing the
+TS / fMP4 segments and the media playlist). Sprite sheets are image2 outputs of the same command.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from .config import container_extension, gop_seconds, parse_duration
+from .errors import ApiError
+from .probe import SourceInfo
+
+AUDIO_ENCODERS = {"aac": "aac", "aac-he": "aac", "aac-he-v2": "aac", "ac3": "ac3", "eac3": "eac3"}
+AUDIO_CODEC_STRINGS = {"aac": "mp4a.40.2", "aac-he": "mp4a.40.2", "aac-he-v2": "mp4a.40.2", "ac3": "ac-3",
+                       "eac3": "ec-3"}
+
+
+@dataclass
+class VideoRung:
+    key: str
+    index: int  # v:<index> in the tee output
+    width: int
+    height: int
+    fps: Fraction
+    gop_frames: int
+    gop_seconds: float
+    h264: dict
+
+
+@dataclass
+class AudioTrack:
+    key: str
+    index: int  # a:<index> in the tee output
+    codec: str
+    bitrate: int
+    channels: int
+    sample_rate: int
+
+
+@dataclass
+class PlannedMux:
+    key: str
+    file_name: str
+    container: str
+    video: VideoRung | None
+    audio: AudioTrack | None
+    segment_seconds: float = 0.0
+    individual_segments: bool = False
+
+    @property
+    def segmented(self) -> bool:
+        return self.container in ("ts", "fmp4")
+
+    @property
+    def playlist(self) -> str:
+        """The HLS media playlist ffmpeg writes for a segmented mux stream (named after the key, as Google does)."""
+        return self.key + ".m3u8"
+
+    @property
+    def stem(self) -> str:
+        ext = container_extension(self.container)
+        return self.file_name[: -len(ext)] if self.file_name.endswith(ext) else self.file_name.rsplit(".", 1)[0]
+
+    @property
+    def init_name(self) -> str:
+        return self.file_name if not self.individual_segments else f"{self.stem}-init.m4s"
+
+
+@dataclass
+class PlannedSprite:
+    prefix: str
+    columns: int
+    rows: int
+    count: int
+    width: int
+    height: int
+
+
+@dataclass
+class Plan:
+    argv: list[str]
+    muxes: list[PlannedMux]
+    manifests: list[dict]
+    sprites: list[PlannedSprite]
+    output_duration: float
+    notes: list[str] = field(default_factory=list)
+
+
+class MissingAudio(ApiError):
+    pass
+
+
+def even(value: float) -> int:
+    return max(2, int(round(value / 2.0)) * 2)
+
+
+def output_frame_rate(source: Fraction, target: float) -> Fraction:
+    """The Transcoder rule: never above the input rate; an integer divisor of the input rate <= the target."""
+    target_f = Fraction(str(target))
+    if source <= 0:
+        return target_f
+    divisor = max(1, math.ceil(source / target_f))
+    return source / divisor
+
+
+def output_size(h264: dict, info: SourceInfo) -> tuple[int, int]:
+    """widthPixels/heightPixels semantics of H264CodecSettings, including rotation metadata (sizes are given per
+    the horizontal frame; the API swaps them for a rotated portrait input)."""
+    width, height = h264.get("widthPixels"), h264.get("heightPixels")
+    src_w, src_h = info.width, info.height  # coded (horizontal) size
+    if width and height:
+        w, h = width, height
+    elif height:
+        w, h = even(height * src_w / src_h), height
+    elif width:
+        w, h = width, even(width * src_h / src_w)
+    else:
+        w, h = even(src_w), even(src_h)
+    if info.rotation % 180:
+        w, h = h, w
+    return w, h
+
+
+def _fraction_text(value: Fraction) -> str:
+    return f"{value.numerator}/{value.denominator}"
+
+
+def _seconds_text(value: float) -> str:
+    return f"{value:.6f}".rstrip("0").rstrip(".")
+
+
+def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio: str = "skip") -> Plan:
+    streams = {s["key"]: s for s in config["elementaryStreams"]}
+    notes: list[str] = []
+
+    atom = config["editList"][0]
+    start = parse_duration(atom.get("startTimeOffset", "0s"), "startTimeOffset")
+    end = parse_duration(atom["endTimeOffset"], "endTimeOffset") if atom.get("endTimeOffset") else info.duration
+    end = min(end, info.duration)
+    if end - start <= 0:
+        raise ApiError("INVALID_ARGUMENT", f"the edit atom starts at {start:g}s, after the end of the input "
+                                           f"({info.duration:g}s)")
+    duration = end - start
+
+    # Which elementary streams are muxed somewhere, and which mux streams survive a missing input track.
+    mux_specs = []
+    for mux in config["muxStreams"]:
+        names = list(mux["elementaryStreams"])
+        video_names = [n for n in names if "videoStream" in streams[n]]
+        audio_names = [n for n in names if "audioStream" in streams[n]]
+        if video_names and not info.has_video:
+            raise ApiError("INVALID_ARGUMENT", f"mux stream '{mux['key']}' needs video elementary stream "
+                                               f"'{video_names[0]}' but the input has no video track")
+        if audio_names and not info.has_audio:
+            if missing_audio == "fail":
+                raise MissingAudio("INVALID_ARGUMENT", f"mux stream '{mux['key']}' needs audio elementary stream "
+                                                       f"'{audio_names[0]}' but the input has no audio track")
+            notes.append(f"input has no audio track: audio stream '{audio_names[0]}' left out of "
+                         f"mux stream '{mux['key']}'")
+            audio_names = []
+        if not video_names and not audio_names:
+            notes.append(f"mux stream '{mux['key']}' skipped: nothing to put in it")
+            continue
+        mux_specs.append((mux, video_names[:1], audio_names[:1]))
+    if not mux_specs:
+        raise ApiError("INVALID_ARGUMENT", "no mux stream can be produced from this input")
+
+    rungs: dict[str, VideoRung] = {}
+    tracks: dict[str, AudioTrack] = {}
+    for _, video_names, audio_names in mux_specs:
+        for name in video_names:
+            if name not in rungs:
+                h264 = streams[name]["videoStream"]["h264"]
+                fps = output_frame_rate(info.frame_rate, float(h264["frameRate"]))
+                width, height = output_size(h264, info)
+                if h264.get("gopFrameCount"):
+                    gop_frames = int(h264["gopFrameCount"])
+                    gop_sec = gop_frames / float(fps)
+                else:
+                    gop_sec = gop_seconds(h264)
+                    gop_frames = max(1, int(round(gop_sec * float(fps))))
+                rungs[name] = VideoRung(name, len(rungs), width, height, fps, gop_frames, gop_sec, h264)
+        for name in audio_names:
+            if name not in tracks:
+                a = streams[name]["audioStream"]
+                tracks[name] = AudioTrack(name, len(tracks), a["codec"], a["bitrateBps"], a["channelCount"],
+                                          a["sampleRateHertz"])
+
+    muxes: list[PlannedMux] = []
+    for mux, video_names, audio_names in mux_specs:
+        planned = PlannedMux(mux["key"], mux["fileName"], mux["container"],
+                             rungs[video_names[0]] if video_names else None,
+                             tracks[audio_names[0]] if audio_names else None)
+        if planned.segmented:
+            settings = mux["segmentSettings"]
+            planned.segment_seconds = parse_duration(settings["segmentDuration"], "segmentDuration")
+            planned.individual_segments = bool(settings.get("individualSegments"))
+        muxes.append(planned)
+    kept = {m.key for m in muxes}
+    manifests = []
+    for manifest in config.get("manifests") or []:
+        names = [n for n in manifest["muxStreams"] if n in kept]
+        if names:
+            manifests.append({**manifest, "muxStreams": names})
+        else:
+            notes.append(f"manifest '{manifest['fileName']}' skipped: none of its mux streams was produced")
+
+    sprites = _plan_sprites(config.get("spriteSheets") or [], info, duration) if info.has_video else []
+
+    argv = ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats", "-progress", "pipe:1"]
+    if start > 0:
+        argv += ["-ss", _seconds_text(start)]
+    if atom.get("endTimeOffset"):
+        argv += ["-to", _seconds_text(end)]
+    argv += ["-i", input_path]
+
+    ordered_rungs = sorted(rungs.values(), key=lambda r: r.index)
+    branches = len(ordered_rungs) + len(sprites)
+    graph: list[str] = []
+    if branches:
+        labels = [f"[s{i}]" for i in range(branches)]
+        graph.append(f"[0:v:0]split={branches}{''.join(labels)}" if branches > 1 else "[0:v:0]null[s0]")
+        for rung in ordered_rungs:
+            graph.append(f"[s{rung.index}]fps={_fraction_text(rung.fps)},scale={rung.width}:{rung.height},"
+                         f"setsar=1,format=yuv420p[v{rung.index}]")
+        for j, sprite in enumerate(sprites):
+            graph.append(f"[s{len(ordered_rungs) + j}]" + _sprite_filter(config["spriteSheets"][j], sprite, duration)
+                         + f"[sp{j}]")
+        argv += ["-filter_complex", ";".join(graph)]
+
+    for rung in ordered_rungs:
+        argv += ["-map", f"[v{rung.index}]"]
+    ordered_tracks = sorted(tracks.values(), key=lambda t: t.index)
+    for _ in ordered_tracks:
+        argv += ["-map", "0:a:0"]
+    for rung in ordered_rungs:
+        argv += _video_options(rung)
+    for track in ordered_tracks:
+        i = track.index
+        argv += [f"-c:a:{i}", AUDIO_ENCODERS[track.codec], f"-b:a:{i}", str(track.bitrate),
+                 f"-ac:a:{i}", str(track.channels), f"-ar:a:{i}", str(track.sample_rate)]
+    argv += ["-flags", "+global_header", "-f", "tee", "|".join(_tee_slave(m) for m in muxes)]
+
+    for j, sprite in enumerate(sprites):
+        quality = int(config["spriteSheets"][j].get("quality", 100))
+        qscale = round(2 + (100 - quality) * 29 / 99)
+        argv += ["-map", f"[sp{j}]", "-c:v", "mjpeg", "-q:v", str(qscale), "-f", "image2", "-start_number", "0",
+                 f"{sprite.prefix}%010d.jpeg"]
+    return Plan(argv, muxes, manifests, sprites, duration, notes)
+
+
+def _video_options(rung: VideoRung) -> list[str]:
+    h = rung.h264
+    i = rung.index
+    opts = [f"-c:v:{i}", "libx264", f"-preset:v:{i}", h["preset"], f"-profile:v:{i}", h["profile"],
+            f"-g:v:{i}", str(rung.gop_frames), f"-keyint_min:v:{i}", str(rung.gop_frames),
+            f"-sc_threshold:v:{i}", "0",
+            f"-force_key_frames:v:{i}", f"expr:gte(t,n_forced*{_seconds_text(rung.gop_seconds)})",
+            f"-maxrate:v:{i}", str(h["bitrateBps"]), f"-bufsize:v:{i}", str(h["vbvSizeBits"]),
+            f"-rc_init_occupancy:v:{i}", str(h["vbvFullnessBits"]),
+            f"-coder:v:{i}", "1" if h.get("entropyCoder") == "cabac" else "0",
+            f"-bf:v:{i}", str(h.get("bFrameCount", 0))]
+    if h.get("rateControlMode") == "crf":
+        opts += [f"-crf:v:{i}", str(h["crfLevel"])]
+    else:
+        opts += [f"-b:v:{i}", str(h["bitrateBps"])]
+    if h.get("tune"):
+        opts += [f"-tune:v:{i}", h["tune"]]
+    if h.get("aqStrength"):
+        opts += [f"-aq-strength:v:{i}", str(h["aqStrength"])]
+    if h.get("bFrameCount"):
+        opts += [f"-b-pyramid:v:{i}", "normal" if h.get("bPyramid") else "none"]
+    return opts
+
+
+def _tee_slave(mux: PlannedMux) -> str:
+    select = ",".join(s for s in (f"v:{mux.video.index}" if mux.video else "",
+                                  f"a:{mux.audio.index}" if mux.audio else "") if s)
+    opts = [f"select=\\'{select}\\'"]
+    if not mux.segmented:
+        opts += ["f=mp4", "movflags=+faststart"]
+        return f"[{':'.join(opts)}]{mux.file_name}"
+    flags = "independent_segments" + ("" if mux.individual_segments else "+single_file")
+    opts += ["f=hls", f"hls_time={_seconds_text(mux.segment_seconds)}", "hls_playlist_type=vod", "hls_list_size=0",
+             "start_number=0", f"hls_flags={flags}",
+             f"hls_segment_type={'fmp4' if mux.container == 'fmp4' else 'mpegts'}"]
+    ext = container_extension(mux.container)
+    opts.append(f"hls_segment_filename={mux.stem}%010d{ext}" if mux.individual_segments
+                else f"hls_segment_filename={mux.file_name}")
+    if mux.container == "fmp4":
+        opts.append(f"hls_fmp4_init_filename={mux.init_name}")
+    return f"[{':'.join(opts)}]{mux.playlist}"
+
+
+def _plan_sprites(sprites: list[dict], info: SourceInfo, duration: float) -> list[PlannedSprite]:
+    planned = []
+    disp_w, disp_h = info.display_size
+    for sprite in sprites:
+        start = parse_duration(sprite.get("startTimeOffset", "0s"), "startTimeOffset")
+        end = parse_duration(sprite["endTimeOffset"], "endTimeOffset") if sprite.get("endTimeOffset") else duration
+        span = max(0.0, min(end, duration) - start)
+        if sprite.get("interval"):
+            count = max(1, math.ceil(span / parse_duration(sprite["interval"], "interval") - 1e-9))
+        else:
+            count = int(sprite.get("totalCount") or 100)
+        columns, rows = sprite.get("columnCount") or 0, sprite.get("rowCount") or 0
+        if not columns:
+            columns = math.ceil(count / rows) if rows else math.ceil(math.sqrt(count))
+        if not rows:
+            rows = math.ceil(count / columns)
+        width, height = sprite.get("spriteWidthPixels"), sprite.get("spriteHeightPixels")
+        if not width:
+            width = even(height * disp_w / disp_h)
+        if not height:
+            height = even(width * disp_h / disp_w)
+        planned.append(PlannedSprite(sprite["filePrefix"], columns, rows, count, width, height))
+    return planned
+
+
+def _sprite_filter(sprite: dict, planned: PlannedSprite, duration: float) -> str:
+    start = parse_duration(sprite.get("startTimeOffset", "0s"), "startTimeOffset")
+    end = parse_duration(sprite["endTimeOffset"], "endTimeOffset") if sprite.get("endTimeOffset") else duration
+    span = max(1e-3, min(end, duration) - start)
+    parts = []
+    if start > 0 or sprite.get("endTimeOffset"):
+        parts.append(f"trim=start={_seconds_text(start)}:end={_seconds_text(min(end, duration))},"
+                     "setpts=PTS-STARTPTS")
+    if sprite.get("interval"):
+        rate = 1 / Fraction(str(parse_duration(sprite["interval"], "interval")))
+    else:
+        rate = Fraction(planned.count) / Fraction(str(round(span, 6)))
+    parts.append(f"fps=fps={_fraction_text(rate)}:round=down")
+    parts.append(f"trim=end_frame={planned.count}")
+    parts.append(f"scale={planned.width}:{planned.height},setsar=1,format=yuvj420p")
+    parts.append(f"tile={planned.columns}x{planned.rows}")
+    return ",".join(parts)
