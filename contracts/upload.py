@@ -1,4 +1,13 @@
-"""Spec 3.2: chunked uploads. Chunk bytes go straight to Cloud Storage through V4 signed URLs."""
+"""Spec 3.2: chunked uploads. Chunk bytes go straight to Cloud Storage through V4 signed URLs.
+
+Checksums, as written on the wire:
+    chunkChecksums (start)   per chunk, MD5 as base64 (the Content-MD5 form, 24 chars) or as 32 hex digits;
+                             answered back in ``checksums`` as base64 and bound into each chunk's signed URL.
+    X-Chunk-Checksum (chunk) hex MD5 (32 digits) or hex SHA-256 (64 digits) of the chunk bytes.
+    finalChecksum (complete) hex MD5 (32 digits) or hex SHA-256 (64 digits) of the whole file, verified by a
+                             streaming read of the composed object; or ``crc32c:<base64>`` (the big-endian CRC32C
+                             in base64, as Cloud Storage reports it), compared with what storage computed.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +24,11 @@ DEFAULT_CHUNK_SIZE = 5 * MIB
 MIN_CHUNK_SIZE = CHUNK_ALIGNMENT
 MAX_CHUNK_SIZE = 512 * MIB
 MAX_CHUNKS = 1024
+MAX_API_CHUNK_SIZE = 16 * MIB  # the chunk endpoint: Cloud Run functions cap request bodies at 32 MiB
+SESSION_HOURS = 24
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".3gp", ".mkv", ".webm")
+
+UploadState = Literal["uploading", "completing", "completed", "failed", "expired"]
 
 
 class UploadMetadata(RequestModel):
@@ -28,7 +42,12 @@ class UploadMetadata(RequestModel):
 
 
 class StartUploadRequest(RequestModel):
-    filename: str = Field(min_length=1, max_length=255, description="Base name only: no paths, no control chars.")
+    filename: str = Field(
+        min_length=1,
+        max_length=255,
+        description="Base name only (no '/', '\\' or control characters), ending in a video container extension: "
+        f"{', '.join(VIDEO_EXTENSIONS)}; another extension is 400 UPLOAD_INVALID_FORMAT.",
+    )
     totalSize: int = Field(
         ge=1,
         description=f"File size in bytes, 1 to {MAX_UPLOAD_BYTES} (2 GiB); larger is 413 UPLOAD_FILE_TOO_LARGE.",
@@ -39,50 +58,64 @@ class StartUploadRequest(RequestModel):
         ge=MIN_CHUNK_SIZE,
         le=MAX_CHUNK_SIZE,
         multiple_of=CHUNK_ALIGNMENT,
-        description="Bytes per chunk, a multiple of 256 KiB; the chunk count may not exceed 1024.",
+        description=f"Bytes per chunk (default 5 MiB), a multiple of 256 KiB; ceil(totalSize/chunkSize) may not "
+        f"exceed {MAX_CHUNKS}. Uploads that will use the chunk endpoint need chunkSize <= {MAX_API_CHUNK_SIZE} "
+        "(16 MiB).",
     )
     metadata: UploadMetadata
     chunkChecksums: list[str] | None = Field(
         None,
-        description="Optional base64 MD5 of each chunk (Content-MD5 form). When given, each is bound into its "
-        "chunk's signed URL, so storage itself rejects a corrupted chunk.",
+        max_length=MAX_CHUNKS,
+        description="Optional MD5 of each chunk, base64 (Content-MD5 form) or 32 hex digits, one per chunk. When "
+        "given, each is bound into its chunk's signed URL, so storage itself rejects a corrupted chunk.",
     )
 
 
 class StartUploadResponse(ResponseModel):
     uploadId: str
-    chunkUrls: list[str] = Field(description="One V4 signed PUT URL per chunk, in chunk order.")
+    chunkUrls: list[str] = Field(
+        description="One V4 signed PUT URL per chunk, in chunk order; chunk i covers bytes "
+        "[i*chunkSize, min((i+1)*chunkSize, totalSize)). Without declared checksums a plain PUT of those bytes "
+        "(any Content-Type) succeeds."
+    )
     expiresAt: str = Field(description="ISO 8601 UTC; the URLs and the session expire then (24 h).")
     checksums: list[str] = Field(description="Expected base64 MD5 per chunk, empty strings where not declared.")
     chunkSize: int
+    totalChunks: int
     requiredHeaders: list[dict[str, str]] = Field(
-        description="Headers each chunk PUT must send exactly (bound by its signature), per chunk."
+        description="Per chunk, the headers its signature binds: the PUT must send each exactly (Content-MD5 when "
+        "checksums were declared; empty otherwise)."
     )
 
 
 class UploadChunkResponse(ResponseModel):
     chunkIndex: int
     received: bool
-    checksum: str
-    missingChunks: list[int] | None = None
-    nextExpectedChunk: int | None = None
+    checksum: str = Field(description="The verified X-Chunk-Checksum, lower-case hex.")
+    missingChunks: list[int] | None = Field(None, description="Chunks not yet received; absent when none.")
+    nextExpectedChunk: int | None = Field(None, description="The lowest missing chunk; absent when none.")
 
 
 class UploadStatusResponse(ResponseModel):
     uploadId: str
-    status: Literal["uploading", "completing", "completed", "failed", "expired"]
+    status: UploadState
+    filename: str
+    totalSize: int
+    chunkSize: int
     totalChunks: int
-    receivedChunks: list[int]
+    receivedChunks: list[int] = Field(description="Chunks present in storage with the right size (and MD5).")
     missingChunks: list[int]
     expiresAt: str
     videoId: str | None = None
+    transcodingJobId: str | None = None
 
 
 class CompleteUploadRequest(RequestModel):
     finalChecksum: str = Field(
         min_length=1,
+        max_length=80,
         description="Checksum of the whole file: hex MD5 (32 hex digits), hex SHA-256 (64 hex digits), or "
-        "'crc32c:' followed by the base64 CRC32C as storage reports it.",
+        "'crc32c:' followed by the base64 big-endian CRC32C as storage reports it (e.g. 'crc32c:4waSgw==').",
     )
 
 

@@ -7,7 +7,9 @@ several worker processes, as the cloud runs several instances: no state may live
 
 from __future__ import annotations
 
+import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import functions_framework
@@ -24,8 +26,13 @@ from kstream.registry import function_list  # noqa: E402
 
 def _health(environ: dict[str, object], start_response: object) -> object:
     request = Request(environ)
-    body = "ok" if request.path in ("/_healthz", "/") else "no such function"
-    return Response(body, status=200 if body == "ok" else 404)(environ, start_response)
+    if request.path in ("/_healthz", "/"):
+        return Response("ok")(environ, start_response)
+    name = request.path.strip("/").split("/")[0]
+    body = {"error": {"code": "SYSTEM_UNAVAILABLE", "message": f"function {name!r} is not deployed (main.py has no "
+                      "entry point for it)", "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                      "requestId": request.headers.get("X-Request-ID", "none")}}
+    return Response(json.dumps(body), status=503, mimetype="application/json")(environ, start_response)
 
 
 def build_app() -> DispatcherMiddleware:

@@ -166,7 +166,8 @@ class Gateway:
             url = f"{self.cfg.functions_url}/{matched.function.name}{request.rel_url}"
             try:
                 assert self.session is not None
-                response = await relay(request, self.session, url, forward_headers(request, request_id))
+                response = await relay(request, self.session, url, forward_headers(request, request_id),
+                                       extra_headers={"X-Request-ID": request_id})
             except (client_exceptions.ClientError, asyncio.TimeoutError) as exc:
                 response = envelope(ErrorCode.SYSTEM_UNAVAILABLE,
                                     f"{matched.function.name} is not answering ({exc.__class__.__name__})",

@@ -71,7 +71,7 @@ def certificate_pem(info: dict[str, str]) -> str:
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
-        .serial_number(int(info["private_key_id"][:16], 16))
+        .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=365))
         .sign(key, hashes.SHA256())

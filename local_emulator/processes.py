@@ -46,6 +46,16 @@ def http_ok(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @dataclass
 class Service:
     name: str
@@ -86,12 +96,18 @@ class Supervisor:
             groups = json.loads(self.pid_file.read_text())
         except ValueError:
             groups = {}
+        killed = []
         for name, pgid in groups.items():
             try:
                 os.killpg(int(pgid), signal.SIGKILL)
+                killed.append(int(pgid))
                 self.say("stack", f"stopped {name} left over from an earlier run (pgid {pgid})")
             except (ProcessLookupError, PermissionError, ValueError):
                 pass
+        deadline = time.monotonic() + 15
+        while killed and time.monotonic() < deadline:  # their ports are free only once they are gone
+            killed = [pgid for pgid in killed if _group_alive(pgid)]
+            time.sleep(0.1)
         self.pid_file.unlink(missing_ok=True)
 
     def _record_pids(self) -> None:

@@ -88,7 +88,7 @@ def parse_duration(value: Any, field: str) -> float:
 def format_duration(seconds: float) -> str:
     """The proto JSON spelling: "6s", "3.500s"."""
     if abs(seconds - round(seconds)) < 1e-9:
-        return f"{int(round(seconds))}s"
+        return f"{round(seconds)}s"
     text = f"{seconds:.9f}".rstrip("0")
     decimals = len(text.split(".")[1])
     return f"{seconds:.{3 if decimals <= 3 else 6 if decimals <= 6 else 9}f}s"

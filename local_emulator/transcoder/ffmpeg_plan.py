@@ -97,7 +97,7 @@ class MissingAudio(ApiError):
 
 
 def even(value: float) -> int:
-    return max(2, int(round(value / 2.0)) * 2)
+    return max(2, round(value / 2.0) * 2)
 
 
 def output_frame_rate(source: Fraction, target: float) -> Fraction:
@@ -184,7 +184,7 @@ def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio
                     gop_sec = gop_frames / float(fps)
                 else:
                     gop_sec = gop_seconds(h264)
-                    gop_frames = max(1, int(round(gop_sec * float(fps))))
+                    gop_frames = max(1, round(gop_sec * float(fps)))
                 rungs[name] = VideoRung(name, len(rungs), width, height, fps, gop_frames, gop_sec, h264)
         for name in audio_names:
             if name not in tracks:
@@ -312,8 +312,8 @@ def _plan_sprites(sprites: list[dict], info: SourceInfo, duration: float) -> lis
         columns, rows = sprite.get("columnCount") or 0, sprite.get("rowCount") or 0
         if not columns:
             columns = math.ceil(count / rows) if rows else math.ceil(math.sqrt(count))
-        if not rows:
-            rows = math.ceil(count / columns)
+        columns = min(columns, count)  # a sheet is no wider or taller than its sprites need
+        rows = min(rows, math.ceil(count / columns)) if rows else math.ceil(count / columns)
         width, height = sprite.get("spriteWidthPixels"), sprite.get("spriteHeightPixels")
         if not width:
             width = even(height * disp_w / disp_h)

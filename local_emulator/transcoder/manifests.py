@@ -38,10 +38,10 @@ class MediaPlaylist:
         """(peak, average) bits per second; a short last segment does not count toward the peak."""
         total_bytes = sum(s.length for s in self.segments)
         total = self.duration or 1.0
-        average = int(math.ceil(total_bytes * 8 / total))
+        average = math.ceil(total_bytes * 8 / total)
         longest = max((s.duration for s in self.segments), default=0.0)
         peaks = [s.length * 8 / s.duration for s in self.segments if s.duration >= 0.5 * longest and s.duration > 0]
-        return max(int(math.ceil(max(peaks, default=average))), average), average
+        return max(math.ceil(max(peaks, default=average)), average), average
 
 
 _ATTR_RE = re.compile(r'([A-Z0-9-]+)=("[^"]*"|[^,]*)')
@@ -169,10 +169,9 @@ def _iso_duration(seconds: float) -> str:
 
 def _timeline(parent: ET.Element, segments: list[Segment], timescale: int) -> None:
     timeline = ET.SubElement(parent, "SegmentTimeline")
-    t = 0
     last = None
     for segment in segments:
-        d = int(round(segment.duration * timescale))
+        d = round(segment.duration * timescale)
         if last is not None and last.get("d") == str(d):
             last.set("r", str(int(last.get("r", "0")) + 1))
         else:
@@ -180,7 +179,6 @@ def _timeline(parent: ET.Element, segments: list[Segment], timescale: int) -> No
             if last is None:
                 attrs = {"t": "0", **attrs}
             last = ET.SubElement(timeline, "S", attrs)
-        t += d
 
 
 def write_dash_mpd(workdir: str, manifest: dict, muxes: dict[str, PlannedMux],

@@ -50,7 +50,7 @@ def _rotation(stream: dict) -> int:
 def probe(path: str, timeout: float = 60.0) -> SourceInfo:
     cmd = ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", path]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         raise ProbeError("ffprobe timed out reading the input") from None
     if proc.returncode != 0:

@@ -505,6 +505,54 @@ def _decode_sample_entry(buf: bytes, t: _IsoTrack) -> None:
         t.entry_width, t.entry_height = struct.unpack_from(">HH", buf, es + 32)
     elif t.handler == b"soun" and ee - es >= 26:
         t.channels = struct.unpack_from(">H", buf, es + 24)[0] or None
+        if t.entry == b"mp4a":  # MP4 writers put a fixed 2 in channelcount; the AAC config has the real count
+            at = buf.find(b"esds", es + 28, ee)
+            if at >= 0:
+                size = struct.unpack_from(">I", buf, at - 4)[0]
+                t.channels = _esds_channels(buf[at + 4 : min(ee, at - 4 + size)]) or t.channels
+
+
+_AAC_CHANNELS = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 6, 7: 8}
+
+
+def _esds_channels(body: bytes) -> int | None:
+    """Channel count from an esds box body (ISO/IEC 14496-1 descriptors, 14496-3 AudioSpecificConfig), or None."""
+
+    def descriptor(pos: int) -> tuple[int, int, int]:  # (tag, data_start, data_end)
+        tag, size, pos = body[pos], 0, pos + 1
+        for _ in range(4):
+            byte = body[pos]
+            pos += 1
+            size = (size << 7) | (byte & 0x7F)
+            if not byte & 0x80:
+                break
+        return tag, pos, min(len(body), pos + size)
+
+    try:
+        tag, pos, end = descriptor(4)  # after version/flags
+        if tag != 0x03:  # ES_Descriptor
+            return None
+        flags = body[pos + 2]
+        pos += 3 + (2 if flags & 0x80 else 0) + (1 + body[pos + 3] if flags & 0x40 else 0) + (2 if flags & 0x20 else 0)
+        while pos < end:
+            tag, dpos, dend = descriptor(pos)
+            if tag == 0x04:  # DecoderConfigDescriptor: 13 fixed bytes, then DecoderSpecificInfo
+                tag, cpos, _ = descriptor(dpos + 13)
+                if tag != 0x05:
+                    return None
+                bits = int.from_bytes(body[cpos : cpos + 6].ljust(6, b"\0"), "big")
+                n = 48 - 5
+                if (bits >> n) & 0x1F == 31:  # escaped audioObjectType
+                    n -= 6
+                n -= 4
+                if (bits >> n) & 0xF == 0xF:  # explicit sampling frequency
+                    n -= 24
+                n -= 4
+                return _AAC_CHANNELS.get((bits >> n) & 0xF) if n >= 0 else None
+            pos = dend
+    except IndexError:
+        return None
+    return None
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,235 @@
+"""Job execution: a bounded pool of workers; each job downloads its input from the storage emulator, runs ONE
+ffmpeg process (see ffmpeg_plan), writes the manifests, uploads every output and publishes the result.
+
+State machine: PENDING -> RUNNING -> SUCCEEDED | FAILED. A job never hangs: ffmpeg runs in its own process group
+and is killed on the per-job timeout, on delete and on shutdown; its stderr tail becomes the failure reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+import requests
+
+from . import manifests
+from .config import is_valid_gcs_object, split_gcs_dir
+from .errors import ApiError
+from .ffmpeg_plan import build_plan
+from .gcs import ObjectNotFound, Storage
+from .notify import Notifier, job_result_message
+from .probe import ProbeError, probe
+from .store import JobRecord, Store, now_rfc3339
+
+log = logging.getLogger("local_emulator.transcoder")
+
+
+class _Stop(Exception):
+    """The job was deleted or the emulator is shutting down."""
+
+
+class JobRunner:
+    def __init__(self, store: Store, *, workers: int = 1, job_timeout: float = 3600.0,
+                 missing_audio: str = "skip", min_input_seconds: float = 5.0, work_dir: str | None = None,
+                 storage_host: str | None = None, notifier: Notifier | None = None):
+        self.store = store
+        self.job_timeout = job_timeout
+        self.missing_audio = missing_audio
+        self.min_input_seconds = min_input_seconds
+        self.work_dir = work_dir
+        self.storage_host = storage_host
+        self.notifier = notifier or Notifier()
+        self._queue: queue.Queue[JobRecord | None] = queue.Queue()
+        self._stopping = threading.Event()
+        self._threads = [threading.Thread(target=self._worker, name=f"transcoder-worker-{i}", daemon=True)
+                         for i in range(max(1, workers))]
+        for thread in self._threads:
+            thread.start()
+
+    # ------------------------------------------------------------------ control
+
+    def submit(self, record: JobRecord) -> None:
+        self._queue.put(record)
+
+    def cancel(self, record: JobRecord) -> None:
+        record.cancel.set()
+        _kill(record.process)
+
+    def shutdown(self, wait: float = 10.0) -> None:
+        self._stopping.set()
+        with self.store.lock:
+            records = list(self.store.jobs.values())
+        for record in records:
+            self.cancel(record)
+        for _ in self._threads:
+            self._queue.put(None)
+        deadline = time.monotonic() + wait
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self.notifier.close()
+
+    # ------------------------------------------------------------------ worker
+
+    def _worker(self) -> None:
+        while True:
+            record = self._queue.get()
+            if record is None or self._stopping.is_set():
+                return
+            if record.cancel.is_set():
+                continue
+            try:
+                self._execute(record)
+            except Exception:  # never lose a worker
+                log.exception("job %s crashed the worker", record.job.get("name"))
+            finally:
+                record.done.set()
+
+    def _execute(self, record: JobRecord) -> None:
+        name = record.job["name"]
+        self.store.update(record, state="RUNNING", startTime=now_rfc3339())
+        workdir = tempfile.mkdtemp(prefix="kstream-transcoder-", dir=self.work_dir)
+        error: ApiError | None = None
+        try:
+            self._transcode(record, workdir)
+        except _Stop:
+            log.info("job %s stopped", name)
+            return
+        except ApiError as exc:
+            error = exc
+        except requests.RequestException as exc:
+            error = ApiError("UNAVAILABLE", f"Cloud Storage is unreachable (storage emulator): {exc.__class__.__name__}")
+        except Exception as exc:
+            log.exception("job %s failed unexpectedly", name)
+            error = ApiError("INTERNAL", f"internal error: {exc}")
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        if record.cancel.is_set():
+            return
+        state = "FAILED" if error else "SUCCEEDED"
+        fields = {"state": state, "endTime": now_rfc3339()}
+        if error:
+            fields["error"] = error.rpc_status()
+        self.store.update(record, **fields)
+        if error:
+            log.info("job %s FAILED: %s", name, error.message)
+        else:
+            log.info("job %s SUCCEEDED", name)
+        topic = (record.job["config"].get("pubsubDestination") or {}).get("topic")
+        if topic:
+            self.notifier.publish(topic, job_result_message(name, state, fields.get("error")))
+        with self.store.lock:
+            record.progress["notified"] = 1.0
+
+    def _check(self, record: JobRecord) -> None:
+        if record.cancel.is_set() or self._stopping.is_set():
+            raise _Stop()
+
+    def _transcode(self, record: JobRecord, workdir: str) -> None:
+        config = record.job["config"]
+        try:
+            storage = Storage(self.storage_host)
+        except RuntimeError as exc:
+            raise ApiError("FAILED_PRECONDITION", str(exc)) from None
+        input_uri = config["inputs"][0]["uri"]
+        bucket, obj = is_valid_gcs_object(input_uri)
+        ext = os.path.splitext(obj)[1][:16] or ".bin"
+        input_path = os.path.join(workdir, "input" + ext)
+        try:
+            storage.download(bucket, obj, input_path)
+        except ObjectNotFound:
+            raise ApiError("NOT_FOUND", f"Input file not found: {input_uri}") from None
+        self._check(record)
+        try:
+            info = probe(input_path)
+        except ProbeError as exc:
+            raise ApiError("INVALID_ARGUMENT", f"Input file {input_uri} could not be read: {exc}") from None
+        if info.duration + 1e-3 < self.min_input_seconds:
+            raise ApiError("INVALID_ARGUMENT", f"Input file {input_uri} is {info.duration:.2f} seconds long; input "
+                                               f"files must be at least {self.min_input_seconds:g} seconds in duration")
+        with self.store.lock:
+            record.progress["analyzed"] = 1.0
+        out_dir = os.path.join(workdir, "out")
+        os.makedirs(out_dir)
+        plan = build_plan(config, info, input_path, missing_audio=self.missing_audio)
+        for note in plan.notes:
+            log.info("job %s: %s", record.job["name"], note)
+        self._run_ffmpeg(record, plan.argv, out_dir, plan.output_duration)
+        self._check(record)
+        manifests.write_manifests(out_dir, plan.muxes, plan.manifests)
+        out_bucket, prefix = split_gcs_dir(config["output"]["uri"])
+        total = sum(len(files) for _, _, files in os.walk(out_dir)) or 1
+        uploaded = [0]
+
+        def on_done() -> None:
+            with self.store.lock:
+                uploaded[0] += 1
+                record.progress["uploaded"] = round(uploaded[0] / total, 4)
+
+        try:
+            storage.upload_tree(out_dir, out_bucket, prefix, on_done)
+        except ObjectNotFound as exc:
+            raise ApiError("NOT_FOUND", f"Output location not found: {exc}") from None
+
+    def _run_ffmpeg(self, record: JobRecord, argv: list[str], cwd: str, duration: float) -> None:
+        stderr_path = os.path.join(cwd, "..", "ffmpeg.stderr")
+        timed_out = threading.Event()
+        with open(stderr_path, "w+b") as stderr:
+            proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
+                                    start_new_session=True, text=True, bufsize=1)
+            record.process = proc
+            if record.cancel.is_set() or self._stopping.is_set():
+                _kill(proc)
+
+            def on_timeout() -> None:
+                timed_out.set()
+                _kill(proc)
+
+            timer = threading.Timer(self.job_timeout, on_timeout)
+            timer.daemon = True
+            timer.start()
+            try:
+                for line in proc.stdout:
+                    key, _, value = line.strip().partition("=")
+                    if key == "out_time_us" and value.lstrip("-").isdigit() and duration > 0:
+                        fraction = min(1.0, max(0.0, int(value) / 1e6 / duration))
+                        with self.store.lock:
+                            record.progress["encoded"] = round(max(record.progress["encoded"], fraction), 4)
+                    elif key == "progress" and value == "end":
+                        with self.store.lock:
+                            record.progress["encoded"] = 1.0
+                code = proc.wait()
+            finally:
+                timer.cancel()
+                record.process = None
+                _kill(proc)
+            stderr.seek(0)
+            tail = stderr.read()[-4000:].decode("utf-8", "replace")
+        self._check(record)
+        if timed_out.is_set():
+            raise ApiError("DEADLINE_EXCEEDED", f"transcoding exceeded the per-job timeout of {self.job_timeout:g}s")
+        if code != 0:
+            lines = [ln.strip() for ln in tail.splitlines() if ln.strip()]
+            reason = " | ".join(lines[-4:]) if lines else f"ffmpeg exited with status {code}"
+            if code < 0:
+                reason = f"ffmpeg was killed by signal {-code}" + (f": {reason}" if lines else "")
+            raise ApiError("INVALID_ARGUMENT" if code > 0 else "INTERNAL", f"Transcoding failed: {reason[:1500]}")
+
+
+def _kill(proc) -> None:
+    """Kill ffmpeg's whole process group (it runs in a session of its own)."""
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        try:
+            proc.kill()
+        except ProcessLookupError:
+            pass
