@@ -40,10 +40,13 @@ openapi: setup ## regenerate contracts/openapi.yaml from the models
 	$(PY) -m contracts.openapi --write
 
 bundle: setup ## the functions' deployment bundle: build/function-source (main.py, kstream, contracts, ...)
-	cd functions && ../$(PY) -m kstream bundle ../build/function-source
+	cd functions && PYTHONPATH=.. ../$(PY) -m kstream bundle ../build/function-source
 
 bench: setup
 	$(PY) bench/bench_cold_start.py
 
 clean:
 	rm -rf .local build
+
+readme: setup ## refresh the README's settings table from functions/kstream/settings.py
+	cd functions && PYTHONPATH=.. ../$(PY) -m kstream settings-table --readme ../README.md

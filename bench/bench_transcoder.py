@@ -127,11 +127,11 @@ def run_ours(src: Path, work: Path) -> tuple[float, float]:
     port = free_port()
     gcs = f"http://127.0.0.1:{port}"
     (work / "gcs").mkdir()
-    log = open(work / "gcs.log", "wb")
-    fake = subprocess.Popen([str(binary), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port), "-backend",
-                             "filesystem", "-filesystem-root", str(work / "gcs"), "-external-url", gcs,
-                             "-public-host", f"127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    with open(work / "gcs.log", "wb") as log:
+        fake = subprocess.Popen([str(binary), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port),
+                                 "-backend", "filesystem", "-filesystem-root", str(work / "gcs"), "-external-url",
+                                 gcs, "-public-host", f"127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     emulator = None
     try:
         for _ in range(100):

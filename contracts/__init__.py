@@ -1,19 +1,5 @@
-"""kstream's API contract: pydantic models for every body in the spec, the error codes, and the OpenAPI document
-generated from them (contracts/openapi.yaml, checked for drift by the tests)."""
-
-from . import auth, metadata, stream, transcode, upload
-from .envelope import ErrorBody, ErrorResponse
-from .errors import DEFAULT_MESSAGES, HTTP_STATUS, ErrorCode
-
-__all__ = [
-    "DEFAULT_MESSAGES",
-    "HTTP_STATUS",
-    "ErrorBody",
-    "ErrorCode",
-    "ErrorResponse",
-    "auth",
-    "metadata",
-    "stream",
-    "transcode",
-    "upload",
-]
+"""kstream's API contract: pydantic models for every body in the spec (auth, upload, transcode, metadata, stream),
+the error codes (errors), the envelope, and the OpenAPI document generated from them (contracts/openapi.yaml,
+checked for drift by the tests). Import the submodule you need; this package imports nothing eagerly, so a
+function loads only the models it uses.
+"""

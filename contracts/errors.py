@@ -28,6 +28,8 @@ class ErrorCode(StrEnum):
     STREAM_VIDEO_NOT_FOUND = "STREAM_VIDEO_NOT_FOUND"
     STREAM_ACCESS_DENIED = "STREAM_ACCESS_DENIED"
     STREAM_QUALITY_NOT_AVAILABLE = "STREAM_QUALITY_NOT_AVAILABLE"
+    # Catalog
+    SERIES_NOT_FOUND = "SERIES_NOT_FOUND"  # extension
     # Rate limiting
     RATE_LIMIT_EXCEEDED = "RATE_LIMIT_EXCEEDED"
     # Requests (extensions)
@@ -56,6 +58,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.STREAM_VIDEO_NOT_FOUND: 404,
     ErrorCode.STREAM_ACCESS_DENIED: 403,
     ErrorCode.STREAM_QUALITY_NOT_AVAILABLE: 404,
+    ErrorCode.SERIES_NOT_FOUND: 404,
     ErrorCode.RATE_LIMIT_EXCEEDED: 429,
     ErrorCode.REQUEST_INVALID: 400,
     ErrorCode.API_VERSION_UNSUPPORTED: 400,
@@ -81,6 +84,7 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.STREAM_VIDEO_NOT_FOUND: "Video not found",
     ErrorCode.STREAM_ACCESS_DENIED: "User cannot access this video",
     ErrorCode.STREAM_QUALITY_NOT_AVAILABLE: "Requested quality not available",
+    ErrorCode.SERIES_NOT_FOUND: "Series not found",
     ErrorCode.RATE_LIMIT_EXCEEDED: "Too many requests, please try again later",
     ErrorCode.REQUEST_INVALID: "The request is not valid",
     ErrorCode.API_VERSION_UNSUPPORTED: "API version not supported",

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ._base import RequestModel, ResponseModel
 
 Quality = Literal["360p", "720p", "1080p"]
+VIDEO_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
+LANGUAGE_PATTERN = r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$"
+MAX_SEARCH_TAGS = 10
+Tag = Annotated[str, Field(min_length=1, max_length=50)]
+Language = Annotated[str, Field(min_length=2, max_length=35, pattern=LANGUAGE_PATTERN)]
 
 
 class StreamingUrls(ResponseModel):
@@ -17,8 +22,8 @@ class StreamingUrls(ResponseModel):
 
 
 class StreamingUrlsIn(RequestModel):
-    hls: str
-    dash: str | None = None
+    hls: str = Field(max_length=2048)
+    dash: str | None = Field(None, max_length=2048)
 
 
 class Uploader(ResponseModel):
@@ -48,35 +53,86 @@ class VideoMetadata(ResponseModel):
 
 
 class CreateVideoMetadataRequest(RequestModel):
-    videoId: str = Field(min_length=1, max_length=128)
+    """Create or update a video's metadata (service identities only); idempotent on ``videoId``."""
+
+    videoId: str = Field(min_length=1, max_length=128, pattern=VIDEO_ID_PATTERN,
+                         description="Letters, digits, '-' and '_'; the video's document id.")
     title: str = Field(min_length=1, max_length=300)
     series: str = Field(min_length=1, max_length=300)
     episode: int = Field(ge=0, le=100_000)
     description: str = Field(max_length=10_000)
-    duration: float = Field(ge=0)
-    fileSize: int = Field(ge=0)
-    uploaderId: str = Field(min_length=1)
-    uploaderUsername: str = Field(min_length=1)
-    availableQualities: list[Quality]
-    thumbnailUrl: str
+    duration: float = Field(ge=0, le=604_800, description="Seconds.")
+    fileSize: int = Field(ge=0, le=2**50, description="Bytes.")
+    uploaderId: str = Field(min_length=1, max_length=128)
+    uploaderUsername: str = Field(min_length=1, max_length=256)
+    availableQualities: list[Quality] = Field(max_length=3)
+    thumbnailUrl: str = Field(max_length=2048, description="As served (CDN-relative path or URL); stored as given.")
     streamingUrls: StreamingUrlsIn
-    tags: list[str] | None = Field(None, max_length=30)
-    language: str = Field(min_length=2, max_length=35)
-    subtitles: list[str] | None = None
+    tags: list[Tag] | None = Field(None, max_length=30)
+    language: str = Field(min_length=2, max_length=35, pattern=LANGUAGE_PATTERN)
+    subtitles: list[Language] | None = Field(None, max_length=50)
+    status: Literal["processing", "ready", "failed"] | None = Field(
+        None,
+        description="Extension. Omitted: a new video is 'ready' (the body describes a playable video) and an "
+        "existing one keeps its status. Viewers see only 'ready' videos.",
+    )
 
 
 class SearchVideosQuery(RequestModel):
-    q: str | None = Field(None, max_length=200)
-    series: str | None = None
-    episode: int | None = Field(None, ge=0)
-    language: str | None = None
-    uploader: str | None = None
-    tags: str | None = Field(None, description="Comma-separated; a video matches when it has any of them.")
-    page: int = Field(1, ge=1, le=1000)
-    limit: int = Field(20, ge=1, le=100)
-    sort: Literal["title", "uploadDate", "episode", "series"] | None = None
+    q: str | None = Field(
+        None,
+        max_length=200,
+        description="Words matched case- and accent-insensitively in title, series, tags and description: Latin "
+        "words by prefix ('cra' finds 'Crash'), Hangul as syllable substrings ('사랑' finds '사랑의'). Every word "
+        "must match. Ranked exact title > title prefix > title > series > description within each window of "
+        "3 pages read in the requested sort, then by that sort.",
+    )
+    series: str | None = Field(None, min_length=1, max_length=300,
+                               description="Series name, compared after normalization (case, accents, spacing).")
+    episode: int | None = Field(None, ge=0, le=100_000)
+    language: str | None = Field(None, min_length=2, max_length=35, pattern=LANGUAGE_PATTERN,
+                                 description="Language code, case-insensitive (ko, en, ...).")
+    uploader: str | None = Field(None, min_length=1, max_length=128, description="Uploader id (uploader.id).")
+    tags: str | None = Field(
+        None,
+        max_length=600,
+        description=f"Comma-separated, at most {MAX_SEARCH_TAGS}, each at most 50 characters, case-insensitive; a "
+        "video matches when it has any of them.",
+    )
+    page: int = Field(
+        1,
+        ge=1,
+        le=1000,
+        description="1-based page. (page - 1) x limit must stay below 10 000: deeper pages cost a Firestore read per "
+        "skipped video, so follow nextPageToken instead.",
+    )
+    limit: int = Field(20, ge=1, le=100, description="Videos per page.")
+    sort: Literal["title", "uploadDate", "episode", "series"] | None = Field(
+        None, description="Default title. series sorts by series name, then episode."
+    )
     order: Literal["asc", "desc"] = "asc"
-    pageToken: str | None = Field(None, max_length=2000, description="Opaque cursor from nextPageToken.")
+    pageToken: str | None = Field(
+        None,
+        min_length=1,
+        max_length=2000,
+        description="Opaque cursor from a previous response's nextPageToken, valid with the same other parameters; "
+        "each page then costs reads in proportion to limit, however deep.",
+    )
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        tags = [tag.strip() for tag in value.split(",") if tag.strip()]
+        if not tags:
+            raise ValueError("give at least one tag, comma-separated")
+        if len(tags) > MAX_SEARCH_TAGS:
+            raise ValueError(f"at most {MAX_SEARCH_TAGS} tags, found {len(tags)}")
+        longest = max(tags, key=len)
+        if len(longest) > 50:
+            raise ValueError(f"a tag is at most 50 characters, found {len(longest)}")
+        return ",".join(tags)
 
 
 class SearchVideosResponse(ResponseModel):
@@ -85,7 +141,10 @@ class SearchVideosResponse(ResponseModel):
     page: int
     limit: int
     totalPages: int
-    nextPageToken: str | None = None
+    nextPageToken: str | None = Field(None, description="Absent on the last page. A page may hold fewer than "
+                                      "limit videos while more follow; stop when this is absent.")
+    totalExact: bool = Field(True, description="Extension. False when total is an estimate: above 10 000 matches "
+                             "(total is then 10 000), or when some filters are applied after reading.")
 
 
 class GetSeriesResponse(ResponseModel):

@@ -4,7 +4,10 @@ Each is deployed as its own gen2 function with ``--entry-point <name>``. The wor
 package beside this file; entry points only bind a handler to its function-list entry.
 """
 
-from kstream.api import auth_validate as _auth
 from kstream.http import http_function
 
-auth_validate = http_function("auth-validate", _auth.validate_token)
+auth_validate = http_function("auth-validate", "kstream.api.auth_validate:validate_token")
+upload_start = http_function("upload-start", "kstream.api.uploads:start")
+upload_chunk = http_function("upload-chunk", "kstream.api.uploads:chunk")
+upload_status = http_function("upload-status", "kstream.api.uploads:status")
+upload_complete = http_function("upload-complete", "kstream.api.uploads:complete")

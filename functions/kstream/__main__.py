@@ -34,11 +34,14 @@ def _set_role(args: argparse.Namespace) -> int:
     return 0
 
 
-def _settings_table(_args: argparse.Namespace) -> int:
+README_START = "<!-- settings-table:start -->"
+README_END = "<!-- settings-table:end -->"
+
+
+def settings_table() -> str:
     from .settings import Settings
 
-    print("| Variable | Default | Meaning |")
-    print("| --- | --- | --- |")
+    rows = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
     for name, field in Settings.model_fields.items():
         if field.is_required():
             default = "(required)"
@@ -47,7 +50,23 @@ def _settings_table(_args: argparse.Namespace) -> int:
             default = f"`{','.join(value)}`" if value else "(empty)"
         else:
             default = f"`{field.default}`" if field.default not in ("", None) else "(empty)"
-        print(f"| `KSTREAM_{name.upper()}` | {default} | {field.description} |")
+        rows.append(f"| `KSTREAM_{name.upper()}` | {default} | {field.description} |")
+    return "\n".join(rows) + "\n"
+
+
+def readme_with_settings(readme: str) -> str:
+    """The README text with its settings table replaced by the current one."""
+    head, _, rest = readme.partition(README_START)
+    _, _, tail = rest.partition(README_END)
+    return f"{head}{README_START}\n{settings_table()}{README_END}{tail}"
+
+
+def _settings_table(args: argparse.Namespace) -> int:
+    if args.readme:
+        path = Path(args.readme)
+        path.write_text(readme_with_settings(path.read_text(encoding="utf-8")), encoding="utf-8")
+    else:
+        print(settings_table(), end="")
     return 0
 
 
@@ -78,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     role.add_argument("role", choices=ROLES)
     role.set_defaults(run=_set_role)
     table = commands.add_parser("settings-table", help="print the README's settings table")
+    table.add_argument("--readme", help="rewrite the table inside this README instead of printing it")
     table.set_defaults(run=_settings_table)
     bundle = commands.add_parser("bundle", help="build the deployment bundle into a folder")
     bundle.add_argument("target")

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .adapters import firebase_auth, service_identity
 from .errors import InsufficientPermissions, InvalidToken
 from .registry import FunctionSpec
 from .settings import Settings
@@ -64,6 +63,8 @@ def principal_from_claims(claims: dict[str, object]) -> Principal:
 
 
 def authenticate_user(authorization: str | None, settings: Settings) -> Principal:
+    from .adapters import firebase_auth  # adapters load on first use, keeping cold starts short
+
     token = bearer_token(authorization)
     claims = firebase_auth.verify_id_token(token, settings)
     return principal_from_claims(claims)
@@ -71,6 +72,8 @@ def authenticate_user(authorization: str | None, settings: Settings) -> Principa
 
 def authenticate_service(authorization: str | None, settings: Settings) -> Principal:
     """A service identity. A valid *user* token here is a 403 (known caller, wrong kind); anything else a 401."""
+    from .adapters import firebase_auth, service_identity
+
     token = bearer_token(authorization)
     if firebase_auth.looks_like_firebase_token(token):
         authenticate_user(authorization, settings)  # raises 401 if it is not even a valid user token

@@ -9,6 +9,8 @@ line. No stack trace ever leaves a function; details of unexpected errors appear
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
 import re
 import time
@@ -17,7 +19,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import flask
 from pydantic import BaseModel, ValidationError
@@ -180,17 +182,19 @@ def logger(settings: Settings) -> StructuredLogger:
     return _logger
 
 
-def http_function(name: str, handler: Handler, settings: Callable[[], Settings] = get_settings
+def http_function(name: str, handler: Handler | str, settings: Callable[[], Settings] = get_settings
                   ) -> Callable[[flask.Request], flask.Response]:
     """The entry point for function ``name`` of the function list, running ``handler``.
 
-    ``settings`` is read on the first request, not at import, so a cold start does not parse the environment twice
-    and tests can hand in their own ``Settings``.
+    ``handler`` may be a ``"module:attribute"`` path, imported on the first request: every deployed function shares
+    main.py, and each should load only its own handler's dependencies (cold start). ``settings`` is also read on
+    the first request, and tests can hand in their own ``Settings``.
     """
     spec = function_list().by_name(name)
     current_settings = settings
     if spec.http is None:
         raise ValueError(f"{name} is an event function, not an HTTP one")
+    resolve = _lazy(handler)
 
     def entry_point(request: flask.Request) -> flask.Response:
         started = time.perf_counter()
@@ -202,7 +206,7 @@ def http_function(name: str, handler: Handler, settings: Callable[[], Settings] 
         except KstreamError as exc:  # a bad deployment: say so in the envelope, not a stack trace
             return error_response(exc, request_id)
         try:
-            response, principal = _dispatch(spec, handler, request, request_id, settings)
+            response, principal = _dispatch(spec, resolve(), request, request_id, settings)
         except KstreamError as exc:
             error_code = exc.code
             response = error_response(exc, request_id, extra={"valid": False} if spec.name == "auth-validate" else None)
@@ -232,8 +236,21 @@ def http_function(name: str, handler: Handler, settings: Callable[[], Settings] 
         return response
 
     entry_point.__name__ = spec.entry_point
-    entry_point.__doc__ = handler.__doc__
     return entry_point
+
+
+def _lazy(handler: Handler | str) -> Callable[[], Handler]:
+    if not isinstance(handler, str):
+        return lambda: handler
+    module_name, _, attribute = handler.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"handler path must look like 'package.module:function', found {handler!r}")
+
+    @functools.cache
+    def resolve() -> Handler:
+        return cast(Handler, getattr(importlib.import_module(module_name), attribute))
+
+    return resolve
 
 
 def _dispatch(spec: FunctionSpec, handler: Handler, request: flask.Request, request_id: str, settings: Settings

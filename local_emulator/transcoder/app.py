@@ -36,7 +36,7 @@ class TranscoderEmulator:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> TranscoderEmulator:
+    def start(self) -> Self:
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="transcoder-http", daemon=True)
         self._thread.start()
         return self
@@ -47,7 +47,7 @@ class TranscoderEmulator:
         self.httpd.server_close()
         self.runner.shutdown()
 
-    def __enter__(self) -> TranscoderEmulator:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

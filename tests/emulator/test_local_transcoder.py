@@ -89,24 +89,24 @@ def env(tmp_path_factory):
         gcs_root = tmp / "gcs"
         gcs_root.mkdir()
         gcs = f"http://127.0.0.1:{gcs_port}"
-        procs.append(subprocess.Popen(
-            [_fake_gcs_binary(), "-scheme", "http", "-host", "127.0.0.1", "-port", str(gcs_port), "-backend",
-             "filesystem", "-filesystem-root", str(gcs_root), "-external-url", gcs, "-public-host",
-             f"127.0.0.1:{gcs_port}"],
-            stdout=open(logs / "gcs.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True))
         if not shutil.which("gcloud"):
             pytest.skip("gcloud (Pub/Sub emulator) is needed")
-        procs.append(subprocess.Popen(
-            ["gcloud", "beta", "emulators", "pubsub", "start", f"--host-port=127.0.0.1:{pubsub_port}",
-             f"--project={PROJECT}"],
-            stdout=open(logs / "pubsub.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True))
+        with open(logs / "gcs.log", "wb") as log:
+            procs.append(subprocess.Popen(
+                [_fake_gcs_binary(), "-scheme", "http", "-host", "127.0.0.1", "-port", str(gcs_port), "-backend",
+                 "filesystem", "-filesystem-root", str(gcs_root), "-external-url", gcs, "-public-host",
+                 f"127.0.0.1:{gcs_port}"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        with open(logs / "pubsub.log", "wb") as log:
+            procs.append(subprocess.Popen(
+                ["gcloud", "beta", "emulators", "pubsub", "start", f"--host-port=127.0.0.1:{pubsub_port}",
+                 f"--project={PROJECT}"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
         os.environ["STORAGE_EMULATOR_HOST"] = gcs
         os.environ["PUBSUB_EMULATOR_HOST"] = f"127.0.0.1:{pubsub_port}"
-        tc_log = open(logs / "transcoder.log", "wb")
-        transcoder = subprocess.Popen(
-            [sys.executable, "-m", "local_emulator.transcoder", "--host", "127.0.0.1", "--port", str(tc_port)],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=tc_log, start_new_session=True, text=True,
-            env={**os.environ, "PYTHONPATH": str(REPO)})
+        with open(logs / "transcoder.log", "wb") as log:
+            transcoder = subprocess.Popen(
+                [sys.executable, "-m", "local_emulator.transcoder", "--host", "127.0.0.1", "--port", str(tc_port)],
+                cwd=REPO, stdout=subprocess.PIPE, stderr=log, start_new_session=True, text=True,
+                env={**os.environ, "PYTHONPATH": str(REPO)})
         procs.append(transcoder)
         ready = transcoder.stdout.readline().strip()
         assert ready == f"transcoder listening on http://127.0.0.1:{tc_port}", ready
@@ -349,7 +349,7 @@ def test_preset_web_hd_is_the_default_template(env):
     assert job.config.manifests[1].type_ == transcoder_v1.Manifest.ManifestType.DASH
     done = _wait(env, job.name, timeout=90)
     assert done.state == transcoder_v1.Job.ProcessingState.SUCCEEDED, done.error
-    names = set(p[len("out/webhd/"):] for p in _list(env["gcs"], "out/webhd/"))
+    names = {p[len("out/webhd/"):] for p in _list(env["gcs"], "out/webhd/")}
     assert {"sd.mp4", "hd.mp4", "manifest.m3u8", "manifest.mpd", "media-sd.m3u8", "media-hd.m3u8",
             "media-sd.ts", "media-hd.ts", "video-only-sd.m4s", "video-only-hd.m4s", "audio-only.m4s"} == names
     out = _download_prefix(env, "out/webhd/")

@@ -12,18 +12,22 @@ import functools
 import json
 from typing import Any
 
-import firebase_admin
-from firebase_admin import auth as fb_auth
-from firebase_admin import exceptions as fb_exceptions
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidToken, Unavailable
 from ..settings import Settings
+
+if TYPE_CHECKING:
+    import firebase_admin
 
 FIREBASE_ISSUER_PREFIX = "https://securetoken.google.com/"
 
 
 @functools.cache
 def _app(project_id: str, certs_url: str) -> firebase_admin.App:
+    import firebase_admin  # imported on first use: it is the heaviest import of the auth path
+    from firebase_admin import auth as fb_auth
+
     app = firebase_admin.initialize_app(options={"projectId": project_id}, name=f"kstream:{project_id}:{certs_url}")
     if certs_url:
         # Test seam: the production verification path against certificates served by a local HTTP server.
@@ -51,6 +55,9 @@ def looks_like_firebase_token(token: str) -> bool:
 
 def verify_id_token(token: str, settings: Settings) -> dict[str, Any]:
     """Verified claims of a Firebase ID token; InvalidToken for bad, expired, revoked or disabled."""
+    from firebase_admin import auth as fb_auth
+    from firebase_admin import exceptions as fb_exceptions
+
     try:
         return dict(fb_auth.verify_id_token(token, app=app_for(settings), check_revoked=True))
     except fb_auth.ExpiredIdTokenError:
@@ -71,6 +78,8 @@ def verify_id_token(token: str, settings: Settings) -> dict[str, Any]:
 
 def set_role(email: str, role: str, settings: Settings) -> str:
     """Give the user with ``email`` the ``role`` claim, keeping their other claims; returns the uid."""
+    from firebase_admin import auth as fb_auth
+
     app = app_for(settings)
     user = fb_auth.get_user_by_email(email, app=app)
     claims = dict(user.custom_claims or {})

@@ -214,7 +214,7 @@ class UploadRepository:
 
         decision = self._run(work)
         if not decision.allowed:
-            raise RateLimited(
+            refused = RateLimited(
                 f"Upload limit reached: {limit} upload starts per hour; the next one is possible in "
                 f"{decision.retry_after_seconds} s",
                 retry_after_seconds=decision.retry_after_seconds,
@@ -222,6 +222,8 @@ class UploadRepository:
                 details={"limit": limit, "windowSeconds": int(window_seconds),
                          "retryAfterSeconds": decision.retry_after_seconds},
             )
+            refused.headers.update(decision.headers())
+            raise refused
         return decision
 
     def return_start_slot(self, user_id: str, upload_id: str) -> None:

@@ -25,7 +25,7 @@ resource "google_compute_security_policy" "edge" {
     description = "Log4j JNDI lookups (CVE-2021-44228 and successors)"
     match {
       expr {
-        expression = "evaluatePreconfiguredWaf('cve-canary', {'sensitivity': 1})"
+        expression = "evaluatePreconfiguredWaf('cve-canary')"
       }
     }
   }

@@ -1,0 +1,289 @@
+"""The catalog's Firestore access: the only module that reads or writes the ``videos`` and ``series`` collections.
+
+Every call counts what Firestore bills as document reads in a :class:`ReadMeter` (``repo.meter``), so tests and the
+bench can assert that a search page costs reads in proportion to its size, never to the catalogue's:
+
+* a document get (found or not) or a query result: 1 read per document; a query with no result: 1 read;
+* documents skipped by ``offset``: 1 read each (Firestore reads them and bills them);
+* ``count()``: 1 read per batch of up to 1 000 index entries counted (at least 1).
+
+Queries are described by :class:`VideoQuery` (filters + order) and turned into Firestore queries by ONE function,
+:meth:`CatalogRepository.build`; the index-coverage test drives that same function over every query the service can
+plan and checks ``functions/firestore.indexes.json`` against the result.
+
+Schema of ``videos/{videoId}`` (field names are the constants below): the spec's metadata fields, plus
+``status``, ``seriesKey``, ``titleSort`` / ``seriesSort`` (normalized, for ordering), ``languageKey``, ``tagKeys``,
+``searchTokens`` (kstream.catalog.search_text), ``uploadDate`` / ``updatedAt`` (timestamps).
+Schema of ``series/{seriesKey}``: see kstream.catalog.service (the series aggregate is the service's rule).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from google.api_core import exceptions as google_exceptions
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from ..errors import ErrorCode, Unavailable
+
+__all__ = [
+    "ARRAY_OPS",
+    "EQUALITY_OPS",
+    "SERIES",
+    "VIDEOS",
+    "CatalogRepository",
+    "Filter",
+    "ReadMeter",
+    "TransactionView",
+    "VideoQuery",
+]
+
+VIDEOS = "videos"
+SERIES = "series"
+
+# Field names of video documents that queries use.
+F_STATUS = "status"
+F_UPLOADER = "uploaderId"
+F_SERIES_KEY = "seriesKey"
+F_EPISODE = "episode"
+F_LANGUAGE_KEY = "languageKey"
+F_TAG_KEYS = "tagKeys"
+F_TOKENS = "searchTokens"
+F_TITLE_SORT = "titleSort"
+F_SERIES_SORT = "seriesSort"
+F_UPLOAD_DATE = "uploadDate"
+DOC_ID = "__name__"
+
+Op = Literal["==", "in", "array_contains", "array_contains_any"]
+Direction = Literal["ASCENDING", "DESCENDING"]
+EQUALITY_OPS = frozenset({"==", "in"})
+ARRAY_OPS = frozenset({"array_contains", "array_contains_any"})
+
+COUNT_BATCH = 1000  # count() bills one read per batch of up to this many index entries
+TIMEOUT_SECONDS = 15.0  # per Firestore call: a stuck backend becomes a 503, not a hung request
+
+T = TypeVar("T")
+
+
+@dataclass
+class ReadMeter:
+    """Firestore reads billed during one request (or one service call)."""
+
+    documents: int = 0  # documents returned by gets and queries
+    skipped: int = 0  # documents skipped by offset
+    empty_queries: int = 0  # queries that returned nothing (billed one read each)
+    aggregation_reads: int = 0  # count(): one per batch of 1 000 index entries
+    queries: int = 0  # round trips that ran a query or aggregation
+    lookups: int = 0  # round trips that fetched documents by id
+
+    @property
+    def billed(self) -> int:
+        """Every read Firestore bills for the calls counted here."""
+        return self.documents + self.skipped + self.empty_queries + self.aggregation_reads
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "billed": self.billed,
+            "documents": self.documents,
+            "skipped": self.skipped,
+            "empty_queries": self.empty_queries,
+            "aggregation_reads": self.aggregation_reads,
+            "queries": self.queries,
+            "lookups": self.lookups,
+        }
+
+
+@dataclass(frozen=True)
+class Filter:
+    field: str
+    op: Op
+    value: Any
+
+    def __post_init__(self) -> None:
+        if self.op not in EQUALITY_OPS | ARRAY_OPS:
+            raise ValueError(f"unsupported filter operator {self.op!r}")
+
+
+@dataclass(frozen=True)
+class VideoQuery:
+    """A query on ``videos``: AND of ``filters``, ordered by ``order`` then by document id in the last direction.
+
+    Firestore allows one array filter per query; at most one is accepted here.
+    """
+
+    filters: tuple[Filter, ...]
+    order: tuple[tuple[str, Direction], ...]
+
+    def __post_init__(self) -> None:
+        arrays = [f for f in self.filters if f.op in ARRAY_OPS]
+        if len(arrays) > 1:
+            raise ValueError("Firestore allows one array-contains / array-contains-any filter per query")
+        if not self.order:
+            raise ValueError("a video query needs an order (cursors and merging depend on it)")
+
+    @property
+    def direction(self) -> Direction:
+        return self.order[-1][1]
+
+    @property
+    def sort_fields(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.order)
+
+    def key(self, doc: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The document's position in this query's order: its sort values, then its id."""
+        return (*(doc[name] for name in self.sort_fields), doc["id"])
+
+
+def _unavailable(exc: Exception) -> Unavailable:
+    return Unavailable(
+        "The catalog database did not answer; try again shortly",
+        code=ErrorCode.SYSTEM_UNAVAILABLE,
+        details={"reason": type(exc).__name__},
+    )
+
+
+def _guard(call: Callable[[], T]) -> T:
+    try:
+        return call()
+    except (google_exceptions.ServiceUnavailable, google_exceptions.DeadlineExceeded,
+            google_exceptions.Aborted, google_exceptions.InternalServerError,
+            google_exceptions.TooManyRequests, google_exceptions.RetryError) as exc:
+        raise _unavailable(exc) from exc
+
+
+def _data(snapshot: Any) -> dict[str, Any]:
+    data = dict(snapshot.to_dict() or {})
+    data["id"] = snapshot.id
+    return data
+
+
+class CatalogRepository:
+    """Catalog reads and writes on one Firestore client, metered in ``self.meter``."""
+
+    def __init__(self, db: firestore.Client, meter: ReadMeter | None = None) -> None:
+        self.db = db
+        self.meter = meter if meter is not None else ReadMeter()
+
+    # -- queries ----------------------------------------------------------------------------------------------
+    def build(self, query: VideoQuery) -> firestore.Query:
+        """The Firestore query for ``query`` (no cursor, no limit). The only place video queries are built."""
+        built: Any = self.db.collection(VIDEOS)
+        for flt in query.filters:
+            built = built.where(filter=FieldFilter(flt.field, flt.op, flt.value))
+        for name, direction in query.order:
+            built = built.order_by(name, direction=direction)
+        return built.order_by(DOC_ID, direction=query.direction)
+
+    def fetch(self, query: VideoQuery, *, after: Sequence[Any] | None = None, limit: int, offset: int = 0
+              ) -> list[dict[str, Any]]:
+        """Up to ``limit`` documents in ``query``'s order, after the position ``after`` (a key from
+        :meth:`VideoQuery.key`), skipping ``offset`` more (each skipped document is billed)."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        built = self.build(query)
+        if after is not None:
+            built = built.start_after(list(after))
+        if offset:
+            built = built.offset(offset)
+        built = built.limit(limit)
+        docs = _guard(lambda: [_data(s) for s in built.get(timeout=TIMEOUT_SECONDS)])
+        self.meter.queries += 1
+        self.meter.documents += len(docs)
+        if not docs:
+            self.meter.empty_queries += 1
+        # Firestore reads the skipped documents whether or not results follow; at most the documents that exist.
+        self.meter.skipped += offset if docs else 0
+        return docs
+
+    def count(self, query: VideoQuery, *, up_to: int) -> int:
+        """How many documents match ``query``, counting at most ``up_to`` (so the cost is bounded)."""
+        built = self.build(query).limit(up_to)
+        result = _guard(lambda: built.count(alias="n").get(timeout=TIMEOUT_SECONDS))
+        value = int(result[0][0].value) if result and result[0] else 0  # the emulator answers 0.0 when empty
+        self.meter.queries += 1
+        self.meter.aggregation_reads += max(1, math.ceil(value / COUNT_BATCH))
+        return value
+
+    # -- documents --------------------------------------------------------------------------------------------
+    def get_video(self, video_id: str) -> dict[str, Any] | None:
+        snapshot = _guard(lambda: self.db.collection(VIDEOS).document(video_id).get(timeout=TIMEOUT_SECONDS))
+        self.meter.lookups += 1
+        self.meter.documents += 1
+        return _data(snapshot) if snapshot.exists else None
+
+    def get_videos(self, video_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The existing documents among ``video_ids`` (one round trip per 300 ids), by id."""
+        ids = list(dict.fromkeys(video_ids))
+        found: dict[str, dict[str, Any]] = {}
+        collection = self.db.collection(VIDEOS)
+        for start in range(0, len(ids), 300):
+            refs = [collection.document(i) for i in ids[start : start + 300]]
+            snapshots = _guard(lambda refs=refs: list(self.db.get_all(refs, timeout=TIMEOUT_SECONDS)))
+            self.meter.lookups += 1
+            self.meter.documents += len(refs)
+            found.update({s.id: _data(s) for s in snapshots if s.exists})
+        return found
+
+    def get_series(self, key: str) -> dict[str, Any] | None:
+        snapshot = _guard(lambda: self.db.collection(SERIES).document(key).get(timeout=TIMEOUT_SECONDS))
+        self.meter.lookups += 1
+        self.meter.documents += 1
+        return _data(snapshot) if snapshot.exists else None
+
+    # -- transactions -----------------------------------------------------------------------------------------
+    def in_transaction(self, work: Callable[[TransactionView], T], *, attempts: int = 8) -> T:
+        """Run ``work`` in one Firestore transaction (all reads before writes; retried on contention)."""
+        transaction = self.db.transaction(max_attempts=attempts)
+
+        @firestore.transactional
+        def run(txn: firestore.Transaction) -> T:
+            return work(TransactionView(self, txn))
+
+        try:
+            return _guard(lambda: run(transaction))
+        except ValueError as exc:
+            # The client raises ValueError("Failed to commit transaction in N attempts.") after losing every race.
+            if "attempts" in str(exc):
+                raise _unavailable(exc) from exc
+            raise
+
+
+class TransactionView:
+    """Reads and writes inside one transaction; reads are metered like any other."""
+
+    def __init__(self, repo: CatalogRepository, txn: firestore.Transaction) -> None:
+        self._repo = repo
+        self._txn = txn
+
+    def _get(self, collection: str, doc_id: str) -> dict[str, Any] | None:
+        snapshot = self._repo.db.collection(collection).document(doc_id).get(transaction=self._txn,
+                                                                              timeout=TIMEOUT_SECONDS)
+        self._repo.meter.lookups += 1
+        self._repo.meter.documents += 1
+        return _data(snapshot) if snapshot.exists else None
+
+    def get_video(self, video_id: str) -> dict[str, Any] | None:
+        return self._get(VIDEOS, video_id)
+
+    def get_series(self, key: str) -> dict[str, Any] | None:
+        return self._get(SERIES, key)
+
+    def set_video(self, video_id: str, data: Mapping[str, Any]) -> None:
+        self._txn.set(self._repo.db.collection(VIDEOS).document(video_id), _without_id(data))
+
+    def delete_video(self, video_id: str) -> None:
+        self._txn.delete(self._repo.db.collection(VIDEOS).document(video_id))
+
+    def set_series(self, key: str, data: Mapping[str, Any]) -> None:
+        self._txn.set(self._repo.db.collection(SERIES).document(key), _without_id(data))
+
+    def delete_series(self, key: str) -> None:
+        self._txn.delete(self._repo.db.collection(SERIES).document(key))
+
+
+def _without_id(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k != "id"}

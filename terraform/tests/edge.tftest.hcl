@@ -1,0 +1,61 @@
+# Plan-only tests of modules/edge with mocked providers (see functions.tftest.hcl for how to run).
+
+mock_provider "google" {}
+
+variables {
+  project_id = "kstream-test"
+  prefix     = "kstream"
+  region     = "asia-northeast3"
+  domain     = "api.kstream.test"
+  functions = {
+    for f in yamldecode(file("../../../functions/functions.yaml")).functions : f.name => {
+      service = "kstream-${f.name}"
+      method  = f.http.method
+      path    = f.http.path
+      access  = f.access
+    } if try(f.http, null) != null
+  }
+  media = {
+    backend_bucket = "projects/kstream-test/global/backendBuckets/kstream-media"
+  }
+}
+
+run "routes_every_http_function" {
+  command = plan
+
+  module {
+    source = "../../modules/edge"
+  }
+
+  assert {
+    condition     = length(google_compute_backend_service.function) == length(var.functions) && length(google_compute_region_network_endpoint_group.function) == length(var.functions)
+    error_message = "Every HTTP function needs a serverless NEG and a backend service."
+  }
+
+  assert {
+    condition = length(google_compute_url_map.https.path_matcher[0].route_rules) == 1 + length(var.functions) + length([
+      for f in var.functions : f if startswith(f.path, "/api/")
+    ])
+    error_message = "One media rule, one exact+v1 rule per function, one any-version rule per /api function."
+  }
+
+  assert {
+    condition     = alltrue([for b in google_compute_backend_service.function : b.load_balancing_scheme == "EXTERNAL_MANAGED"])
+    error_message = "Backends must belong to the global external Application Load Balancer."
+  }
+
+  assert {
+    condition     = anytrue([for r in google_compute_security_policy.edge.rule : contains(["throttle", "rate_based_ban"], r.action)])
+    error_message = "Cloud Armor must rate-limit at the edge."
+  }
+
+  assert {
+    condition     = google_compute_managed_ssl_certificate.this.managed[0].domains == tolist(["api.kstream.test"])
+    error_message = "The managed certificate must be for the domain."
+  }
+
+  assert {
+    condition     = google_compute_url_map.http_redirect.default_url_redirect[0].https_redirect
+    error_message = "Port 80 must redirect to HTTPS."
+  }
+}
