@@ -86,12 +86,12 @@ def hand_single(src: Path, out: Path) -> list[str]:
 def hand_per_rung(src: Path, out: Path, index: int) -> list[str]:
     h, w, bitrate = RUNGS[index]
     argv = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(src), "-map", "0:v:0",
-            "-vf", f"fps={FPS},scale={w}:{h},setsar=1,format=yuv420p"] + x264_options(0, bitrate)
+            "-vf", f"fps={FPS},scale={w}:{h},setsar=1,format=yuv420p", *x264_options(0, bitrate)]
     if index == 0:  # the audio rendition once, with the first rung
         argv += ["-map", "0:a:0", "-c:a", "aac", "-b:a", str(AUDIO_BPS), "-ac", "2", "-ar", "48000"]
     rung_dir = out / f"r{h}"
     rung_dir.mkdir(parents=True, exist_ok=True)
-    return argv + ["-f", "dash", "-seg_duration", str(SEGMENT_S), "-hls_playlist", "1", str(rung_dir / "m.mpd")]
+    return [*argv, "-f", "dash", "-seg_duration", str(SEGMENT_S), "-hls_playlist", "1", str(rung_dir / "m.mpd")]
 
 
 def job_config() -> dict:

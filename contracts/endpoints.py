@@ -87,21 +87,23 @@ ENDPOINTS: dict[str, Endpoint] = {
     "video-get": Endpoint(
         "A video's metadata",
         response=metadata.VideoMetadata,
-        errors=(ErrorCode.STREAM_VIDEO_NOT_FOUND,),
+        errors=(ErrorCode.STREAM_VIDEO_NOT_FOUND, ErrorCode.SYSTEM_UNAVAILABLE),
     ),
     "metadata-upsert": Endpoint(
         "Create or update a video's metadata (service identities only), idempotent on videoId",
         request=metadata.CreateVideoMetadataRequest,
         response=metadata.VideoMetadata,
+        errors=(ErrorCode.SYSTEM_UNAVAILABLE,),
     ),
     "video-search": Endpoint(
         "Search videos (Korean and English), filter, sort and page",
         response=metadata.SearchVideosResponse,
         query=metadata.SearchVideosQuery,
+        errors=(ErrorCode.SYSTEM_UNAVAILABLE,),
     ),
     "series-get": Endpoint(
         "A series and its episodes in episode order",
         response=metadata.GetSeriesResponse,
-        errors=(ErrorCode.STREAM_VIDEO_NOT_FOUND,),
+        errors=(ErrorCode.SERIES_NOT_FOUND, ErrorCode.SYSTEM_UNAVAILABLE),
     ),
 }

@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import Field
 
 from ._base import RequestModel, ResponseModel
+from .metadata import LANGUAGE_PATTERN, Language, Tag
 
 MIB = 1024 * 1024
 MAX_UPLOAD_BYTES = 2 * 1024 * MIB
@@ -36,9 +37,10 @@ class UploadMetadata(RequestModel):
     series: str = Field(min_length=1, max_length=300)
     episode: int = Field(ge=0, le=100_000)
     description: str | None = Field(None, max_length=10_000)
-    language: str = Field("ko", min_length=2, max_length=35, description="BCP 47 tag; defaults to ko.")
-    subtitles: list[str] | None = Field(None, max_length=50, description="BCP 47 tags of subtitle tracks.")
-    tags: list[str] | None = Field(None, max_length=30)
+    language: str = Field("ko", min_length=2, max_length=35, pattern=LANGUAGE_PATTERN,
+                          description="BCP 47 tag; defaults to ko.")
+    subtitles: list[Language] | None = Field(None, max_length=50, description="BCP 47 tags of subtitle tracks.")
+    tags: list[Tag] | None = Field(None, max_length=30)
 
 
 class StartUploadRequest(RequestModel):

@@ -7,7 +7,12 @@ package beside this file; entry points only bind a handler to its function-list 
 from kstream.http import http_function
 
 auth_validate = http_function("auth-validate", "kstream.api.auth_validate:validate_token")
+video_get = http_function("video-get", "kstream.api.catalog:get_video")
+metadata_upsert = http_function("metadata-upsert", "kstream.api.catalog:upsert_metadata")
+video_search = http_function("video-search", "kstream.api.catalog:search_videos")
+series_get = http_function("series-get", "kstream.api.catalog:get_series")
 upload_start = http_function("upload-start", "kstream.api.uploads:start")
 upload_chunk = http_function("upload-chunk", "kstream.api.uploads:chunk")
 upload_status = http_function("upload-status", "kstream.api.uploads:status")
 upload_complete = http_function("upload-complete", "kstream.api.uploads:complete")
+stream_video = http_function("stream", "kstream.api.stream:stream_video")

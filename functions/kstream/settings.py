@@ -71,6 +71,18 @@ class Settings(BaseSettings):
         "", description="Transcoder API endpoint override (locally http://127.0.0.1:PORT of local_emulator)."
     )
     transcoder_topic: str = Field("transcoder-events", description="Pub/Sub topic id receiving job state events.")
+    transcode_timeout_seconds: int = Field(
+        6 * 3600,
+        ge=1,
+        description="A transcoding job not finished this long after it started is failed (TRANSCODE_FAILED, timed "
+        "out) by the sweep-stuck-jobs function, and its video with it.",
+    )
+    callback_signing_secret: str = Field(
+        "",
+        description="HMAC-SHA256 key signing transcode completion callbacks (X-Kstream-Signature), from Secret "
+        "Manager. Empty: a start request with a callbackUrl is refused, except in local runs (transcoder_endpoint "
+        "set), which use the fixed development key of docs/transcoding.md.",
+    )
 
     cdn_base_url: str = Field(
         "", description="Public base URL of the media bucket behind Cloud CDN (locally the gateway's /media)."

@@ -246,6 +246,8 @@ def normalize_config(config: dict, path: str, *, require_io: bool) -> dict:
             raise invalid(f"{path}.output.uri: '{uri}' is not a Cloud Storage URI of the form gs://bucket/folder/")
         if not uri.endswith("/"):
             raise invalid(f"{path}.output.uri: '{uri}' must be a folder and end with '/'")
+        if not _GCS_DIR_RE.match(uri).group(2):
+            raise invalid(f"{path}.output.uri: '{uri}' must be a folder, not a top-level bucket")
     elif require_io:
         raise invalid(f"{path}.output.uri is required: set job.output_uri or {path}.output.uri")
     out["output"] = {"uri": uri} if uri else {}
@@ -262,7 +264,8 @@ def normalize_config(config: dict, path: str, *, require_io: bool) -> dict:
     topic = pubsub.get("topic", "") if isinstance(pubsub, dict) else ""
     if topic:
         if not _TOPIC_RE.match(topic):
-            raise invalid(f"{path}.pubsubDestination.topic: '{topic}' must be of the form projects/PROJECT/topics/TOPIC")
+            raise invalid(f"{path}.pubsubDestination.topic: '{topic}' must be of the form "
+                          "projects/PROJECT/topics/TOPIC")
         out["pubsubDestination"] = {"topic": topic}
 
     _check_output_names(out, path)
@@ -350,7 +353,7 @@ def _positive_int(value: Any, field: str, *, low: int | None = None, high: int |
         raise invalid(f"Invalid value at '{field}': expected an integer") from None
     if number != float(value):
         raise invalid(f"Invalid value at '{field}': expected an integer")
-    if low is not None and number < low or high is not None and number > high:
+    if (low is not None and number < low) or (high is not None and number > high):
         raise invalid(f"{field} must be between {low} and {high}, got {number}")
     return number
 

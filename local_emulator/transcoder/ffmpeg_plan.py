@@ -90,6 +90,7 @@ class Plan:
     sprites: list[PlannedSprite]
     output_duration: float
     notes: list[str] = field(default_factory=list)
+    expected_frames: int = 0  # frames of the first video rung: ffmpeg's progress "frame=" counts that stream
 
 
 class MissingAudio(ApiError):
@@ -252,7 +253,8 @@ def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio
         qscale = round(2 + (100 - quality) * 29 / 99)
         argv += ["-map", f"[sp{j}]", "-c:v", "mjpeg", "-q:v", str(qscale), "-f", "image2", "-start_number", "0",
                  f"{sprite.prefix}%010d.jpeg"]
-    return Plan(argv, muxes, manifests, sprites, duration, notes)
+    expected = round(duration * float(ordered_rungs[0].fps)) if ordered_rungs else 0
+    return Plan(argv, muxes, manifests, sprites, duration, notes, expected)
 
 
 def _video_options(rung: VideoRung) -> list[str]:

@@ -41,7 +41,7 @@ class Notifier:
         try:
             self._publisher().publish(topic, data).result(timeout=timeout)
             return True
-        except Exception as exc:  # noqa: BLE001 - a missing topic must not change the job's outcome
+        except Exception as exc:  # a missing topic must not change the job's outcome
             log.warning("publishing the job result to %s failed: %s", topic, exc)
             return False
 
@@ -50,6 +50,6 @@ class Notifier:
             if self._client is not None:
                 try:
                     self._client.stop()
-                except Exception as exc:  # noqa: BLE001 - closing is best effort
+                except Exception as exc:  # closing is best effort
                     log.debug("closing the Pub/Sub publisher failed: %s", exc)
                 self._client = None

@@ -45,8 +45,10 @@ _WEB_HD = {
         },
     ],
     "muxStreams": [
-        {"key": "sd", "fileName": "sd.mp4", "container": "mp4", "elementaryStreams": ["video-stream0", "audio-stream0"]},
-        {"key": "hd", "fileName": "hd.mp4", "container": "mp4", "elementaryStreams": ["video-stream1", "audio-stream0"]},
+        {"key": "sd", "fileName": "sd.mp4", "container": "mp4",
+         "elementaryStreams": ["video-stream0", "audio-stream0"]},
+        {"key": "hd", "fileName": "hd.mp4", "container": "mp4",
+         "elementaryStreams": ["video-stream1", "audio-stream0"]},
         {"key": "media-sd", "fileName": "media-sd.ts", "container": "ts",
          "elementaryStreams": ["video-stream0", "audio-stream0"]},
         {"key": "media-hd", "fileName": "media-hd.ts", "container": "ts",
@@ -55,7 +57,8 @@ _WEB_HD = {
          "elementaryStreams": ["video-stream0"]},
         {"key": "video-only-hd", "fileName": "video-only-hd.m4s", "container": "fmp4",
          "elementaryStreams": ["video-stream1"]},
-        {"key": "audio-only", "fileName": "audio-only.m4s", "container": "fmp4", "elementaryStreams": ["audio-stream0"]},
+        {"key": "audio-only", "fileName": "audio-only.m4s", "container": "fmp4",
+         "elementaryStreams": ["audio-stream0"]},
     ],
     "manifests": [
         {"fileName": "manifest.m3u8", "type": "HLS", "muxStreams": ["media-sd", "media-hd"]},

@@ -104,7 +104,8 @@ class JobRunner:
         except ApiError as exc:
             error = exc
         except requests.RequestException as exc:
-            error = ApiError("UNAVAILABLE", f"Cloud Storage is unreachable (storage emulator): {exc.__class__.__name__}")
+            error = ApiError("UNAVAILABLE",
+                             f"Cloud Storage is unreachable (storage emulator): {exc.__class__.__name__}")
         except Exception as exc:
             log.exception("job %s failed unexpectedly", name)
             error = ApiError("INTERNAL", f"internal error: {exc}")
@@ -160,7 +161,7 @@ class JobRunner:
         plan = build_plan(config, info, input_path, missing_audio=self.missing_audio)
         for note in plan.notes:
             log.info("job %s: %s", record.job["name"], note)
-        self._run_ffmpeg(record, plan.argv, out_dir, plan.output_duration)
+        self._run_ffmpeg(record, plan.argv, out_dir, plan.output_duration, plan.expected_frames)
         self._check(record)
         manifests.write_manifests(out_dir, plan.muxes, plan.manifests)
         out_bucket, prefix = split_gcs_dir(config["output"]["uri"])
@@ -177,7 +178,9 @@ class JobRunner:
         except ObjectNotFound as exc:
             raise ApiError("NOT_FOUND", f"Output location not found: {exc}") from None
 
-    def _run_ffmpeg(self, record: JobRecord, argv: list[str], cwd: str, duration: float) -> None:
+    def _run_ffmpeg(self, record: JobRecord, argv: list[str], cwd: str, duration: float, frames: int) -> None:
+        """Run the plan; progress from ``-progress pipe:1``: frames of the first rung when there is video (the
+        sprite outputs' timestamps would skew out_time), else out_time against the output duration."""
         stderr_path = os.path.join(cwd, "..", "ffmpeg.stderr")
         timed_out = threading.Event()
         with open(stderr_path, "w+b") as stderr:
@@ -197,8 +200,13 @@ class JobRunner:
             try:
                 for line in proc.stdout:
                     key, _, value = line.strip().partition("=")
-                    if key == "out_time_us" and value.lstrip("-").isdigit() and duration > 0:
-                        fraction = min(1.0, max(0.0, int(value) / 1e6 / duration))
+                    fraction = None
+                    if frames and key == "frame" and value.isdigit():
+                        fraction = int(value) / frames
+                    elif not frames and key == "out_time_us" and value.lstrip("-").isdigit() and duration > 0:
+                        fraction = int(value) / 1e6 / duration
+                    if fraction is not None:
+                        fraction = min(0.999, max(0.0, fraction))  # 1.0 only once ffmpeg reports the end
                         with self.store.lock:
                             record.progress["encoded"] = round(max(record.progress["encoded"], fraction), 4)
                     elif key == "progress" and value == "end":

@@ -145,7 +145,7 @@ class Api:
         if "desc" in (query.get("orderBy") or query.get("order_by") or [""])[0]:
             records.reverse()
         views = [self.job_view(r, False) for r in records]
-        views = [(v, r) for v, r in zip(views, records) if _matches(v, r.template_id, filter_text)]
+        views = [(v, r) for v, r in zip(views, records, strict=True) if _matches(v, r.template_id, filter_text)]
         page, token = _page(views, query)
         out: dict = {"jobs": [render_enums(v, ints) for v, _ in page]}
         if token:

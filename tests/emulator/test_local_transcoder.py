@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -334,7 +335,7 @@ def test_portrait_source_without_audio_keeps_portrait_and_skips_audio(env):
     info = _probe(out / "hls.ts")
     video = _video(info)
     assert (video["width"], video["height"]) == (180, 320)  # width from the source aspect, even
-    assert eval(video["avg_frame_rate"]) == 30  # never above the input rate
+    assert Fraction(video["avg_frame_rate"]) == 30  # never above the input rate
     assert [s["codec_type"] for s in info["streams"]] == ["video"]
     assert "audio.m4s" not in {p.name for p in out.iterdir()}
     assert "contentType=\"audio\"" not in (out / "manifest.mpd").read_text()
@@ -381,7 +382,7 @@ def test_job_templates_crud_and_job_from_template(env):
     done = _wait(env, job.name)
     assert done.state == transcoder_v1.Job.ProcessingState.SUCCEEDED, done.error
     info = _video(_probe(_download_prefix(env, "out/templated/") / "small.mp4"))
-    assert (info["width"], info["height"], eval(info["avg_frame_rate"])) == (320, 180, 15)
+    assert (info["width"], info["height"], Fraction(info["avg_frame_rate"])) == (320, 180, 15)
 
     client.delete_job_template(name=template.name)
     with pytest.raises(gexc.NotFound):
@@ -516,7 +517,7 @@ def test_sigterm_kills_running_ffmpeg_and_exits(env, tmp_path):
                                         "outputUri": f"gs://{BUCKET}/out/sigterm/"}, timeout=5).json()["name"]
         deadline = time.monotonic() + 20
         while not [p for p in _processes_mentioning(str(work)) if p != proc.pid]:  # wait for ffmpeg to run
-            assert time.monotonic() < deadline, requests.get(f"http://127.0.0.1:{port}/v1/{name}").json()
+            assert time.monotonic() < deadline, requests.get(f"http://127.0.0.1:{port}/v1/{name}", timeout=5).json()
             time.sleep(0.05)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0

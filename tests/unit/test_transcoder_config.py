@@ -154,6 +154,7 @@ def test_snake_case_and_integer_enums_are_accepted():
     (CONFIG, {"outputUri": ""}, r"output\.uri"),
     (CONFIG, {"inputUri": "s3://bucket/x.mp4"}, r"inputs\[0\]\.uri"),
     (CONFIG, {"outputUri": "gs://media/out"}, r"output\.uri.*'/'"),
+    (CONFIG, {"outputUri": "gs://media/"}, r"output\.uri.*top-level bucket"),
     (patched(muxStreams__0__segmentSettings={"segmentDuration": "5s"}), {},
      r"muxStreams\[0\]\.segmentSettings\.segmentDuration.*divisible"),
     (patched(muxStreams__0__segmentSettings={"segmentDuration": "1s"}), {}, r"greater than or equal"),
@@ -241,7 +242,7 @@ def test_one_ffmpeg_process_decodes_once_for_the_whole_ladder():
     fa = next(s for s in tee if s.endswith("]fa.m3u8"))
     assert "single_file" in fa and "hls_segment_filename=fa.m4s" in fa
     assert [m.key for m in plan.muxes] == ["f1080", "f720", "f360", "fa", "ts360"]
-    assert plan.output_duration == 60.0
+    assert plan.output_duration == 60.0 and plan.expected_frames == 1800  # progress: frames of rung 0
 
 
 def test_missing_audio_is_skipped_or_fails_on_request():

@@ -51,7 +51,8 @@ def status(request: ApiRequest) -> UploadStatusResponse:
 def complete(request: ApiRequest) -> CompleteUploadResponse:
     """POST /api/upload/complete/{uploadId}"""
     body = request.json(CompleteUploadRequest)
-    return service_for(request.settings).complete(request.user, request.params["uploadId"], body)
+    return service_for(request.settings).complete(request.user, request.params["uploadId"], body,
+                                                  request_id=request.request_id)
 
 
 def _chunk_body(raw: flask.Request, expected: int) -> tuple[IO[bytes], int]:

@@ -110,32 +110,26 @@ class Filter:
 
 @dataclass(frozen=True)
 class VideoQuery:
-    """A query on ``videos``: AND of ``filters``, ordered by ``order`` then by document id in the last direction.
+    """A query on ``videos``: AND of ``filters``, ordered by ``order`` then by document id in ``direction``.
 
-    Firestore allows one array filter per query; at most one is accepted here.
+    Firestore allows one array filter per query and refuses to order by a field that has an equality filter;
+    both are checked here.
     """
 
     filters: tuple[Filter, ...]
     order: tuple[tuple[str, Direction], ...]
+    direction: Direction
 
     def __post_init__(self) -> None:
         arrays = [f for f in self.filters if f.op in ARRAY_OPS]
         if len(arrays) > 1:
             raise ValueError("Firestore allows one array-contains / array-contains-any filter per query")
-        if not self.order:
-            raise ValueError("a video query needs an order (cursors and merging depend on it)")
-
-    @property
-    def direction(self) -> Direction:
-        return self.order[-1][1]
-
-    @property
-    def sort_fields(self) -> tuple[str, ...]:
-        return tuple(name for name, _ in self.order)
-
-    def key(self, doc: Mapping[str, Any]) -> tuple[Any, ...]:
-        """The document's position in this query's order: its sort values, then its id."""
-        return (*(doc[name] for name in self.sort_fields), doc["id"])
+        pinned = {f.field for f in self.filters if f.op in EQUALITY_OPS}
+        clash = pinned.intersection(name for name, _ in self.order)
+        if clash:
+            raise ValueError(f"cannot order by {sorted(clash)}: they have equality filters")
+        if self.order and self.order[-1][1] != self.direction:
+            raise ValueError("the document-id order must follow the last order's direction")
 
 
 def _unavailable(exc: Exception) -> Unavailable:
@@ -178,25 +172,25 @@ class CatalogRepository:
             built = built.order_by(name, direction=direction)
         return built.order_by(DOC_ID, direction=query.direction)
 
-    def fetch(self, query: VideoQuery, *, after: Sequence[Any] | None = None, limit: int, offset: int = 0
-              ) -> list[dict[str, Any]]:
-        """Up to ``limit`` documents in ``query``'s order, after the position ``after`` (a key from
-        :meth:`VideoQuery.key`), skipping ``offset`` more (each skipped document is billed)."""
+    def fetch(self, query: VideoQuery, *, start: Sequence[Any] | None = None, inclusive: bool = False,
+              limit: int, offset: int = 0) -> list[dict[str, Any]]:
+        """Up to ``limit`` documents in ``query``'s order from the position ``start`` (values of a prefix of the
+        order, document id last when complete; at it when ``inclusive``, else after it), skipping ``offset`` more
+        (each skipped document is billed; callers only skip documents known to exist)."""
         if limit < 1:
             raise ValueError("limit must be at least 1")
         built = self.build(query)
-        if after is not None:
-            built = built.start_after(list(after))
+        if start:
+            built = built.start_at(list(start)) if inclusive else built.start_after(list(start))
         if offset:
             built = built.offset(offset)
         built = built.limit(limit)
         docs = _guard(lambda: [_data(s) for s in built.get(timeout=TIMEOUT_SECONDS)])
         self.meter.queries += 1
         self.meter.documents += len(docs)
+        self.meter.skipped += offset
         if not docs:
             self.meter.empty_queries += 1
-        # Firestore reads the skipped documents whether or not results follow; at most the documents that exist.
-        self.meter.skipped += offset if docs else 0
         return docs
 
     def count(self, query: VideoQuery, *, up_to: int) -> int:
@@ -233,6 +227,23 @@ class CatalogRepository:
         self.meter.lookups += 1
         self.meter.documents += 1
         return _data(snapshot) if snapshot.exists else None
+
+    def put_videos(self, docs: Iterable[Mapping[str, Any]], *, batch_size: int = 500) -> int:
+        """Write video documents in batched writes (500 a batch, Firestore's limit), outside any transaction.
+        For loading catalogues (bench, tests): series documents are NOT maintained here."""
+        written = 0
+        batch = self.db.batch()
+        pending = 0
+        for doc in docs:
+            batch.set(self.db.collection(VIDEOS).document(str(doc["id"])), _without_id(doc))
+            pending += 1
+            if pending == batch_size:
+                _guard(batch.commit)
+                written, pending, batch = written + pending, 0, self.db.batch()
+        if pending:
+            _guard(batch.commit)
+            written += pending
+        return written
 
     # -- transactions -----------------------------------------------------------------------------------------
     def in_transaction(self, work: Callable[[TransactionView], T], *, attempts: int = 8) -> T:

@@ -52,6 +52,7 @@ WAIT_FOR_OTHER_SECONDS = 240.0  # a concurrent complete waits this long for the 
 POLL_SECONDS = 0.5
 
 VideoRegistrar = Callable[[Upload], None]
+LogFn = Callable[..., None]  # (message, **fields): one structured INFO line
 
 
 def _iso(moment: datetime) -> str:
@@ -75,7 +76,8 @@ class UploadService:
     def __init__(self, settings: Settings, repository: UploadRepository, chunks: ChunkStore,
                  storage_client: gcs.Client, sign_put_urls: Callable[..., list[str]],
                  register_video: VideoRegistrar | None = None,
-                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 log: LogFn | None = None) -> None:
         self.settings = settings
         self.repository = repository
         self.chunks = chunks
@@ -83,6 +85,7 @@ class UploadService:
         self.sign_put_urls = sign_put_urls
         self.register_video = register_video
         self.now = now
+        self.log: LogFn = log or (lambda message, **fields: None)
 
     # -- start ------------------------------------------------------------------------------------------------
     def start(self, principal: Principal, request: StartUploadRequest) -> Started:
@@ -242,8 +245,8 @@ class UploadService:
         )
 
     # -- complete ---------------------------------------------------------------------------------------------
-    def complete(self, principal: Principal, upload_id: str, request: CompleteUploadRequest
-                 ) -> CompleteUploadResponse:
+    def complete(self, principal: Principal, upload_id: str, request: CompleteUploadRequest,
+                 request_id: str | None = None) -> CompleteUploadResponse:
         upload = self._load(principal, upload_id)
         expected = rules.final_checksum(request.finalChecksum)
         if upload.status == "completed":
@@ -266,22 +269,27 @@ class UploadService:
             time.sleep(POLL_SECONDS)
             upload = outcome.upload
         assert outcome.lease_id is not None
+        facts: dict[str, Any] = {}
         try:
-            done = self._assemble(outcome.upload, expected)
+            done = self._assemble(outcome.upload, expected, facts)
         except BaseException as exc:
             self.repository.release(upload.id, outcome.lease_id)
             if isinstance(exc, gexc.GoogleAPICallError):
                 raise Unavailable(f"Storage failed while completing the upload ({exc.code}); complete again"
                                   ) from None
             raise
+        clock = time.perf_counter()
         self._clean_up(done)
+        facts["cleanupSeconds"] = round(time.perf_counter() - clock, 3)
+        self.log("upload completed", request_id=request_id, uploadId=done.id, videoId=done.video_id,
+                 totalChunks=done.total_chunks, totalSize=done.total_size, **facts)
         return self._answer(done)
 
     def _answer(self, upload: Upload) -> CompleteUploadResponse:
         return CompleteUploadResponse(uploadId=upload.id, videoId=upload.video_id, status="processing",
                                       transcodingJobId=upload.transcoding_job_id)
 
-    def _assemble(self, upload: Upload, expected: rules.Checksum) -> Upload:
+    def _assemble(self, upload: Upload, expected: rules.Checksum, facts: dict[str, Any]) -> Upload:
         plan = rules.ChunkPlan(upload.total_size, upload.chunk_size)
         receipt = judge(plan, self.chunks.stored(upload.id), upload.chunk_md5s)
         if receipt.wrong_md5:
@@ -310,15 +318,25 @@ class UploadService:
             scratch_prefix=f"{prefix}compose-",
             content_type=upload.content_type,
         )
+        facts.update(composeCalls=composed.calls, composeLevels=composed.levels,
+                     composeSeconds=round(composed.seconds, 3))
         blob = composed.blob
         try:
             blob.reload()
+            clock = time.perf_counter()
             self._verify_whole(upload, blob, expected)
-            source = self._write_source(upload, blob, expected)
+            facts.update(verifyAlgorithm=expected.algorithm, verifySeconds=round(time.perf_counter() - clock, 3))
+            source = f"sources/{upload.video_id}/{upload.storage_name}"
+            if not self._source_written(upload, source):
+                # The video exists (processing) before its source does: the transcode its finalize event starts
+                # always finds it, and a retry after the source was written never sets it back to processing.
+                if self.register_video is not None:
+                    self.register_video(upload)
+                clock = time.perf_counter()
+                self._write_source(upload, blob, expected, source)
+                facts["sourceCopySeconds"] = round(time.perf_counter() - clock, 3)
         finally:
             self.chunks.delete([*composed.intermediates])
-        if self.register_video is not None:
-            self.register_video(upload)
         return self.repository.finish(upload.id, self.now(), {
             "finalChecksum": str(expected),
             "sourceObject": f"gs://{self.settings.source_bucket}/{source}",
@@ -341,15 +359,19 @@ class UploadService:
                          "hint": "the chunks stay uploaded: re-send any that differ, then complete again"},
             )
 
-    def _write_source(self, upload: Upload, composed: gcs.Blob, checksum: rules.Checksum) -> str:
-        """Copy the composite to the source bucket once; its finalize event starts transcoding."""
-        name = f"sources/{upload.video_id}/{upload.storage_name}"
+    def _source_written(self, upload: Upload, name: str) -> bool:
+        """Whether an earlier attempt of this upload already wrote the source object."""
+        existing = self.storage.bucket(self.settings.source_bucket).get_blob(name)
+        if existing is None:
+            return False
+        if (existing.metadata or {}).get("uploadId") == upload.id:
+            return True
+        raise KstreamError(f"Source object {name} already exists for another upload")
+
+    def _write_source(self, upload: Upload, composed: gcs.Blob, checksum: rules.Checksum, name: str) -> None:
+        """Copy the composite to the source bucket, once (``if_generation_match=0``); its finalize event starts
+        transcoding."""
         bucket = self.storage.bucket(self.settings.source_bucket)
-        existing = bucket.get_blob(name)
-        if existing is not None:
-            if (existing.metadata or {}).get("uploadId") == upload.id:
-                return name  # written by an earlier attempt of this same complete
-            raise KstreamError(f"Source object {name} already exists for another upload")
         target = bucket.blob(name)
         target.content_type = upload.content_type
         target.metadata = self._source_metadata(upload, checksum)
@@ -360,10 +382,8 @@ class UploadService:
                 if token is None:
                     break
         except gexc.PreconditionFailed:  # a concurrent writer got there first: fine if it is this upload
-            found = bucket.get_blob(name)
-            if found is None or (found.metadata or {}).get("uploadId") != upload.id:
+            if not self._source_written(upload, name):
                 raise
-        return name
 
     def _source_metadata(self, upload: Upload, checksum: rules.Checksum) -> dict[str, str]:
         meta = upload.metadata

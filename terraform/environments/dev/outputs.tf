@@ -8,6 +8,11 @@ output "ip_address" {
   value       = module.edge.ip_address
 }
 
+output "certificate" {
+  description = "Managed certificate name; ACTIVE once the A record resolves."
+  value       = module.edge.certificate
+}
+
 output "buckets" {
   description = "Bucket names by role."
   value       = module.storage.buckets

@@ -1,7 +1,7 @@
 # Two settings the Google provider cannot express on a Cloud Run function, applied with gcloud right after each
 # deploy (scripts/post-deploy.sh, idempotent; re-run whenever the function or the setting changes):
 #
-# 1. Public access for HTTP functions WITHOUT an allUsers binding: the Cloud Run invoker IAM check is turned off
+# 1. Public access for HTTP functions WITHOUT a public IAM member: the Cloud Run invoker IAM check is turned off
 #    (Google's recommended way, and the only one under a domain-restricted-sharing org policy). Ingress stays
 #    ALLOW_INTERNAL_AND_GCLB, so only the load balancer (Cloud Armor in front) reaches them, and every request is
 #    authenticated by the function itself (Firebase ID token or Google OIDC token, per functions.yaml `access`).

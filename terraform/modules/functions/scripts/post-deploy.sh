@@ -18,7 +18,7 @@ command -v gcloud >/dev/null || { echo "post-deploy.sh: gcloud is not on PATH (s
 case "${1:-}" in
   public-invoker)
     need PROJECT REGION SERVICE
-    # The function's Cloud Run service has the function's name. No allUsers binding is ever made.
+    # The function's Cloud Run service has the function's name. No public IAM member is ever added.
     gcloud run services update "${SERVICE##*/}" --project "$PROJECT" --region "$REGION" \
       --no-invoker-iam-check --quiet
     ;;

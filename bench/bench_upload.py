@@ -1,0 +1,182 @@
+"""Uploads: our end-to-end path against one plain streaming PUT of the same bytes to the same storage emulator.
+
+    1 GiB   baseline: one streaming PUT of the file straight to fake-gcs-server (no signature, no gateway)
+            ours:     kstream.client's Uploader -> start -> parallel signed chunk PUTs through the gateway's storage
+                      front (signature + Content-MD5 checked) -> complete (compose tree, CRC32C check, source copy)
+            ratio ours / baseline, rounds alternated so machine noise hits both alike (target < 1.25)
+    410 chunks (256 KiB each, hex-MD5 finalChecksum so complete streams the composite): compose calls and levels
+            (from the function's "upload completed" log line), wall time of complete, and the peak RSS of the
+            function workers during complete (VmHWM reset through /proc/<pid>/clear_refs just before).
+
+Run: .venv/bin/python bench/bench_upload.py [--size-mib 1024] [--rounds 1] [--parallel 4] [--stack STATE_DIR]
+Without --stack it starts its own local cloud on free ports (~30 s) and stops it at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "functions")]
+
+from kstream.client import UploadApi, Uploader  # noqa: E402
+from local_emulator import tokens  # noqa: E402
+from local_emulator.stack import LocalCloud, StackConfig  # noqa: E402
+
+MIB = 1024 * 1024
+MP4_HEAD = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
+
+
+def make_file(path: Path, size: int, seed: int) -> None:
+    """``size`` bytes of a seeded AES-CTR keystream (an MP4 ftyp box first, so the container sniff passes)."""
+    key = hashlib.sha256(f"kstream-bench-{seed}".encode()).digest()
+    stream = Cipher(algorithms.AES(key), modes.CTR(bytes(16))).encryptor()
+    zeros = bytes(8 * MIB)
+    with path.open("wb") as out:
+        out.write(MP4_HEAD)
+        left = size - len(MP4_HEAD)
+        while left > 0:
+            piece = min(len(zeros), left)
+            out.write(stream.update(zeros[:piece]))
+            left -= piece
+
+
+def baseline_put(cfg: StackConfig, path: Path, name: str, api: str) -> float:
+    """One streaming upload of the whole file straight to fake-gcs-server: a JSON-API media POST, or an XML PUT
+    (fake-gcs-server routes a PUT to its XML handler only when the query looks signed; it checks nothing)."""
+    started = time.perf_counter()
+    with path.open("rb") as body:
+        if api == "json":
+            url = f"{cfg.gcs_url}/upload/storage/v1/b/{cfg.upload_bucket}/o?uploadType=media&name={name}"
+            response = requests.post(url, data=body, headers={"Content-Type": "application/octet-stream"},
+                                     timeout=600)
+        else:
+            url = f"{cfg.gcs_url}/{cfg.upload_bucket}/{name}?X-Goog-Algorithm=GOOG4-RSA-SHA256"
+            response = requests.put(url, data=body, headers={"Content-Type": "application/octet-stream"},
+                                    timeout=600)
+    response.raise_for_status()
+    seconds = time.perf_counter() - started
+    requests.delete(f"{cfg.gcs_url}/storage/v1/b/{cfg.upload_bucket}/o/{name.replace('/', '%2F')}", timeout=60)
+    return seconds
+
+
+def worker_pids(cfg: StackConfig) -> list[int]:
+    master = json.loads((Path(cfg.state_dir) / "pids.json").read_text())["functions"]
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return [int(pid) for pid in children]
+
+
+def status_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def reset_peak(pid: int) -> bool:
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def last_completed_log(cfg: StackConfig, upload_id: str) -> dict[str, object]:
+    log = Path(cfg.state_dir) / "stack.log"
+    found: dict[str, object] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        if upload_id in line and "upload completed" in line:
+            found = json.loads(line[line.index("{"):])
+    return found
+
+
+def run(cfg: StackConfig, args: argparse.Namespace) -> None:
+    token = tokens.user_token(cfg, "uploader", f"bench-{os.getpid()}-{random.randrange(10**9)}@kstream.local")
+    work = Path(tempfile.mkdtemp(prefix="kstream-bench-"))
+    try:
+        big = work / "episode-1gib.mp4"
+        clock = time.perf_counter()
+        make_file(big, args.size_mib * MIB, seed=20261127)
+        print(f"generated {args.size_mib} MiB from a seeded RNG in {time.perf_counter() - clock:.1f}s")
+        base_times, ours_times = [], []
+        for round_ in range(args.rounds):
+            base_times.append(baseline_put(cfg, big, f"bench/baseline-{round_}", args.baseline))
+            uploader = Uploader(UploadApi(cfg.gateway_url, token), parallel=args.parallel, state_dir=work / "state",
+                                show_progress=False)
+            clock = time.perf_counter()
+            result = uploader.upload(big, {"title": f"Bench {round_}", "series": "Bench", "episode": round_ + 1})
+            ours_times.append(time.perf_counter() - clock)
+            phases = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
+            print(f"round {round_ + 1}: baseline {base_times[-1]:.2f}s ({args.size_mib / base_times[-1]:.0f} MiB/s), "
+                  f"ours {ours_times[-1]:.2f}s ({args.size_mib / ours_times[-1]:.0f} MiB/s) "
+                  f"[{result.total_chunks} chunks: {phases}] ratio {ours_times[-1] / base_times[-1]:.2f}")
+        base, ours = statistics.median(base_times), statistics.median(ours_times)
+        print(f"{args.size_mib} MiB end to end: baseline median {base:.2f}s, ours median {ours:.2f}s, "
+              f"ratio {ours / base:.2f} (target < 1.25)")
+        big.unlink()
+
+        small = work / "episode-410.mp4"
+        chunk = 256 * 1024
+        make_file(small, 410 * chunk - 1000, seed=410)
+        uploader = Uploader(UploadApi(cfg.gateway_url, token), parallel=args.parallel, chunk_size=chunk,
+                            final_algorithm="md5", state_dir=work / "state", show_progress=False)
+        pids = worker_pids(cfg)
+        before: dict[int, int] = {}
+        cleared: list[bool] = []
+
+        def arm(_index: int) -> None:
+            """After start, on the first stored chunk: the functions are idle until complete; reset their peaks."""
+            if not before:
+                before.update({pid: status_kib(pid, "VmRSS") for pid in pids})
+                cleared.extend(reset_peak(pid) for pid in pids)
+
+        result = uploader.upload(small, {"title": "410 chunks", "series": "Bench", "episode": 999}, on_chunk=arm)
+        peaks = {pid: status_kib(pid, "VmHWM") for pid in pids}
+        facts = last_completed_log(cfg, result.upload_id)
+        print(f"410 chunks of 256 KiB ({small.stat().st_size / MIB:.1f} MiB), finalChecksum hex MD5: complete "
+              f"{result.timings['complete']:.2f}s wall; compose calls {facts.get('composeCalls')} (per level "
+              f"{facts.get('composeLevels')}) {facts.get('composeSeconds')}s, MD5 streaming read "
+              f"{facts.get('verifySeconds')}s, source copy {facts.get('sourceCopySeconds')}s, chunk cleanup "
+              f"{facts.get('cleanupSeconds')}s")
+        for pid in pids:
+            note = "" if cleared and all(cleared) else " (peak since the worker started: clear_refs refused)"
+            print(f"  function worker {pid}: RSS {before[pid] / 1024:.0f} MiB before complete, peak "
+                  f"{peaks[pid] / 1024:.0f} MiB during it (+{(peaks[pid] - before[pid]) / 1024:.0f} MiB){note}")
+    finally:
+        for leftover in sorted(work.rglob("*"), reverse=True):
+            leftover.rmdir() if leftover.is_dir() else leftover.unlink()
+        work.rmdir()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--parallel", type=int, default=4)
+    parser.add_argument("--baseline", choices=("xml", "json"), default="xml",
+                        help="the direct upload: XML PUT (as the chunks) or JSON media POST")
+    parser.add_argument("--stack", type=Path, help="state dir of a running local cloud to use instead of a new one")
+    args = parser.parse_args()
+    if args.stack:
+        run(StackConfig.read(args.stack), args)
+        return
+    state = Path(tempfile.mkdtemp(prefix="kstream-bench-cloud-"))
+    cfg = StackConfig.ephemeral(state, with_transcoder=False)
+    with (state / "stack.log").open("w") as log, LocalCloud(cfg, log=log, colour=False):
+        run(cfg, args)
+
+
+if __name__ == "__main__":
+    main()

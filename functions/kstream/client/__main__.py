@@ -1,0 +1,118 @@
+"""``python -m kstream.client upload FILE --series S --episode N --title T``: upload one episode.
+
+The API and token come from ``--api`` / ``--token`` or ``KSTREAM_API`` / ``KSTREAM_TOKEN`` (``make token
+ROLE=uploader`` prints one for the local cloud). Progress goes to stderr; the video id is printed on stdout.
+Exit codes: 0 done, 1 refused or failed, 2 bad arguments, 130 interrupted (run the same command to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from .api import ApiError, UploadApi
+from .uploader import DEFAULT_CHUNK_SIZE, Interrupted, UploadFailed, Uploader
+
+MIB = 1024 * 1024
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m kstream.client", description="kstream uploader")
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("upload", help="upload one episode (resumes an interrupted upload of the same file)")
+    up.add_argument("file", type=Path)
+    up.add_argument("--series", required=True)
+    up.add_argument("--episode", required=True, type=int)
+    up.add_argument("--title", help="episode title (default: the file name without extension)")
+    up.add_argument("--description")
+    up.add_argument("--language", default="ko", help="BCP 47 tag of the audio (default ko)")
+    up.add_argument("--subtitles", help="comma-separated BCP 47 tags")
+    up.add_argument("--tags", help="comma-separated")
+    up.add_argument("--api", default=os.environ.get("KSTREAM_API", "http://127.0.0.1:8080"),
+                    help="API base URL (env KSTREAM_API; default the local cloud)")
+    up.add_argument("--token", default=os.environ.get("KSTREAM_TOKEN"), help="bearer token (env KSTREAM_TOKEN)")
+    up.add_argument("--parallel", type=int, default=4, help="chunks in flight (default 4)")
+    up.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE // MIB, metavar="MIB",
+                    help="chunk size in MiB (default 5)")
+    up.add_argument("--checksum", choices=("crc32c", "md5", "sha256"), default="crc32c",
+                    help="whole-file checksum sent to complete (default crc32c: storage computes it for free)")
+    up.add_argument("--no-chunk-checksums", action="store_true",
+                    help="do not bind each chunk's MD5 into its signed URL")
+    up.add_argument("--via-api", action="store_true",
+                    help="send chunks through the API's chunk endpoint instead of straight to storage")
+    up.add_argument("--state-dir", type=Path, help="where resume state lives (default ~/.kstream/uploads)")
+    up.add_argument("--quiet", action="store_true", help="no progress line")
+    return parser
+
+
+def _metadata(args: argparse.Namespace) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
+        "title": args.title or args.file.stem,
+        "series": args.series,
+        "episode": args.episode,
+        "language": args.language,
+    }
+    if args.description:
+        metadata["description"] = args.description
+    for key in ("subtitles", "tags"):
+        value = getattr(args, key)
+        if value:
+            metadata[key] = [item.strip() for item in value.split(",") if item.strip()]
+    return metadata
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if not args.token:
+        print("no token: pass --token or set KSTREAM_TOKEN (locally: make token ROLE=uploader)", file=sys.stderr)
+        return 2
+    if not args.file.is_file():
+        print(f"{args.file}: no such file", file=sys.stderr)
+        return 2
+    uploader = Uploader(
+        UploadApi(args.api, args.token),
+        parallel=args.parallel,
+        chunk_size=args.chunk_size * MIB,
+        final_algorithm=args.checksum,
+        declare_chunk_checksums=not args.no_chunk_checksums,
+        via_api=args.via_api,
+        state_dir=args.state_dir,
+        show_progress=not args.quiet,
+        log=lambda message: print(message, file=sys.stderr),
+    )
+    stop = threading.Event()
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        if stop.is_set():  # a second Ctrl-C: leave now
+            os._exit(130)
+        print("\nstopping after the chunks in flight (Ctrl-C again to leave now)...", file=sys.stderr)
+        stop.set()
+
+    signal.signal(signal.SIGINT, interrupt)
+    try:
+        result = uploader.upload(args.file, _metadata(args), stop=stop)
+    except Interrupted as exc:
+        print(f"\ninterrupted: {exc}", file=sys.stderr)
+        return 130
+    except (UploadFailed, ApiError) as exc:
+        print(f"\nupload failed: {exc}", file=sys.stderr)
+        return 1
+    except requests.RequestException as exc:
+        print(f"\ncannot reach the API: {exc}; run the same command again to resume", file=sys.stderr)
+        return 1
+    resumed = " (resumed)" if result.resumed else ""
+    print(f"uploaded {args.file.name} in {result.seconds:.1f}s{resumed}: video {result.video_id}, "
+          f"transcoding job {result.transcoding_job_id}", file=sys.stderr)
+    print(result.video_id)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""Who may stream a video, and the Cloud CDN credentials that let a player fetch it.
+
+Rule: the caller must be able to see the video (the catalog's visibility rule, :meth:`Viewer.can_see`) AND the
+video must be ``ready`` (only then do its renditions exist). A missing video is 404 STREAM_VIDEO_NOT_FOUND, a
+video the caller cannot see or that is not ready yet is 403 STREAM_ACCESS_DENIED.
+
+Credentials: one *grant* per answer, for the video's prefix ``{cdn_base_url}/videos/<videoId>/`` (trailing slash:
+``.../videos/abc/`` never matches ``.../videos/abcd/...``), expiring after ``GRANT_TTL``. A grant is given twice:
+
+* as the Cloud CDN signed-prefix query (``URLPrefix=..&Expires=..&KeyName=..&Signature=..``) appended to every URI
+  the function writes into a manifest (:meth:`MediaGrant.sign`);
+* as the ``Cloud-CDN-Cookie`` signed cookie, ``Path`` = the prefix's path, for the URIs the function does not write:
+  the relative segment URIs inside the static HLS media playlists on the CDN (:func:`set_cookie_header`).
+
+The progressive MP4 gets a signed URL for that one file (:meth:`MediaSigner.signed_file`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from contracts.metadata import VIDEO_ID_PATTERN
+
+from .. import cdn_signing
+from ..catalog.service import READY, Viewer
+from ..errors import ConfigurationError, ErrorCode, KstreamError, NotFound
+from ..settings import Settings
+
+__all__ = [
+    "GRANT_TTL",
+    "MediaGrant",
+    "MediaSigner",
+    "check_can_stream",
+    "cookie_domain",
+    "set_cookie_header",
+    "video_id_is_valid",
+    "video_not_found",
+]
+
+GRANT_TTL = timedelta(hours=4)
+"""How long manifest URIs and the cookie stay valid: a long episode with pauses; a player reloading the manifest
+afterwards gets a fresh grant."""
+
+_VIDEO_ID = re.compile(VIDEO_ID_PATTERN)
+
+
+def video_id_is_valid(video_id: str) -> bool:
+    return bool(_VIDEO_ID.match(video_id))
+
+
+def video_not_found(video_id: str) -> NotFound:
+    return NotFound(f"No video {video_id!r}", code=ErrorCode.STREAM_VIDEO_NOT_FOUND, details={"videoId": video_id})
+
+
+def check_can_stream(viewer: Viewer, doc: Mapping[str, Any] | None, video_id: str) -> Mapping[str, Any]:
+    """The video document when ``viewer`` may stream it; NotFound / STREAM_ACCESS_DENIED otherwise."""
+    if doc is None:
+        raise video_not_found(video_id)
+    if not viewer.can_see(doc):
+        raise KstreamError(f"You cannot access video {video_id!r}", code=ErrorCode.STREAM_ACCESS_DENIED,
+                           details={"videoId": video_id})
+    status = doc.get("status", READY)
+    if status != READY:
+        raise KstreamError(f"Video {video_id!r} is {status}: it can be streamed once it is ready",
+                           code=ErrorCode.STREAM_ACCESS_DENIED, details={"videoId": video_id, "status": status})
+    return doc
+
+
+@dataclass(frozen=True)
+class MediaGrant:
+    """Access to one video's prefix on the CDN until ``expires_at``."""
+
+    video_id: str
+    prefix_url: str  # {cdn_base_url}/videos/<videoId>/
+    query: str  # URLPrefix=...&Expires=...&KeyName=...&Signature=...
+    cookie_value: str  # URLPrefix=...:Expires=...:KeyName=...:Signature=...
+    expires_at: datetime
+
+    def sign(self, url: str) -> str:
+        """``url`` with the signed-prefix query appended when it lies under the prefix; any other URL unchanged
+        (a signature is never handed to another host)."""
+        if not url.startswith(self.prefix_url):
+            return url
+        return cdn_signing.attach_signed_query(url, self.query)
+
+    def url(self, object_name: str) -> str:
+        """The CDN URL of ``videos/<videoId>/<object_name>`` (unsigned)."""
+        return self.prefix_url + object_name
+
+    @property
+    def cookie_path(self) -> str:
+        return urlsplit(self.prefix_url).path
+
+
+class MediaSigner:
+    """Signs CDN access to videos with one Cloud CDN key."""
+
+    def __init__(self, cdn_base_url: str, key_name: str, key: bytes, ttl: timedelta = GRANT_TTL) -> None:
+        parts = urlsplit(cdn_base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ConfigurationError(f"KSTREAM_CDN_BASE_URL must be an http(s) URL without a query, found "
+                                     f"{cdn_base_url!r}")
+        self.base_url = cdn_base_url.rstrip("/")
+        self.key_name = key_name
+        self.key = key
+        self.ttl = ttl
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MediaSigner:
+        if not settings.cdn_base_url:
+            raise ConfigurationError("KSTREAM_CDN_BASE_URL is not set: the stream function cannot name the CDN")
+        if not settings.cdn_key_secret:
+            raise ConfigurationError("KSTREAM_CDN_KEY_SECRET is not set: the stream function cannot sign CDN URLs")
+        try:
+            key = cdn_signing.decode_key(settings.cdn_key_secret)
+        except ValueError as exc:
+            raise ConfigurationError(f"KSTREAM_CDN_KEY_SECRET is not a Cloud CDN key: {exc}") from None
+        return cls(settings.cdn_base_url, settings.cdn_key_name, key)
+
+    @property
+    def scheme(self) -> str:
+        return urlsplit(self.base_url).scheme
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).hostname or ""
+
+    def prefix_for(self, video_id: str) -> str:
+        if not video_id_is_valid(video_id):
+            raise ValueError(f"not a video id: {video_id!r}")
+        return f"{self.base_url}/videos/{video_id}/"
+
+    def grant(self, video_id: str, now: datetime) -> MediaGrant:
+        prefix = self.prefix_for(video_id)
+        expires = now + self.ttl
+        return MediaGrant(
+            video_id=video_id,
+            prefix_url=prefix,
+            query=cdn_signing.sign_url_prefix(prefix, self.key_name, self.key, expires),
+            cookie_value=cdn_signing.sign_cookie(prefix, self.key_name, self.key, expires),
+            expires_at=expires,
+        )
+
+    def signed_file(self, video_id: str, object_name: str, now: datetime) -> str:
+        """A Cloud CDN signed URL for exactly one object of the video."""
+        return cdn_signing.sign_url(self.prefix_for(video_id) + object_name, self.key_name, self.key,
+                                    now + self.ttl)
+
+
+def _hostname(host: str) -> str:
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def cookie_domain(api_host: str, cdn_host: str) -> str | None:
+    """``Domain`` for a cookie set by ``api_host`` that ``cdn_host`` must receive.
+
+    "" when both are the same host (a host-only cookie, no Domain attribute); their shared parent domain of at
+    least two labels when they differ (``api.kstream.example`` + ``media.kstream.example`` -> ``kstream.example``);
+    None when no cookie set by the API can reach the CDN (different sites, or IP addresses).
+    """
+    api, cdn = _hostname(api_host), _hostname(cdn_host)
+    if not api or not cdn:
+        return None
+    if api == cdn:
+        return ""
+    if _is_ip(api) or _is_ip(cdn):
+        return None
+    a, c = api.split("."), cdn.split(".")
+    common: list[str] = []
+    while a and c and a[-1] == c[-1]:
+        common.insert(0, a.pop())
+        c.pop()
+    return ".".join(common) if len(common) >= 2 else None
+
+
+def set_cookie_header(grant: MediaGrant, signer: MediaSigner, api_host: str, now: datetime) -> str | None:
+    """The ``Set-Cookie`` value carrying the grant as ``Cloud-CDN-Cookie``, or None when the CDN could not get it.
+
+    ``Path`` is the video's prefix path, so the cookie goes with this video's requests only; ``HttpOnly`` (page
+    scripts never need it); over https ``Secure; SameSite=None`` (a player on another site sends it with
+    ``withCredentials``); over plain http (local only) ``SameSite=Lax``, since browsers drop ``SameSite=None``
+    cookies that are not ``Secure``.
+    """
+    domain = cookie_domain(api_host, signer.host)
+    if domain is None:
+        return None
+    max_age = max(0, int((grant.expires_at - now).total_seconds()))
+    parts = [f"{cdn_signing.COOKIE_NAME}={grant.cookie_value}", f"Path={grant.cookie_path}", f"Max-Age={max_age}"]
+    if domain:
+        parts.append(f"Domain={domain}")
+    parts.append("HttpOnly")
+    parts += ["Secure", "SameSite=None"] if signer.scheme == "https" else ["SameSite=Lax"]
+    return "; ".join(parts)

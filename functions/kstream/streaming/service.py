@@ -1,0 +1,170 @@
+"""Spec 3.4 GET /api/stream/{videoId}: what the stream function answers for a video, format and quality.
+
+The function never carries video bytes (a Cloud Run function response is capped at 32 MiB): it answers a small
+manifest whose URIs point at the CDN, or a redirect to the CDN.
+
+=================  =========================================================================================
+format / quality   answer
+=================  =========================================================================================
+hls                the HLS master playlist; variant and audio playlist URIs absolute on the CDN, signed
+                   (prefix query); the static media playlists behind them keep relative segment URIs, which
+                   the ``Cloud-CDN-Cookie`` set with the answer authorises
+hls + quality      that rendition's HLS media playlist, every URI (``EXT-X-MAP`` and segments) absolute and
+                   signed: plays without the cookie. Video only: audio is its own rendition in the master.
+dash (+ quality)   the MPD (only that video representation), every segment template absolute and signed: plays
+                   without the cookie, audio included
+mp4 (+ quality)    302 to the signed CDN URL of ``progressive.mp4`` (byte ranges are served by the CDN)
+=================  =========================================================================================
+
+Errors: 404 STREAM_VIDEO_NOT_FOUND (no such video), 403 STREAM_ACCESS_DENIED (not visible to the caller, or not
+ready), 404 STREAM_QUALITY_NOT_AVAILABLE (quality not in the video's ``availableQualities`` or not in the
+manifest, or the format was not produced for the video).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from urllib.parse import urljoin
+
+from contracts.stream import StreamQuery
+
+from ..catalog.service import Viewer
+from ..errors import ErrorCode, KstreamError
+from ..transcode.ladder import DASH_MANIFEST, HLS_MANIFEST, PROGRESSIVE_FILE, PROGRESSIVE_MAX_SHORT_SIDE
+from . import manifests
+from .access import MediaGrant, MediaSigner, check_can_stream, video_id_is_valid, video_not_found
+from .media_store import MediaStore
+
+__all__ = [
+    "DASH_MEDIA_TYPE",
+    "HLS_MEDIA_TYPE",
+    "StreamAnswer",
+    "StreamService",
+    "VideoSource",
+    "progressive_quality",
+]
+
+HLS_MEDIA_TYPE = "application/vnd.apple.mpegurl"
+DASH_MEDIA_TYPE = "application/dash+xml"
+FORMAT_NAMES = {"hls": "HLS", "dash": "DASH", "mp4": "progressive MP4"}
+
+
+class VideoSource(Protocol):
+    def get_video(self, video_id: str) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class StreamAnswer:
+    """A manifest (``body`` of ``media_type``) or a redirect (``location``), with the grant behind it."""
+
+    grant: MediaGrant | None
+    body: str | None = None
+    media_type: str | None = None
+    location: str | None = None
+
+
+def _quality_number(name: str) -> int | None:
+    digits = name[:-1]
+    return int(digits) if name.endswith("p") and digits.isdigit() else None
+
+
+def progressive_quality(available: Sequence[str]) -> str | None:
+    """The rendition the pipeline muxes into ``progressive.mp4``: the highest no larger than 720p, else the lowest
+    (the ladder's rule, kstream.transcode.ladder)."""
+    ranked = sorted((n, q) for q in available if (n := _quality_number(q)) is not None)
+    if not ranked:
+        return None
+    small = [q for n, q in ranked if n <= PROGRESSIVE_MAX_SHORT_SIDE]
+    return small[-1] if small else ranked[0][1]
+
+
+def _not_available(video_id: str, message: str, **details: Any) -> KstreamError:
+    return KstreamError(message, code=ErrorCode.STREAM_QUALITY_NOT_AVAILABLE, details={"videoId": video_id, **details})
+
+
+def _damaged(video_id: str, what: str, exc: Exception) -> KstreamError:
+    return KstreamError(f"The stored {what} of video {video_id!r} cannot be served: {exc}",
+                        code=ErrorCode.SYSTEM_ERROR, details={"videoId": video_id})
+
+
+class StreamService:
+    def __init__(self, videos: VideoSource, media: MediaStore, signer: MediaSigner,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.videos = videos
+        self.media = media
+        self.signer = signer
+        self.clock = clock
+
+    def open(self, viewer: Viewer, video_id: str, query: StreamQuery) -> StreamAnswer:
+        if not video_id_is_valid(video_id):
+            raise video_not_found(video_id)
+        doc = check_can_stream(viewer, self.videos.get_video(video_id), video_id)
+        available = [str(q) for q in doc.get("availableQualities") or []]
+        if query.quality is not None and query.quality not in available:
+            raise _not_available(video_id, f"Video {video_id!r} has no {query.quality} rendition; it has "
+                                 f"{', '.join(available) or 'none yet'}", quality=query.quality, available=available)
+        grant = self.signer.grant(video_id, self.clock())
+        if query.format == "mp4":
+            return self._progressive(grant, available, query.quality)
+        if query.format == "dash":
+            return self._dash(grant, query.quality)
+        return self._hls(grant, query.quality)
+
+    # -- formats ---------------------------------------------------------------------------------------------
+    def _object(self, grant: MediaGrant, name: str) -> str:
+        return f"videos/{grant.video_id}/{name}"
+
+    def _read(self, grant: MediaGrant, name: str, fmt: str) -> str:
+        try:
+            text = self.media.read_text(self._object(grant, name))
+        except manifests.ManifestError as exc:
+            raise _damaged(grant.video_id, f"{FORMAT_NAMES[fmt]} manifest", exc) from None
+        if text is None:
+            raise _not_available(grant.video_id, f"Video {grant.video_id!r} has no {FORMAT_NAMES[fmt]} rendition",
+                                 format=fmt)
+        return text
+
+    def _hls(self, grant: MediaGrant, quality: str | None) -> StreamAnswer:
+        master_url = grant.url(HLS_MANIFEST)
+        master = self._read(grant, HLS_MANIFEST, "hls")
+        try:
+            if quality is None:
+                return StreamAnswer(grant, manifests.rewrite_hls(master, master_url, grant.sign), HLS_MEDIA_TYPE)
+            variant = manifests.hls_variant_for(master, quality)
+            playlist_url = urljoin(master_url, variant.uri)
+            name = manifests.object_under(grant.prefix_url, playlist_url)
+            if name is None:
+                raise manifests.ManifestError(f"variant {variant.uri!r} lies outside the video's folder")
+            playlist = self._read(grant, name, "hls")
+            return StreamAnswer(grant, manifests.rewrite_hls(playlist, playlist_url, grant.sign), HLS_MEDIA_TYPE)
+        except manifests.RenditionMissing as missing:
+            raise _not_available(grant.video_id, f"The HLS manifest of video {grant.video_id!r} has no {quality} "
+                                 "rendition", quality=quality, available=missing.available) from None
+        except manifests.ManifestError as exc:
+            raise _damaged(grant.video_id, "HLS manifest", exc) from None
+
+    def _dash(self, grant: MediaGrant, quality: str | None) -> StreamAnswer:
+        mpd = self._read(grant, DASH_MANIFEST, "dash")
+        try:
+            body = manifests.rewrite_mpd(mpd, grant.url(DASH_MANIFEST), grant.sign, quality)
+        except manifests.RenditionMissing as missing:
+            raise _not_available(grant.video_id, f"The DASH manifest of video {grant.video_id!r} has no {quality} "
+                                 "rendition", quality=quality, available=missing.available) from None
+        except manifests.ManifestError as exc:
+            raise _damaged(grant.video_id, "DASH manifest", exc) from None
+        return StreamAnswer(grant, body, DASH_MEDIA_TYPE)
+
+    def _progressive(self, grant: MediaGrant, available: Sequence[str], quality: str | None) -> StreamAnswer:
+        video_id = grant.video_id
+        muxed = progressive_quality(available)
+        if quality is not None and quality != muxed:
+            raise _not_available(video_id, f"The progressive MP4 of video {video_id!r} is {muxed or 'not known'}, "
+                                 f"not {quality}; use format=hls or dash for other qualities",
+                                 quality=quality, available=[muxed] if muxed else [])
+        if not self.media.exists(self._object(grant, PROGRESSIVE_FILE)):
+            raise _not_available(video_id, f"Video {video_id!r} has no progressive MP4 rendition", format="mp4")
+        location = self.signer.signed_file(video_id, PROGRESSIVE_FILE, self.clock())
+        return StreamAnswer(grant, location=location)

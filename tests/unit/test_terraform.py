@@ -1,0 +1,872 @@
+"""Offline proof of terraform/: the configuration is parsed with python-hcl2 and checked against the files it
+must follow (functions/functions.yaml, functions/firestore.indexes.json, functions/kstream/settings.py).
+
+Providers cannot be downloaded here, so `terraform validate/plan/test` cannot run (terraform/tests/*.tftest.hcl
+are for machines that can). What this file proves instead:
+
+- the functions module iterates the yamldecoded function list and wires each entry's fields (no copied list);
+- every event function gets an Eventarc trigger of its type, with retry and a dead-letter topic;
+- every composite index of the JSON file is deployed by a resource that reads that same file;
+- no bucket is public, the upload bucket has CORS (incl. Content-MD5) and its lifecycle rules;
+- the roles each function's service account receives, evaluated from the literal rule tables in
+  modules/functions/iam.tf against functions.yaml, are within an allow-list per function kind;
+- no service-account keys, pinned providers, a description on every variable and output, `terraform fmt`;
+- the URL map's route scheme sends every spec path (unversioned, /api/v1, /api/vN) to its own function.
+
+Each checker returns a list of problems; the `*_catches_*` tests feed it a broken snippet to show it can fail.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+import yaml
+from hcl2 import SerializationOptions
+
+REPO = Path(__file__).resolve().parents[2]
+TF = REPO / "terraform"
+MODULES = TF / "modules"
+ENVIRONMENTS = [TF / "environments" / "dev", TF / "environments" / "prod"]
+FUNCTIONS_YAML = REPO / "functions" / "functions.yaml"
+INDEXES_JSON = REPO / "functions" / "firestore.indexes.json"
+SETTINGS_PY = REPO / "functions" / "kstream" / "settings.py"
+POST_DEPLOY = MODULES / "functions" / "scripts" / "post-deploy.sh"
+
+OPTIONS = SerializationOptions(strip_string_quotes=True, explicit_blocks=False)
+
+# Roles a function's own service account may hold, by function kind (functions.yaml: event entries are "event",
+# HTTP entries their `access`). Anything else, or any role outside its kind, is a failure.
+ALLOWED_ROLES_BY_KIND: dict[str, set[str]] = {
+    "public": {"roles/firebaseauth.viewer"},
+    "user": {
+        "roles/firebaseauth.viewer",
+        "roles/datastore.user",
+        "roles/storage.objectViewer",
+        "roles/storage.objectUser",
+        "roles/iam.serviceAccountTokenCreator",  # on itself only (checked below)
+        "roles/secretmanager.secretAccessor",  # the CDN key secret only
+    },
+    "service": {
+        "roles/datastore.user",
+        "roles/storage.objectViewer",
+        "roles/transcoder.admin",  # only job creators (checked below)
+        "roles/transcoder.viewer",
+    },
+    "event": {
+        "roles/datastore.user",
+        "roles/eventarc.eventReceiver",
+        "roles/run.invoker",  # on its own service only
+        "roles/storage.objectViewer",
+        "roles/transcoder.admin",
+        "roles/transcoder.viewer",
+    },
+}
+
+# Every role string anywhere under terraform/ (service agents and the build account included).
+ALLOWED_ROLES_ANYWHERE = set().union(*ALLOWED_ROLES_BY_KIND.values()) | {
+    "roles/pubsub.publisher",  # Transcoder agent on its topic, Pub/Sub agent on the dead-letter topic, GCS agent
+    "roles/pubsub.subscriber",  # Pub/Sub agent on Eventarc subscriptions (dead-letter forwarding)
+    "roles/logging.logWriter",  # function build account
+    "roles/artifactregistry.writer",  # function build account, on its repository
+}
+FORBIDDEN_ROLE = re.compile(r"^roles/(owner|editor|viewer)$|admin$", re.IGNORECASE)
+ADMIN_EXCEPTIONS = {"roles/transcoder.admin"}  # creating a Transcoder job needs transcoder.jobs.create: admin only
+
+REQUIRED_APIS = {
+    f"{api}.googleapis.com"
+    for api in [
+        "cloudfunctions", "run", "cloudbuild", "artifactregistry", "eventarc", "pubsub", "storage", "firestore",
+        "transcoder", "iam", "iamcredentials", "secretmanager", "compute", "logging", "monitoring", "identitytoolkit",
+    ]
+}
+
+STORAGE_FINALIZED = "google.cloud.storage.object.v1.finalized"
+PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
+
+
+# ---------------------------------------------------------------------------------------------------- parsing
+
+
+def parse_text(text: str) -> dict[str, Any]:
+    return hcl2.loads(text, serialization_options=OPTIONS)
+
+
+@functools.cache
+def parse_file(path: Path) -> dict[str, Any]:
+    return parse_text(path.read_text(encoding="utf-8"))
+
+
+def tf_files(root: Path = TF) -> list[Path]:
+    return sorted(p for p in root.rglob("*.tf") if ".terraform" not in p.parts)
+
+
+def merged(directory: Path) -> dict[str, Any]:
+    """All .tf files of one module directory, merged: {"resource": {type: {name: body}}, "locals": {...}, ...}."""
+    out: dict[str, Any] = {"resource": {}, "data": {}, "module": {}, "variable": {}, "output": {}, "locals": {},
+                           "terraform": [], "provider": []}
+    for path in sorted(directory.glob("*.tf")):
+        doc = parse_file(path)
+        for block in doc.get("resource", []):
+            for rtype, named in block.items():
+                out["resource"].setdefault(rtype, {}).update(named)
+        for block in doc.get("data", []):
+            for dtype, named in block.items():
+                out["data"].setdefault(dtype, {}).update(named)
+        for kind in ("module", "variable", "output", "locals"):
+            for block in doc.get(kind, []):
+                out[kind].update({k: v for k, v in block.items() if not k.startswith("__")})
+        out["terraform"] += doc.get("terraform", [])
+        out["provider"] += doc.get("provider", [])
+    return out
+
+
+def one(blocks: list[dict[str, Any]] | dict[str, Any]) -> dict[str, Any]:
+    """The single nested block hcl2 gives as a one-element list."""
+    if isinstance(blocks, dict):
+        return blocks
+    assert len(blocks) == 1, f"expected one block, found {len(blocks)}"
+    return blocks[0]
+
+
+def dynamic(body: dict[str, Any], name: str) -> dict[str, Any] | None:
+    for block in body.get("dynamic", []):
+        if name in block:
+            return block[name]
+    return None
+
+
+def walk(node: Any) -> Iterator[tuple[str, Any]]:
+    """Every (key, value) pair in a parsed document, at any depth."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield key, value
+            yield from walk(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from walk(item)
+
+
+def all_resources(root: Path = TF) -> Iterator[tuple[Path, str, str, dict[str, Any]]]:
+    for path in tf_files(root):
+        for block in parse_file(path).get("resource", []):
+            for rtype, named in block.items():
+                for name, body in named.items():
+                    yield path, rtype, name, body
+
+
+# ------------------------------------------------------------------------------------------- the inputs
+
+
+@functools.cache
+def function_list() -> list[dict[str, Any]]:
+    """functions.yaml entries with `defaults` applied, and each one's kind for IAM: event | public | user | service."""
+    raw = yaml.safe_load(FUNCTIONS_YAML.read_text(encoding="utf-8"))
+    entries = []
+    for item in raw["functions"]:
+        entry = {**raw["defaults"], **item}
+        entry.setdefault("env", [])
+        entry["kind"] = "event" if entry.get("event") else entry.get("access", "public")
+        entries.append(entry)
+    return entries
+
+
+def settings_fields() -> set[str]:
+    """KSTREAM_* names of the fields of kstream.settings.Settings (read from the source, not imported)."""
+    tree = ast.parse(SETTINGS_PY.read_text(encoding="utf-8"))
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Settings")
+    return {
+        "KSTREAM_" + n.target.id.upper()
+        for n in cls.body
+        if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name) and n.target.id != "model_config"
+    }
+
+
+def resolve_root_path(expr: str, env_dir: Path, root_locals: dict[str, Any]) -> Path:
+    """Resolve a path expression of an environment root ("${local.repo_root}/functions/...")."""
+    text = expr
+    for _ in range(3):
+        text = re.sub(r"\$\{local\.(\w+)\}", lambda m: str(root_locals[m.group(1)]), text)
+    text = text.replace("${path.root}", str(env_dir))
+    assert "${" not in text, f"cannot resolve {expr!r} -> {text!r}"
+    return Path(text).resolve()
+
+
+# --------------------------------------------------------------------------------------------- checkers
+
+
+def bucket_problems(resources: list[tuple[str, str, dict[str, Any]]]) -> list[str]:
+    problems = []
+    for rtype, name, body in resources:
+        if rtype == "google_storage_bucket":
+            if body.get("uniform_bucket_level_access") is not True:
+                problems.append(f"{name}: uniform_bucket_level_access is not true")
+            if body.get("public_access_prevention") != "enforced":
+                problems.append(f"{name}: public_access_prevention is not enforced")
+            if "predefined_acl" in body:
+                problems.append(f"{name}: predefined_acl")
+        if rtype in {"google_storage_bucket_acl", "google_storage_default_object_acl", "google_storage_object_acl",
+                     "google_storage_bucket_access_control", "google_storage_object_access_control"}:
+            problems.append(f"{rtype}.{name}: ACLs are not used (uniform access)")
+    return problems
+
+
+def public_member_problems(texts: dict[str, str]) -> list[str]:
+    return [f"{name}: grants to {who}" for name, text in texts.items()
+            for who in ("allUsers", "allAuthenticatedUsers") if who in text]
+
+
+def key_problems(resources: list[tuple[str, str, dict[str, Any]]], providers: list[dict[str, Any]]) -> list[str]:
+    problems = [f"{rtype}.{name}: service-account keys are never made" for rtype, name, _ in resources
+                if rtype == "google_service_account_key"]
+    for block in providers:
+        for pname, body in block.items():
+            if any(k in body for k in ("credentials", "access_token")):
+                problems.append(f"provider {pname}: credentials in configuration")
+    return problems
+
+
+def role_string_problems(texts: dict[str, str]) -> list[str]:
+    problems = []
+    for name, text in texts.items():
+        for role in sorted(set(re.findall(r"roles/[A-Za-z0-9_.]+", text))):
+            if FORBIDDEN_ROLE.search(role) and role not in ADMIN_EXCEPTIONS:
+                problems.append(f"{name}: forbidden role {role}")
+            elif role not in ALLOWED_ROLES_ANYWHERE:
+                problems.append(f"{name}: role {role} is not in the allow-list")
+    return problems
+
+
+def pin_problems(terraform_blocks: dict[str, list[dict[str, Any]]], needed: dict[str, set[str]]) -> list[str]:
+    """Every required provider pinned with ~> MAJOR.MINOR, the same pin everywhere, every needed provider declared."""
+    problems = []
+    pins: dict[str, set[str]] = {}
+    for where, blocks in terraform_blocks.items():
+        if not blocks:
+            problems.append(f"{where}: no terraform block")
+            continue
+        block = blocks[0]
+        if not str(block.get("required_version", "")).startswith(">="):
+            problems.append(f"{where}: no required_version")
+        declared: dict[str, Any] = {}
+        for rp in block.get("required_providers", []):
+            declared.update({k: v for k, v in rp.items() if not k.startswith("__")})
+        for pname, spec in declared.items():
+            version = spec.get("version", "") if isinstance(spec, dict) else ""
+            if not re.fullmatch(r"~> \d+\.\d+", version):
+                problems.append(f"{where}: provider {pname} not pinned with ~> MAJOR.MINOR (found {version!r})")
+            if not isinstance(spec, dict) or spec.get("source") != f"hashicorp/{pname}":
+                problems.append(f"{where}: provider {pname} has no hashicorp/{pname} source")
+            pins.setdefault(pname, set()).add(version)
+        for pname in needed.get(where, set()) - set(declared):
+            problems.append(f"{where}: uses provider {pname} without declaring it")
+    problems += [f"provider {p} pinned differently: {sorted(v)}" for p, v in pins.items() if len(v) > 1]
+    return problems
+
+
+def description_problems(doc: dict[str, Any], where: str) -> list[str]:
+    problems = []
+    for kind in ("variable", "output"):
+        for name, body in doc[kind].items():
+            if not str(body.get("description", "")).strip():
+                problems.append(f"{where}: {kind} {name} has no description")
+            if kind == "variable":
+                if "type" not in body:
+                    problems.append(f"{where}: variable {name} has no type")
+                if body.get("nullable") is not False and body.get("default", "missing") is not None:
+                    problems.append(f"{where}: variable {name} is nullable without a null default")
+    return problems
+
+
+def function_roles(iam_locals: dict[str, Any]) -> dict[str, set[str]]:
+    """Roles each functions.yaml entry receives from modules/functions/iam.tf, evaluated from its literal tables.
+
+    Mirrors the for-expressions of iam.tf (project_grants, bucket_grants, secret_grants and the per-function
+    resources), which test_iam_rules_are_applied_as_written pins down.
+    """
+    rules = {k: v for k, v in iam_locals["project_role_rules"].items() if not k.startswith("__")}
+    roles: dict[str, set[str]] = {}
+    for f in function_list():
+        env = set(f["env"])
+        got = set()
+        for role, rule in rules.items():
+            if (f["kind"] in rule["kinds"] or env & set(rule["env"])) and not env & set(rule["unless_env"]):
+                got.add(role)
+        for setting, bucket in iam_locals["bucket_settings"].items():
+            if setting in env:
+                writers = iam_locals["bucket_writers"][bucket]
+                got.add("roles/storage.objectUser" if f["name"] in writers else "roles/storage.objectViewer")
+        if "KSTREAM_CDN_KEY_SECRET" in env:
+            got.add("roles/secretmanager.secretAccessor")
+        if "KSTREAM_SIGNER_EMAIL" in env:
+            got.add("roles/iam.serviceAccountTokenCreator")
+        if f["kind"] == "event":
+            got.add("roles/run.invoker")
+        roles[f["name"]] = got
+    return roles
+
+
+def role_allowlist_problems(roles: dict[str, set[str]]) -> list[str]:
+    kinds = {f["name"]: f for f in function_list()}
+    problems = []
+    for name, got in roles.items():
+        f = kinds[name]
+        for role in sorted(got - ALLOWED_ROLES_BY_KIND[f["kind"]]):
+            problems.append(f"{name} ({f['kind']}): {role} is not allowed for its kind")
+        if "roles/transcoder.admin" in got and "KSTREAM_TRANSCODER_TOPIC" not in f["env"]:
+            problems.append(f"{name}: transcoder.admin without creating jobs")
+        if "roles/iam.serviceAccountTokenCreator" in got and "KSTREAM_SIGNER_EMAIL" not in f["env"]:
+            problems.append(f"{name}: token creator without signing URLs")
+        if "roles/storage.objectUser" in got and f["kind"] not in {"user"}:
+            problems.append(f"{name}: writes a bucket")
+    return problems
+
+
+def bucket_write_problems(iam_locals: dict[str, Any]) -> list[str]:
+    """Who may write which bucket, from functions.yaml alone: uploaders write chunks; the uploader that reads both
+    buckets composes into the source bucket; nobody writes media (the Transcoder API does, as its agent)."""
+    entries = {f["name"]: f for f in function_list()}
+    uploaders = {n for n, f in entries.items() if f.get("permission") == "videos:upload"}
+    composers = {n for n in uploaders if {"KSTREAM_UPLOAD_BUCKET", "KSTREAM_SOURCE_BUCKET"} <= set(entries[n]["env"])}
+    allowed = {"upload": uploaders, "source": composers, "media": set()}
+    problems = []
+    for bucket, writers in iam_locals["bucket_writers"].items():
+        for name in writers:
+            if name not in entries:
+                problems.append(f"bucket_writers.{bucket}: {name} is not in functions.yaml")
+            elif name not in allowed.get(bucket, set()):
+                problems.append(f"bucket_writers.{bucket}: {name} may not write this bucket")
+    return problems
+
+
+# ------------------------------------------------------------------------------ URL map route simulation
+
+
+def _template(path: str) -> str:
+    return re.sub(r"\{[^}/]+\}", "*", path)
+
+
+def route_table(functions: list[dict[str, Any]], media_path: str = "/media") -> list[tuple[int, list[str], str]]:
+    """(priority, match patterns, target) as modules/edge/routes.tf builds them (pattern ending in /** = prefix)."""
+    http = [f for f in functions if f.get("http")]
+    literal = {f["name"]: len([s for s in f["http"]["path"].split("/") if s and not s.startswith("{")]) for f in http}
+    order = [key.split("|")[1] for key in sorted(f"{100 - literal[f['name']]:03d}|{f['name']}" for f in http)]
+    by_name = {f["name"]: f for f in http}
+    table: list[tuple[int, list[str], str]] = [(10, [media_path.rstrip("/") + "/**"], "media")]
+    for i, name in enumerate(order):
+        t = _template(by_name[name]["http"]["path"])
+        versioned = by_name[name]["http"]["path"].startswith("/api/")
+        table.append((100 + i, [t, re.sub(r"^/api/", "/api/v1/", t)] if versioned else [t], name))
+    for i, name in enumerate(order):
+        t = _template(by_name[name]["http"]["path"])
+        if by_name[name]["http"]["path"].startswith("/api/"):
+            table.append((1000 + i, [re.sub(r"^/api/", "/api/*/", t)], name))
+    return sorted(table)
+
+
+def _matches(pattern: str, path: str) -> bool:
+    if pattern.endswith("/**"):
+        return path.startswith(pattern[:-2])
+    want, have = pattern.strip("/").split("/"), path.strip("/").split("/")
+    return len(want) == len(have) and all((w == "*" and h) or w == h for w, h in zip(want, have, strict=True))
+
+
+def route(table: list[tuple[int, list[str], str]], path: str) -> str | None:
+    for _, patterns, target in table:
+        if any(_matches(p, path) for p in patterns):
+            return target
+    return None
+
+
+def sample_path(template: str, version: str | None) -> str:
+    path = re.sub(r"\{[^}/]+\}", "p-7f3a", template)
+    if version and path.startswith("/api/"):
+        path = f"/api/{version}/" + path[len("/api/"):]
+    return path
+
+
+def routing_problems(functions: list[dict[str, Any]]) -> list[str]:
+    table = route_table(functions)
+    problems = []
+    for f in functions:
+        if not f.get("http"):
+            continue
+        for version in (None, "v1", "v7"):
+            if version and not f["http"]["path"].startswith("/api/"):
+                continue
+            path = sample_path(f["http"]["path"], version)
+            got = route(table, path)
+            if got != f["name"]:
+                problems.append(f"{path} reaches {got}, not {f['name']}")
+    if route(table, "/media/videos/ep1/manifest.mpd") != "media":
+        problems.append("/media/... does not reach the CDN backend bucket")
+    return problems
+
+
+# ===================================================================================================== tests
+
+
+def test_terraform_tree_parses() -> None:
+    files = tf_files()
+    assert len(files) >= 30, f"expected the modules and environments under {TF}, found {len(files)} .tf files"
+    for path in files:
+        assert isinstance(parse_file(path), dict), path
+
+
+def test_functions_module_iterates_the_function_list() -> None:
+    mod = merged(MODULES / "functions")
+    loc = mod["locals"]
+    assert loc["spec"] == "${yamldecode(file(var.functions_file))}"
+    normalised = loc["functions"]
+    assert normalised.startswith("${{for f in local.spec.functions : f.name => {"), normalised
+    for field in ("f.entry_point", "f.http", "f.event", "f.env", "f.access", "f.memory", "f.timeout_seconds",
+                  "f.concurrency", "f.min_instances", "f.max_instances"):
+        assert field in normalised, f"local.functions does not read {field} from the list"
+
+    fn = mod["resource"]["google_cloudfunctions2_function"]["this"]
+    assert fn["for_each"] == "${local.functions}"
+    assert fn["name"] == "${var.prefix}-${each.key}"
+    build = one(fn["build_config"])
+    assert build["entry_point"] == "${each.value.entry_point}"
+    assert build["runtime"] == "${each.value.runtime}"
+    assert one(one(one(build["source"])["storage_source"]))["object"] == "${google_storage_bucket_object.bundle.name}"
+    service = one(fn["service_config"])
+    assert service["service_account_email"] == "${google_service_account.function[each.key].email}"
+    assert service["environment_variables"] == "${local.environment[each.key]}"
+    assert service["available_memory"] == "${each.value.memory}"
+    assert service["timeout_seconds"] == "${each.value.timeout}"
+    assert service["max_instance_request_concurrency"] == "${each.value.concurrency}"
+    assert service["min_instance_count"] == "${each.value.min_instances}"
+    assert service["max_instance_count"] == "${each.value.max_instances}"
+    assert "each.value.env" in dynamic(service, "secret_environment_variables")["for_each"]
+    assert "for setting in f.env" in loc["environment"], "env must be built from each entry's env list"
+
+    sa = mod["resource"]["google_service_account"]["function"]
+    assert sa["for_each"] == "${local.functions}", "one service account per function"
+
+
+def test_no_function_list_is_copied_into_terraform() -> None:
+    """Function names appear in Terraform only in iam.tf's bucket_writers (justified there), never as a list."""
+    names = [f["name"] for f in function_list()]
+    iam_text = (MODULES / "functions" / "iam.tf").read_text(encoding="utf-8")
+    writers_block = re.search(r"bucket_writers = \{.*?\n  \}", iam_text, re.S)
+    assert writers_block, "bucket_writers not found in iam.tf"
+    for path in tf_files():
+        text = path.read_text(encoding="utf-8")
+        if path.name == "iam.tf":
+            text = text.replace(writers_block.group(0), "")
+        found = [n for n in names if f'"{n}"' in text]
+        assert not found, f"{path.relative_to(REPO)} names functions {found}: read them from functions.yaml"
+
+
+def test_environment_roots_wire_the_spec_files() -> None:
+    for env in ENVIRONMENTS:
+        root = merged(env)
+        loc = root["locals"]
+        functions = root["module"]["functions"]
+        data = root["module"]["data"]
+        assert resolve_root_path(functions["functions_file"], env, loc) == FUNCTIONS_YAML.resolve()
+        assert resolve_root_path(data["indexes_file"], env, loc) == INDEXES_JSON.resolve()
+        bundle_dir = re.search(r'"(\$\{local\.repo_root\}/build/function-source)"', functions["bundle"]["source_dir"])
+        assert bundle_dir, functions["bundle"]["source_dir"]
+        assert resolve_root_path(bundle_dir.group(1), env, loc) == (REPO / "build" / "function-source").resolve()
+        assert functions["bundle"]["bucket"] == "${module.storage.buckets.bundles}"
+        assert root["module"]["edge"]["functions"] == "${module.functions.http_functions}"
+        assert functions["dead_letter"]["topic"] == "${module.data.topics.dead_letter}"
+        assert functions["event_sources"]["buckets"] == "${module.storage.buckets}"
+        assert "module.data.topics.transcoder_events" in str(functions["event_sources"]["topics"])
+
+
+def test_bundle_is_zipped_and_uploaded_by_content_hash() -> None:
+    mod = merged(MODULES / "functions")
+    archive = mod["data"]["archive_file"]["bundle"]
+    assert archive["source_dir"] == "${var.bundle.source_dir}"
+    obj = mod["resource"]["google_storage_bucket_object"]["bundle"]
+    assert obj["name"] == "bundle-${data.archive_file.bundle.output_md5}.zip"
+    assert obj["source"] == "${data.archive_file.bundle.output_path}"
+
+
+def test_every_setting_a_function_reads_is_provided() -> None:
+    loc = merged(MODULES / "functions")["locals"]
+    plain = set(re.findall(r"\b(KSTREAM_[A-Z_]+)\s*=", loc["settings"]))
+    provided = plain | set(loc["self_settings"]) | set(k for k in loc["secret_settings"] if not k.startswith("__"))
+    real = settings_fields()
+    assert provided, "no settings found in modules/functions/settings.tf"
+    assert provided <= real, f"Terraform sets settings kstream does not have: {sorted(provided - real)}"
+    for f in function_list():
+        missing = set(f["env"]) - provided
+        assert not missing, f"{f['name']} reads {sorted(missing)} which Terraform does not provide"
+        unknown = set(f["env"]) - real
+        assert not unknown, f"{f['name']} lists {sorted(unknown)}, not fields of kstream.settings.Settings"
+    assert "KSTREAM_CDN_KEY_SECRET" in loc["secret_settings"], "the CDN key must come from Secret Manager"
+    assert 'KSTREAM_SERVICE_ACCOUNTS = join(",", var.settings.service_callers)' in loc["settings"]
+
+
+def test_every_event_function_has_an_eventarc_trigger_with_retry_and_dead_letter() -> None:
+    mod = merged(MODULES / "functions")
+    fn = mod["resource"]["google_cloudfunctions2_function"]["this"]
+    trigger = dynamic(fn, "event_trigger")
+    assert trigger is not None, "no dynamic event_trigger block"
+    assert trigger["for_each"] == "${each.value.event == null ? [] : [each.value.event]}"
+    content = one(trigger["content"])
+    assert content["event_type"] == "${event_trigger.value.type}"
+    assert content["retry_policy"] == "RETRY_POLICY_RETRY"
+    assert "var.event_sources.topics[event_trigger.value.topic]" in content["pubsub_topic"]
+    filters = dynamic(content, "event_filters")
+    assert "var.event_sources.buckets[event_trigger.value.bucket]" in filters["for_each"]
+    assert one(filters["content"])["attribute"] == "bucket"
+
+    dead = mod["resource"]["terraform_data"]["dead_letter"]
+    assert "local.event_functions" in dead["for_each"]
+    provisioner = one(dead["provisioner"])["local-exec"]
+    assert provisioner["command"].endswith("post-deploy.sh dead-letter")
+    assert provisioner["environment"]["DEAD_LETTER_TOPIC"] == "${var.dead_letter.topic}"
+    assert "event_trigger[0].trigger" in provisioner["environment"]["TRIGGER"]
+    script = POST_DEPLOY.read_text(encoding="utf-8")
+    assert "--dead-letter-topic" in script and "--max-delivery-attempts" in script
+
+    data = merged(MODULES / "data")
+    assert "dead_letter" in data["resource"]["google_pubsub_topic"]
+    subscription = data["resource"]["google_pubsub_subscription"]["dead_letter"]
+    assert subscription["topic"] == "${google_pubsub_topic.dead_letter.id}"
+
+    # Each event entry of the list: a type Terraform wires, a role the environments map.
+    storage_outputs = merged(MODULES / "storage")["output"]["buckets"]["value"]
+    events = [f for f in function_list() if f.get("event")]
+    assert events, "functions.yaml has no event functions"
+    for f in events:
+        event = f["event"]
+        if event["type"] == STORAGE_FINALIZED:
+            assert event.get("bucket") in storage_outputs, f"{f['name']}: bucket role {event.get('bucket')}"
+        elif event["type"] == PUBSUB_PUBLISHED:
+            assert event.get("topic") == "transcoder_events", f"{f['name']}: topic role {event.get('topic')}"
+        else:
+            pytest.fail(f"{f['name']}: event type {event['type']} has no Eventarc wiring")
+
+
+def test_every_index_is_deployed() -> None:
+    data = merged(MODULES / "data")
+    loc = data["locals"]
+    assert loc["index_spec"] == "${jsondecode(file(var.indexes_file))}"
+    assert "for ix in try(local.index_spec.indexes, [])" in loc["indexes"]
+    index = data["resource"]["google_firestore_index"]["this"]
+    assert index["for_each"] == "${local.indexes}"
+    assert index["collection"] == "${each.value.collectionGroup}"
+    fields = dynamic(index, "fields")
+    assert fields["for_each"] == "${each.value.fields}"
+    assert one(fields["content"])["field_path"] == "${fields.value.fieldPath}"
+    assert "for fo in try(local.index_spec.fieldOverrides, [])" in loc["field_overrides"]
+    assert data["resource"]["google_firestore_field"]["this"]["for_each"] == "${local.field_overrides}"
+
+    spec = json.loads(INDEXES_JSON.read_text(encoding="utf-8"))
+    assert isinstance(spec.get("indexes"), list) and isinstance(spec.get("fieldOverrides", []), list)
+    keys = []
+    for ix in spec["indexes"]:
+        assert ix["collectionGroup"] and ix["fields"], ix
+        for field in ix["fields"]:
+            assert field["fieldPath"] and len({"order", "arrayConfig", "vectorConfig"} & set(field)) == 1, field
+        keys.append((ix["collectionGroup"], ix.get("queryScope", "COLLECTION"),
+                     tuple((f["fieldPath"], f.get("order") or f.get("arrayConfig")) for f in ix["fields"])))
+    assert len(keys) == len(set(keys)), "duplicate index in firestore.indexes.json (Terraform keys would collide)"
+
+
+def test_no_bucket_is_public() -> None:
+    resources = [(t, n, b) for _, t, n, b in all_resources()]
+    assert [n for t, n, _ in resources if t == "google_storage_bucket"], "no buckets found"
+    assert bucket_problems(resources) == []
+    texts = {str(p.relative_to(REPO)): p.read_text(encoding="utf-8")
+             for p in [*tf_files(), *TF.rglob("*.sh"), *TF.rglob("*.tftest.hcl")]}
+    assert public_member_problems(texts) == []
+
+
+def test_public_bucket_checks_catch_a_public_bucket() -> None:
+    bad = parse_text('resource "google_storage_bucket" "b" {\n  name = "x"\n  uniform_bucket_level_access = false\n}\n')
+    resources = [(t, n, b) for block in bad["resource"] for t, named in block.items() for n, b in named.items()]
+    assert len(bucket_problems(resources)) == 2
+    assert public_member_problems({"x.tf": 'member = "allUsers"'})
+
+
+def test_upload_bucket_has_cors_and_lifecycle() -> None:
+    storage = merged(MODULES / "storage")
+    upload = storage["resource"]["google_storage_bucket"]["upload"]
+    cors = one(upload["cors"])
+    assert "PUT" in cors["method"]
+    headers = {h.lower() for h in cors["response_header"]}
+    assert {"content-md5", "content-type"} <= headers
+    assert cors["origin"] == "${var.config.cors_origins}"
+    rules = {one(one(r["action"]))["type"]: one(r["condition"]) for r in upload["lifecycle_rule"]}
+    assert rules["Delete"]["age"] == "${var.config.abandoned_upload_days}"
+    assert "AbortIncompleteMultipartUpload" in rules
+    config_type = storage["variable"]["config"]["type"]
+    default_days = re.search(r"abandoned_upload_days\s*=\s*optional\(number, (\d+)\)", config_type)
+    assert default_days and default_days.group(1) == "2", "abandoned chunks are deleted after 2 days by default"
+    for name in ("source", "media"):
+        assert one(storage["resource"]["google_storage_bucket"][name]["versioning"])["enabled"] is True, name
+
+
+def test_service_account_roles_are_least_privilege() -> None:
+    iam = merged(MODULES / "functions")["locals"]
+    writers = iam["bucket_writers"]
+    names = {f["name"] for f in function_list()}
+    for bucket, listed in writers.items():
+        assert set(listed) <= names, f"bucket_writers.{bucket} names unknown functions {set(listed) - names}"
+    assert bucket_write_problems(iam) == []
+    roles = function_roles(iam)
+    assert role_allowlist_problems(roles) == []
+    # Sanity of the derivation on the real list: the signer signs, job creators create, readers only read.
+    signers = {f["name"] for f in function_list() if "KSTREAM_SIGNER_EMAIL" in f["env"]}
+    assert signers and all("roles/iam.serviceAccountTokenCreator" in roles[n] for n in signers)
+    creators = {n for n, r in roles.items() if "roles/transcoder.admin" in r}
+    assert creators == {f["name"] for f in function_list() if "KSTREAM_TRANSCODER_TOPIC" in f["env"]}
+    for f in function_list():
+        assert not ({"roles/transcoder.admin", "roles/transcoder.viewer"} <= roles[f["name"]]), f["name"]
+
+
+def test_role_checks_catch_excess_roles() -> None:
+    iam = merged(MODULES / "functions")["locals"]
+    greedy = {**iam, "project_role_rules": {**iam["project_role_rules"],
+                                            "roles/transcoder.admin": {"kinds": ["user"], "env": [], "unless_env": []}}}
+    assert role_allowlist_problems(function_roles(greedy))
+    leaky = {**iam, "bucket_writers": {**iam["bucket_writers"], "media": ["stream"]}}
+    assert bucket_write_problems(leaky)
+    assert role_string_problems({"x.tf": 'role = "roles/editor"'})
+    assert role_string_problems({"x.tf": 'role = "roles/storage.admin"'})
+    assert role_string_problems({"x.tf": 'role = "roles/cloudsql.client"'})
+
+
+def test_iam_rules_are_applied_as_written() -> None:
+    """The for-expressions that turn iam.tf's tables into grants are the ones function_roles() mirrors."""
+    mod = merged(MODULES / "functions")
+    loc = mod["locals"]
+    assert "contains(rule.kinds, f.kind)" in loc["project_grants"]
+    assert "setintersection(toset(rule.env), toset(f.env))" in loc["project_grants"]
+    assert "length(setintersection(toset(rule.unless_env), toset(f.env))) == 0" in loc["project_grants"]
+    assert "contains(local.bucket_writers[bucket], name)" in loc["bucket_grants"]
+    assert "if contains(f.env, setting)" in loc["bucket_grants"]
+    res = mod["resource"]
+    assert res["google_project_iam_member"]["function"]["for_each"] == "${local.project_grants}"
+    assert res["google_storage_bucket_iam_member"]["function"]["for_each"] == "${local.bucket_grants}"
+    assert res["google_secret_manager_secret_iam_member"]["function"]["for_each"] == "${local.secret_grants}"
+    signer = res["google_service_account_iam_member"]["signs_as_itself"]
+    assert 'contains(f.env, "KSTREAM_SIGNER_EMAIL")' in signer["for_each"]
+    assert signer["role"] == "roles/iam.serviceAccountTokenCreator"
+    # ON ITSELF: the account the binding is on is the member's own account.
+    assert signer["service_account_id"] == "${google_service_account.function[each.key].name}"
+    assert signer["member"] == "serviceAccount:${google_service_account.function[each.key].email}"
+    invoker = res["google_cloud_run_v2_service_iam_member"]["event_invoker"]
+    assert invoker["for_each"] == "${local.event_functions}"
+    assert invoker["name"] == "${google_cloudfunctions2_function.this[each.key].name}"
+    assert invoker["member"] == "serviceAccount:${google_service_account.function[each.key].email}"
+    authoritative = [t for _, t, _, _ in all_resources() if re.search(r"_iam_(policy|binding)$", t)]
+    assert authoritative == [], "authoritative IAM would remove grants made elsewhere"
+
+
+def test_every_role_anywhere_is_allowed() -> None:
+    texts = {str(p.relative_to(REPO)): p.read_text(encoding="utf-8") for p in [*tf_files(), *TF.rglob("*.sh")]}
+    assert any("roles/" in t for t in texts.values())
+    assert role_string_problems(texts) == []
+
+
+def test_no_service_account_keys() -> None:
+    resources = [(t, n, b) for _, t, n, b in all_resources()]
+    providers = [p for path in tf_files() for p in parse_file(path).get("provider", [])]
+    assert key_problems(resources, providers) == []
+    bad = parse_text('resource "google_service_account_key" "k" {\n  service_account_id = "x"\n}\n'
+                     'provider "google" {\n  credentials = "key.json"\n}\n')
+    bad_resources = [(t, n, b) for block in bad["resource"] for t, named in block.items() for n, b in named.items()]
+    assert len(key_problems(bad_resources, bad["provider"])) == 2
+
+
+def _needed_providers(directory: Path) -> set[str]:
+    """Providers a module's resources and data sources use (terraform_data is built in)."""
+    doc = merged(directory)
+    needed = set()
+    for rtype, named in [*doc["resource"].items(), *doc["data"].items()]:
+        if rtype.startswith("google_"):
+            needed.add("google")
+        elif rtype.startswith("archive_"):
+            needed.add("archive")
+        needed |= {"google-beta" for body in named.values() if body.get("provider") == "${google-beta}"}
+    return needed
+
+
+def test_provider_versions_are_pinned() -> None:
+    dirs = [*sorted(p for p in MODULES.iterdir() if p.is_dir()), *ENVIRONMENTS]
+    blocks = {str(d.relative_to(TF)): merged(d)["terraform"] for d in dirs}
+    needed = {str(d.relative_to(TF)): _needed_providers(d) for d in dirs}
+    for env in ENVIRONMENTS:
+        needed[str(env.relative_to(TF))] |= {"google", "google-beta", "archive"}
+    assert pin_problems(blocks, needed) == []
+    assert pin_problems({"x": [{"required_version": ">= 1.7.0", "required_providers": [
+        {"google": {"source": "hashicorp/google", "version": ">= 6.0"}}]}]}, {"x": {"google", "archive"}})
+
+
+def test_every_variable_and_output_has_a_description() -> None:
+    dirs = [*sorted(p for p in MODULES.iterdir() if p.is_dir()), *ENVIRONMENTS]
+    problems = [p for d in dirs for p in description_problems(merged(d), str(d.relative_to(TF)))]
+    assert problems == []
+    bad = merged_text('variable "v" {\n  type = string\n}\noutput "o" {\n  value = 1\n}\n')
+    assert len(description_problems(bad, "x")) == 3  # two missing descriptions, one nullable variable
+
+
+def merged_text(text: str) -> dict[str, Any]:
+    doc = parse_text(text)
+    out: dict[str, Any] = {"variable": {}, "output": {}}
+    for kind in out:
+        for block in doc.get(kind, []):
+            out[kind].update(block)
+    return out
+
+
+def test_project_enables_the_required_apis() -> None:
+    services = merged(MODULES / "project")["locals"]["services"]
+    enabled = set(re.findall(r"([a-z]+\.googleapis\.com)", services))
+    assert enabled >= REQUIRED_APIS, f"missing APIs: {sorted(REQUIRED_APIS - enabled)}"
+    svc = merged(MODULES / "project")["resource"]["google_project_service"]["this"]
+    assert svc["disable_on_destroy"] is False
+
+
+def test_transcoder_agent_may_publish_job_events() -> None:
+    data = merged(MODULES / "data")
+    grant = data["resource"]["google_pubsub_topic_iam_member"]["transcoder_publishes"]
+    assert grant["topic"] == "${google_pubsub_topic.transcoder_events.name}"
+    assert grant["role"] == "roles/pubsub.publisher"
+    assert grant["member"] == "serviceAccount:${var.service_agents.transcoder}"
+    project = merged(MODULES / "project")
+    assert "transcoder.googleapis.com" in project["resource"]["google_project_service_identity"]["this"]["for_each"]
+
+
+def test_cdn_signs_with_a_key_from_secret_manager() -> None:
+    cdn = merged(MODULES / "cdn")
+    bucket = cdn["resource"]["google_compute_backend_bucket"]["media"]
+    assert bucket["enable_cdn"] is True
+    assert one(bucket["cdn_policy"])["signed_url_cache_max_age_sec"] == "${var.cache.signed_url_cache_max_age_sec}"
+    key = cdn["resource"]["google_compute_backend_bucket_signed_url_key"]["media"]
+    assert key["key_value"] == "${data.google_secret_manager_secret_version.signing_key.secret_data}"
+    assert "google_secret_manager_secret_version" in cdn["data"]
+
+
+def test_edge_routes_every_spec_path_to_its_function() -> None:
+    edge = merged(MODULES / "edge")
+    for rtype in ("google_compute_region_network_endpoint_group", "google_compute_backend_service"):
+        assert edge["resource"][rtype]["function"]["for_each"] == "${var.functions}", rtype
+    neg = edge["resource"]["google_compute_region_network_endpoint_group"]["function"]
+    assert neg["network_endpoint_type"] == "SERVERLESS"
+    backend = edge["resource"]["google_compute_backend_service"]["function"]
+    assert backend["security_policy"] == "${google_compute_security_policy.edge.id}"
+    rules = edge["locals"]["route_rules"]
+    for piece in ("priority = 10", "priority = 100 + i", "priority = 1000 + i", "/api/v1/", "/api/*/", "\"/\""):
+        assert piece in rules, f"routes.tf no longer builds {piece!r}: update route_table() here"
+    assert "100 - r.literal_segments" in edge["locals"]["route_order"]
+    url_map = edge["resource"]["google_compute_url_map"]
+    route_rule = dynamic(one(url_map["https"]["path_matcher"]), "route_rules")
+    assert route_rule["for_each"] == "${local.route_rules}"
+    assert one(url_map["http_redirect"]["default_url_redirect"])["https_redirect"] is True
+    assert routing_problems(function_list()) == []
+
+
+def test_routing_check_catches_an_ambiguous_route() -> None:
+    # Two templates that only differ by parameter names would reach the same rule first.
+    clash = [{"name": "a", "http": {"method": "GET", "path": "/api/items/{id}"}},
+             {"name": "b", "http": {"method": "GET", "path": "/api/items/{slug}"}}]
+    assert routing_problems(clash)
+
+
+def test_armor_throttles_at_the_edge() -> None:
+    policy = merged(MODULES / "edge")["resource"]["google_compute_security_policy"]["edge"]
+    actions = {r["action"]: r for r in policy["rule"]}
+    assert {"throttle", "rate_based_ban"} & set(actions)
+    for action in ("throttle", "rate_based_ban"):
+        if action in actions:
+            options = one(actions[action]["rate_limit_options"])
+            assert options["exceed_action"] == "deny(429)"
+            assert options["enforce_on_key"] == "IP"
+    cert = merged(MODULES / "edge")["resource"]["google_compute_managed_ssl_certificate"]["this"]
+    assert one(cert["managed"])["domains"] == ["${var.domain}"]
+
+
+def test_latency_metric_reads_the_request_log() -> None:
+    metric = merged(MODULES / "observability")["resource"]["google_logging_metric"]["request_latency"]
+    assert metric["name"].endswith("/request_latency")
+    assert metric["value_extractor"].startswith("REGEXP_EXTRACT(${local.http}.latency,")
+    assert metric["label_extractors"] == {
+        "route": "EXTRACT(jsonPayload.route)",
+        "status": "EXTRACT(${local.http}.status)",
+    }
+    descriptor = one(metric["metric_descriptor"])
+    assert (descriptor["metric_kind"], descriptor["value_type"]) == ("DELTA", "DISTRIBUTION")
+
+
+def test_names_derive_from_the_prefix() -> None:
+    random_resources = [t for _, t, _, _ in all_resources() if t.startswith("random_")]
+    assert random_resources == []
+    for env in ENVIRONMENTS:
+        prefix = merged(env)["variable"]["prefix"]
+        assert prefix["validation"], f"{env.name}: prefix has no validation"
+    # Service account ids (<= 30 chars) for the environments' default prefixes: valid and distinct.
+    for prefix in ("kstream", "kstream-dev"):
+        ids = set()
+        for f in function_list():
+            long = f"{prefix}-{f['name']}"
+            digest = hashlib.sha256(f["name"].encode()).hexdigest()[:8]
+            account = long if len(long) <= 30 else f"{long[:21].rstrip('-')}-{digest}"
+            assert re.fullmatch(r"[a-z][-a-z0-9]{4,28}[a-z0-9]", account), account
+            ids.add(account)
+        assert len(ids) == len(function_list()), f"service account ids collide for prefix {prefix}"
+    accounts = merged(MODULES / "functions")["locals"]["account_ids"]
+    assert "substr(sha256(name), 0, 8)" in accounts and "substr(\"${var.prefix}-${name}\", 0, 21)" in accounts
+
+
+def test_tftest_files_use_mock_providers_and_plan_only() -> None:
+    files = sorted((TF / "tests").glob("*.tftest.hcl"))
+    assert files, "no terraform/tests/*.tftest.hcl"
+    for path in files:
+        doc = parse_file(path)
+        mocks = {name for block in doc.get("mock_provider", []) for name in block}
+        assert "google" in mocks, f"{path.name}: no mock_provider \"google\""
+        runs = [body for block in doc.get("run", []) for body in block.values()]
+        assert runs and all(run.get("command") == "${plan}" or run.get("command") == "plan" for run in runs), path.name
+
+
+def test_cloudbuild_pipeline() -> None:
+    build = yaml.safe_load((REPO / "cloudbuild.yaml").read_text(encoding="utf-8"))
+    steps = build["steps"]
+    ids = [s["id"] for s in steps]
+    assert len(ids) == len(set(ids))
+    subs = build["substitutions"]
+    assert all(k.startswith("_") for k in subs)
+    assert {"_ENV", "_REGION", "_TF_STATE_BUCKET", "_PREFIX"} <= set(subs)
+    for step in steps:
+        assert "waitFor" in step, step["id"]
+        assert set(step["waitFor"]) <= set(ids) | {"-"}, step["id"]
+        image = re.sub(r"\$\{(_\w+)\}", lambda m: str(subs[m.group(1)]), step["name"])
+        assert not image.endswith(":latest") and re.search(r":[^:]*\d", image), f"{step['id']}: unpinned {image}"
+    text = {s["id"]: " ".join(map(str, s.get("args", []))) for s in steps}
+    assert "make test" in text["test"] and "emulators" in next(s["name"] for s in steps if s["id"] == "test")
+    assert "make lint" in text["lint"] and "make bundle" in text["bundle"]
+    assert "fmt" in text["terraform-fmt"] and "-check" in text["terraform-fmt"]
+    assert "plan" in text["terraform-plan"]
+    assert 'if [ "$BRANCH_NAME" != "main" ]' in text["terraform-apply"]
+    assert build["options"]["logging"] == "CLOUD_LOGGING_ONLY"
+    assert build["timeout"].endswith("s")
+    assert subs["_TERRAFORM_IMAGE"] == "hashicorp/terraform:1.11.4"
+
+
+def test_terraform_fmt() -> None:
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        pytest.fail("terraform is not on PATH: install Terraform 1.11.4 to run `terraform fmt -check` (not skipped)")
+    result = subprocess.run([terraform, "fmt", "-recursive", "-check", "-diff", str(TF)],
+                            capture_output=True, text=True, timeout=120, check=False)
+    hint = "terraform fmt -check failed (fix: terraform fmt -recursive terraform)"
+    assert result.returncode == 0, f"{hint}:\n{result.stdout}{result.stderr}"
