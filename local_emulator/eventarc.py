@@ -28,7 +28,7 @@ sys.path[:0] = [str(REPO), str(REPO / "functions")]
 from kstream.registry import FunctionSpec, function_list  # noqa: E402
 
 from . import provisioning  # noqa: E402
-from .stack import GCS_NOTIFICATIONS_TOPIC, StackConfig  # noqa: E402
+from .stack import GCS_NOTIFICATIONS_TOPIC, SWEEPER_TOPIC, StackConfig  # noqa: E402
 
 STORAGE_FINALIZED = "google.cloud.storage.object.v1.finalized"
 STORAGE_DELETED = "google.cloud.storage.object.v1.deleted"
@@ -41,7 +41,7 @@ def bucket_for(cfg: StackConfig, role: str) -> str:
 
 
 def topic_for(cfg: StackConfig, role: str) -> str:
-    return {"transcoder_events": cfg.transcoder_topic}[role]
+    return {"transcoder_events": cfg.transcoder_topic, "sweeper": SWEEPER_TOPIC}[role]
 
 
 def storage_cloudevent(push: dict[str, Any]) -> tuple[dict[str, str], bytes] | None:

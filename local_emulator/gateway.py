@@ -31,7 +31,7 @@ from contracts.envelope import ErrorBody, ErrorResponse  # noqa: E402
 from contracts.errors import DEFAULT_MESSAGES, HTTP_STATUS, ErrorCode  # noqa: E402
 from kstream.registry import function_list  # noqa: E402
 
-from . import gcs_signed_urls, keys  # noqa: E402
+from . import cdn, gcs_signed_urls, keys  # noqa: E402
 from .stack import StackConfig  # noqa: E402
 
 PIECE = 1 << 20
@@ -132,6 +132,7 @@ class Gateway:
         private = load_pem_private_key(self.signing_info["private_key"].encode(), password=None)
         self.public_keys: dict[str, RSAPublicKey] = {self.signing_info["client_email"]: private.public_key()}  # type: ignore[union-attr, dict-item]
         self.oidc_certs = keys.oidc_certs(self.signing_info)
+        self.cdn = cdn.LocalCdn(cfg)
         self.session: ClientSession | None = None
 
     async def open(self, _app: web.Application) -> None:
@@ -157,6 +158,11 @@ class Gateway:
             return web.json_response(self.oidc_certs, headers={"Cache-Control": "public, max-age=300"})
         if path == "/_emulator/metrics":
             return web.Response(text=self.metrics.render(), content_type="text/plain")
+        if path.startswith(cdn.MOUNT):  # Cloud CDN in front of the media bucket (local_emulator/cdn.py)
+            assert self.session is not None
+            response = await self.cdn.handle(request, self.session)
+            self.metrics.observe("/media/*", request.method, response.status, time.perf_counter() - started)
+            return response
         matched = self.functions.match(path, None if request.method == "OPTIONS" else request.method) \
             or self.functions.match(path)
         if matched is None:

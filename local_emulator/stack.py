@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = REPO / "functions"
 DEFAULT_STATE_DIR = REPO / ".local"
 GCS_NOTIFICATIONS_TOPIC = "gcs-notifications"
+SWEEPER_TOPIC = "transcode-sweeper"  # Cloud Scheduler publishes here in the cloud; tests publish by hand
 SIGNER_EMAIL_TEMPLATE = "kstream-signer@{project}.iam.gserviceaccount.com"
 PIPELINE_SERVICE_EMAIL_TEMPLATE = "kstream-pipeline@{project}.iam.gserviceaccount.com"
 
@@ -56,6 +57,7 @@ class StackConfig:
     transcoder_topic: str = "transcoder-events"
     state_dir: str = str(DEFAULT_STATE_DIR)
     with_transcoder: bool = True
+    transcoder_min_input_seconds: float = 5.0  # Google's documented minimum; tests lower it for short clips
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -75,7 +77,9 @@ class StackConfig:
             raw = os.environ.get(f"KSTREAM_LOCAL_{name.upper()}")
             if raw is None or name == "extra_env":
                 continue
-            values[name] = int(raw) if spec.type == "int" else raw.lower() in ("1", "true") if spec.type == "bool" else raw
+            kind = spec.type
+            values[name] = (int(raw) if kind == "int" else float(raw) if kind == "float"
+                            else raw.lower() in ("1", "true") if kind == "bool" else raw)
         return cls(**values)  # type: ignore[arg-type]
 
     # -- derived addresses ----------------------------------------------------------------------
@@ -278,7 +282,7 @@ class LocalCloud:
         # fake-gcs-server publishes bucket events to the Pub/Sub emulator: the topic must exist first.
         from . import provisioning
 
-        provisioning.create_topics(cfg, [GCS_NOTIFICATIONS_TOPIC, cfg.transcoder_topic])
+        provisioning.create_topics(cfg, [GCS_NOTIFICATIONS_TOPIC, cfg.transcoder_topic, SWEEPER_TOPIC])
         gcs = sup.start(Service(
             "storage",
             [fake_gcs_binary(), "-scheme", "http", "-host", "127.0.0.1", "-port", str(cfg.gcs_port),
@@ -318,7 +322,7 @@ class LocalCloud:
             started.append(sup.start(Service(
                 "transcoder",
                 [_python(), "-m", "local_emulator.transcoder", "--host", "127.0.0.1", "--port",
-                 str(cfg.transcoder_port)],
+                 str(cfg.transcoder_port), "--min-input-seconds", str(cfg.transcoder_min_input_seconds)],
                 env=env, cwd=str(REPO),
                 health_url=f"{cfg.transcoder_url}/healthz",
             )))

@@ -24,7 +24,9 @@ from local_emulator.stack import LocalCloud, StackConfig  # noqa: E402
 def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackConfig]:
     """The whole local cloud on free ports, started once per session and stopped at its end."""
     state_dir = tmp_path_factory.mktemp("local-cloud")
-    cfg = StackConfig.ephemeral(state_dir)
+    # Test sources are 2-4 s clips; the local Transcoder enforces Google's 5 s minimum unless told otherwise
+    # (its own tests prove the rule).
+    cfg = StackConfig.ephemeral(state_dir, transcoder_min_input_seconds=1.0)
     log_path = state_dir / "stack.log"
     with log_path.open("w") as log:
         cloud = LocalCloud(cfg, log=log, colour=False)

@@ -1,9 +1,11 @@
 """A normalised JobConfig + the probed source -> ONE ffmpeg command for the whole job.
 
 The source is decoded once. One filter graph splits the decoded video into one branch per video elementary stream
-(fps + scale) and one per sprite sheet (fps + scale + tile). Each elementary stream is encoded once; a single ``tee``
+(fps + scale) and one per sprite sheet (fps + scale). Each elementary stream is encoded once; a single ``tee``
 output fans the encoded packets out to every mux stream that names them (mp4 file, or an ``hls`` muxer writing the
-TS / fMP4 segments and the media playlist). Sprite sheets are image2 outputs of the same command.
+TS / fMP4 segments and the media playlist). The sprites are small PNG outputs of the same command; a tiny second
+ffmpeg (``PlannedSprite.tile_argv``, reading only those thumbnails) lays them out into the JPEG sheets. Tiling inside
+the main command would hold that output back until a sheet is full, and ffmpeg then reports no progress at all.
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ class PlannedSprite:
     count: int
     width: int
     height: int
+    frames_dir: str = ""  # relative to the output folder (outside it: never uploaded)
+    tile_argv: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -251,8 +255,13 @@ def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio
     for j, sprite in enumerate(sprites):
         quality = int(config["spriteSheets"][j].get("quality", 100))
         qscale = round(2 + (100 - quality) * 29 / 99)
-        argv += ["-map", f"[sp{j}]", "-c:v", "mjpeg", "-q:v", str(qscale), "-f", "image2", "-start_number", "0",
-                 f"{sprite.prefix}%010d.jpeg"]
+        sprite.frames_dir = f"../sprites/{j}"
+        argv += ["-map", f"[sp{j}]", "-c:v", "png", "-f", "image2", "-start_number", "0",
+                 f"{sprite.frames_dir}/%06d.png"]
+        sprite.tile_argv = ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-framerate", "1",
+                            "-start_number", "0", "-i", f"{sprite.frames_dir}/%06d.png", "-vf",
+                            f"tile={sprite.columns}x{sprite.rows},format=yuvj420p", "-c:v", "mjpeg", "-q:v",
+                            str(qscale), "-f", "image2", "-start_number", "0", f"{sprite.prefix}%010d.jpeg"]
     expected = round(duration * float(ordered_rungs[0].fps)) if ordered_rungs else 0
     return Plan(argv, muxes, manifests, sprites, duration, notes, expected)
 
@@ -339,6 +348,5 @@ def _sprite_filter(sprite: dict, planned: PlannedSprite, duration: float) -> str
         rate = Fraction(planned.count) / Fraction(str(round(span, 6)))
     parts.append(f"fps=fps={_fraction_text(rate)}:round=down")
     parts.append(f"trim=end_frame={planned.count}")
-    parts.append(f"scale={planned.width}:{planned.height},setsar=1,format=yuvj420p")
-    parts.append(f"tile={planned.columns}x{planned.rows}")
+    parts.append(f"scale={planned.width}:{planned.height},setsar=1,format=rgb24")
     return ",".join(parts)

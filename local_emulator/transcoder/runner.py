@@ -159,10 +159,24 @@ class JobRunner:
         out_dir = os.path.join(workdir, "out")
         os.makedirs(out_dir)
         plan = build_plan(config, info, input_path, missing_audio=self.missing_audio)
+        for sprite in plan.sprites:
+            os.makedirs(os.path.normpath(os.path.join(out_dir, sprite.frames_dir)))
         for note in plan.notes:
             log.info("job %s: %s", record.job["name"], note)
+        started = time.monotonic()
         self._run_ffmpeg(record, plan.argv, out_dir, plan.output_duration, plan.expected_frames)
         self._check(record)
+        for sprite in plan.sprites:  # lay the thumbnails out into sheets (reads only the small PNGs)
+            if not os.listdir(os.path.normpath(os.path.join(out_dir, sprite.frames_dir))):
+                continue
+            remaining = max(1.0, self.job_timeout - (time.monotonic() - started))
+            try:
+                done = subprocess.run(sprite.tile_argv, cwd=out_dir, capture_output=True, text=True,
+                                      timeout=remaining, check=False)
+            except subprocess.TimeoutExpired:
+                raise ApiError("DEADLINE_EXCEEDED", "sprite sheet tiling exceeded the per-job timeout") from None
+            if done.returncode != 0:
+                raise ApiError("INTERNAL", f"sprite sheet '{sprite.prefix}' failed: {done.stderr.strip()[-500:]}")
         manifests.write_manifests(out_dir, plan.muxes, plan.manifests)
         out_bucket, prefix = split_gcs_dir(config["output"]["uri"])
         total = sum(len(files) for _, _, files in os.walk(out_dir)) or 1

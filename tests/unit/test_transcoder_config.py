@@ -229,7 +229,7 @@ def test_one_ffmpeg_process_decodes_once_for_the_whole_ladder():
     graph = argv[argv.index("-filter_complex") + 1]
     assert graph.startswith("[0:v:0]split=4[s0][s1][s2][s3]")  # 3 rungs + 1 sprite sheet branch
     assert "scale=1920:1080" in graph and "scale=1280:720" in graph and "scale=640:360" in graph
-    assert "tile=6x1" in graph and "fps=fps=1/10" in graph  # 6 sprites at 10 s intervals: one row of 6
+    assert "fps=fps=1/10" in graph and "tile=6x1" in " ".join(plan.sprites[0].tile_argv)  # one row of 6
     tee = argv[argv.index("tee") + 1].split("|")
     assert len(tee) == 5 and argv.count("-f") == 2  # the tee output + one image2 output per sprite sheet
     assert argv.count("0:a:0") == 1  # one AAC encode shared by the mux streams that name it
@@ -271,7 +271,7 @@ def test_poster_is_a_single_sprite():
     plan = build_plan(config, LANDSCAPE, "/tmp/in.mp4")
     sprite = plan.sprites[0]
     assert (sprite.columns, sprite.rows, sprite.count, sprite.width, sprite.height) == (1, 1, 1, 640, 360)
-    assert plan.argv[-1] == "poster%010d.jpeg"
+    assert plan.sprites[0].tile_argv[-1] == "poster%010d.jpeg" and plan.argv[-1].endswith("%06d.png")
 
 
 # ------------------------------------------------------------------------------------------------ manifests

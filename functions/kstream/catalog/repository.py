@@ -20,6 +20,8 @@ Schema of ``series/{seriesKey}``: see kstream.catalog.service (the series aggreg
 from __future__ import annotations
 
 import math
+import random
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -246,21 +248,50 @@ class CatalogRepository:
         return written
 
     # -- transactions -----------------------------------------------------------------------------------------
-    def in_transaction(self, work: Callable[[TransactionView], T], *, attempts: int = 8) -> T:
-        """Run ``work`` in one Firestore transaction (all reads before writes; retried on contention)."""
-        transaction = self.db.transaction(max_attempts=attempts)
+    def in_transaction(self, work: Callable[[TransactionView], T], *, attempts: int = 6,
+                       deadline_seconds: float = 30.0) -> T:
+        """Run ``work`` in one Firestore transaction (all reads before writes), retried with jittered backoff while
+        it loses to concurrent writers (ABORTED, also when raised by a read, which the client does not retry)."""
 
         @firestore.transactional
         def run(txn: firestore.Transaction) -> T:
             return work(TransactionView(self, txn))
 
-        try:
-            return _guard(lambda: run(transaction))
-        except ValueError as exc:
-            # The client raises ValueError("Failed to commit transaction in N attempts.") after losing every race.
-            if "attempts" in str(exc):
-                raise _unavailable(exc) from exc
-            raise
+        deadline = time.monotonic() + deadline_seconds
+        delay = 0.05
+        while True:
+            try:
+                return _guard_contention(lambda: run(self.db.transaction(max_attempts=attempts)))
+            except _Contention as exc:
+                if time.monotonic() + delay > deadline:
+                    raise _unavailable(exc.__cause__ or exc) from exc
+            time.sleep(delay * (0.5 + random.random()))  # noqa: S311 (jitter, not a secret)
+            delay = min(delay * 2, 1.0)
+
+
+class _Contention(Exception):
+    """A transaction lost to concurrent writers; worth another try."""
+
+
+def _guard_contention(call: Callable[[], T]) -> T:
+    try:
+        return _guard_aborted(call)
+    except ValueError as exc:
+        # The client raises ValueError("Failed to commit transaction in N attempts.") after losing every race.
+        if "Failed to commit transaction" in str(exc):
+            raise _Contention() from exc
+        raise
+
+
+def _guard_aborted(call: Callable[[], T]) -> T:
+    try:
+        return call()
+    except google_exceptions.Aborted as exc:
+        raise _Contention() from exc
+    except (google_exceptions.ServiceUnavailable, google_exceptions.DeadlineExceeded,
+            google_exceptions.InternalServerError, google_exceptions.TooManyRequests,
+            google_exceptions.RetryError) as exc:
+        raise _unavailable(exc) from exc
 
 
 class TransactionView:

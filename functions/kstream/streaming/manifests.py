@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import io
 import re
-import xml.etree.ElementTree as ET  # noqa: S405 (our own bucket's MPDs; DOCTYPE refused, expat >= 2.4 bounds entities)
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
@@ -255,12 +255,12 @@ def rewrite_mpd(text: str, mpd_url: str, sign: Signer, quality: str | None = Non
     if quality is not None:
         _keep_quality(root, quality)
     _absolutize(root, mpd_url, sign)
-    default = _namespace(root.tag)
     for prefix, uri in prefixes.items():
         if prefix and not re.fullmatch(r"ns\d+", prefix):
             ET.register_namespace(prefix, uri)
-    body = ET.tostring(root, encoding="unicode", default_namespace=default) if default else \
-        ET.tostring(root, encoding="unicode")
+    if _namespace(root.tag) == DASH_NS:
+        ET.register_namespace("", DASH_NS)  # players expect the MPD namespace as the default, not as ns0:
+    body = ET.tostring(root, encoding="unicode")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"
 
 

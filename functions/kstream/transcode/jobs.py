@@ -348,6 +348,16 @@ class JobRepository:
 
         self._transaction(work)
 
+    def set_plan(self, job_id: str, lease_id: str, plan: Plan) -> None:
+        """Record what a job is being created with, before the Transcoder job exists (its events need it)."""
+
+        def work(txn: firestore.Transaction) -> None:
+            doc = self._read(txn, self._job_ref(job_id))
+            if doc and doc.get("state") == "creating" and (doc.get("lease") or {}).get("id") == lease_id:
+                txn.update(self._job_ref(job_id), {"plan": plan.to_doc(), "updatedAt": datetime.now(UTC)})
+
+        self._transaction(work)
+
     def record_created(self, job_id: str, transcoder_job_name: str, *, plan: Plan | None = None,
                        lease_id: str | None = None, transcoder_state: str = "PENDING") -> Job | None:
         """The Transcoder job exists: creating -> queued with its name (a no-op for a job already past it)."""

@@ -1,0 +1,263 @@
+"""Upload rules without I/O: file names, the 2 GiB bound, chunk arithmetic, checksum forms, container sniffing,
+the per-user start window and the compose tree."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+
+import pytest
+
+from contracts.upload import MAX_UPLOAD_BYTES, StartUploadRequest
+from kstream.errors import ErrorCode, KstreamError, RequestInvalid
+from kstream.http import validate
+from kstream.uploads import compose, ratelimit, rules
+from kstream.uploads.chunk_store import StoredChunk, judge
+
+MIB = 1024 * 1024
+
+
+# -- names ---------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["episode 1.mp4", "사랑의 불시착 E01.mkv", "a.b.c.MOV", "x.webm"])
+def test_plain_names_are_kept(name: str) -> None:
+    assert rules.clean_filename(name) == name
+
+
+def test_names_are_nfc_normalised() -> None:
+    decomposed = "E\u0301pisode.mp4"
+    assert rules.clean_filename(decomposed) == "\u00c9pisode.mp4"
+
+
+@pytest.mark.parametrize("name", ["../etc/passwd.mp4", "dir/ep.mp4", "C:\\videos\\ep.mp4", "ep\x00.mp4",
+                                  "ep\n.mp4", "ep\u202e4pm.exe", ".mp4", "..", " ", "e" * 300 + ".mp4"])
+def test_paths_control_characters_and_empty_names_are_refused(name: str) -> None:
+    with pytest.raises(RequestInvalid) as caught:
+        rules.clean_filename(name)
+    assert caught.value.details == {"field": "filename"}
+
+
+@pytest.mark.parametrize(("name", "content_type"), [("a.mp4", "video/mp4"), ("A.M4V", "video/mp4"),
+                                                    ("a.mov", "video/quicktime"), ("a.mkv", "video/x-matroska"),
+                                                    ("a.webm", "video/webm"), ("a.3gp", "video/3gpp")])
+def test_video_containers_are_accepted(name: str, content_type: str) -> None:
+    assert rules.content_type_for(name) == content_type
+
+
+@pytest.mark.parametrize("name", ["a.avi", "a.mp3", "a.txt", "mp4", "a.mp4.exe", "a."])
+def test_other_types_are_upload_invalid_format(name: str) -> None:
+    with pytest.raises(KstreamError) as caught:
+        rules.content_type_for(name)
+    assert caught.value.code == ErrorCode.UPLOAD_INVALID_FORMAT
+    assert caught.value.status == 400
+
+
+def test_storage_names_keep_letters_and_replace_the_rest() -> None:
+    assert rules.storage_name("사랑 E01 [1080p]#?.mp4") == "사랑 E01 _1080p___.mp4"
+
+
+# -- sizes and chunks ---------------------------------------------------------------------------------------------
+def test_the_spec_example_has_287_chunks() -> None:
+    assert rules.chunk_plan(1_500_000_000, 5 * MIB).count == 287
+
+
+def test_two_gib_in_5_mib_chunks_is_410_with_a_short_last_chunk() -> None:
+    plan = rules.chunk_plan(MAX_UPLOAD_BYTES, 5 * MIB)
+    assert plan.count == 410
+    assert plan.size_of(0) == 5 * MIB
+    assert plan.size_of(409) == MAX_UPLOAD_BYTES - 409 * 5 * MIB == 3 * MIB
+    assert sum(plan.size_of(i) for i in range(plan.count)) == MAX_UPLOAD_BYTES
+
+
+def test_one_byte_over_2_gib_is_413_upload_file_too_large() -> None:
+    with pytest.raises(KstreamError) as caught:
+        rules.chunk_plan(MAX_UPLOAD_BYTES + 1, 5 * MIB)
+    assert caught.value.code == ErrorCode.UPLOAD_FILE_TOO_LARGE
+    assert caught.value.status == 413
+
+
+def test_too_many_chunks_names_the_smallest_chunk_size_that_fits() -> None:
+    with pytest.raises(RequestInvalid) as caught:
+        rules.chunk_plan(MAX_UPLOAD_BYTES, 256 * 1024)
+    assert caught.value.details["minChunkSize"] == 2 * MIB
+    assert rules.chunk_plan(MAX_UPLOAD_BYTES, 2 * MIB).count == 1024
+
+
+@pytest.mark.parametrize("field", [{"chunkSize": 5 * MIB + 1}, {"chunkSize": 128 * 1024}, {"totalSize": 0},
+                                   {"filename": ""}, {"metadata": {"title": "t", "series": "s"}},
+                                   {"metadata": {"title": "t", "series": "s", "episode": 1, "language": "k o"}}])
+def test_the_request_model_refuses_bad_fields(field: dict[str, object]) -> None:
+    body = {"filename": "a.mp4", "totalSize": 10, "metadata": {"title": "t", "series": "s", "episode": 1}, **field}
+    with pytest.raises(RequestInvalid):
+        validate(StartUploadRequest, body, where="body")
+
+
+def test_the_request_model_defaults_to_5_mib_chunks() -> None:
+    body = validate(StartUploadRequest, {"filename": "a.mp4", "totalSize": 10,
+                                         "metadata": {"title": "t", "series": "s", "episode": 1}}, where="body")
+    assert body.chunkSize == 5 * MIB
+    assert body.metadata.language == "ko"
+
+
+@pytest.mark.parametrize("raw", ["x", "-1", "1.0", "٣", "9999999", "4"])
+def test_bad_or_out_of_range_chunk_indexes_are_refused(raw: str) -> None:
+    with pytest.raises(RequestInvalid):
+        rules.chunk_index(raw, rules.ChunkPlan(4 * MIB, MIB))
+
+
+def test_chunk_object_names_sort_in_chunk_order() -> None:
+    names = [rules.chunk_object("a" * 32, i) for i in (0, 9, 10, 1023)]
+    assert names == sorted(names)
+    assert names[1] == "uploads/" + "a" * 32 + "/chunk-00009"
+    assert [rules.index_of_chunk_object("a" * 32, n) for n in names] == [0, 9, 10, 1023]
+    assert rules.index_of_chunk_object("a" * 32, "uploads/" + "a" * 32 + "/composed") is None
+
+
+def test_judging_the_bucket_against_the_plan() -> None:
+    plan = rules.ChunkPlan(10, 4)  # chunks of 4, 4, 2
+    md5s = ["m0", "m1", "m2"]
+    stored = {0: StoredChunk(0, "c0", 4, "m0", None), 1: StoredChunk(1, "c1", 3, "m1", None),
+              2: StoredChunk(2, "c2", 2, "bad", None)}
+    receipt = judge(plan, stored, md5s)
+    assert receipt.received == [0]
+    assert receipt.missing == [1, 2]
+    assert receipt.wrong_size == [1]
+    assert receipt.wrong_md5 == [2]
+    assert receipt.next_expected == 1
+    assert judge(plan, stored, None).wrong_md5 == []
+
+
+# -- checksum forms -----------------------------------------------------------------------------------------------
+def test_declared_md5s_accept_base64_and_hex() -> None:
+    digest = hashlib.md5(b"chunk").digest()
+    as_b64 = base64.b64encode(digest).decode()
+    assert rules.md5_base64(digest.hex(), field="x") == as_b64
+    assert rules.md5_base64(digest.hex().upper(), field="x") == as_b64
+    assert rules.md5_base64(as_b64, field="x") == as_b64
+    for bad in ("", "abc", digest.hex()[:-1], base64.b64encode(digest + b"x").decode()):
+        with pytest.raises(RequestInvalid):
+            rules.md5_base64(bad, field="x")
+
+
+def test_declared_md5s_must_be_one_per_chunk() -> None:
+    with pytest.raises(RequestInvalid) as caught:
+        rules.declared_chunk_md5s(["0" * 32], rules.ChunkPlan(10, 4))
+    assert caught.value.details["expected"] == 3
+
+
+def test_chunk_checksum_header_is_hex_md5_or_sha256() -> None:
+    assert rules.chunk_checksum("A" * 32) == rules.Checksum("md5", "a" * 32)
+    assert rules.chunk_checksum("b" * 64).algorithm == "sha256"
+    for bad in (None, "", "g" * 32, "a" * 40):
+        with pytest.raises(RequestInvalid):
+            rules.chunk_checksum(bad)
+
+
+def test_final_checksum_forms() -> None:
+    assert rules.final_checksum("F" * 32) == rules.Checksum("md5", "f" * 32)
+    assert rules.final_checksum("0" * 64).algorithm == "sha256"
+    crc = rules.final_checksum("crc32c:4waSgw==")
+    assert crc == rules.Checksum("crc32c", "4waSgw==")
+    assert str(crc) == "crc32c:4waSgw=="
+    for bad in ("crc32c:", "crc32c:AAAAAAA=", "crc32c:!!!!", "md5:" + "0" * 32, "0" * 33):
+        with pytest.raises(RequestInvalid):
+            rules.final_checksum(bad)
+
+
+# -- containers ----------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("head", "found"), [
+    (b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00", "iso-bmff"),
+    (b"\x00\x00\x00\x08wide\x00\x00\x00\x00mdat", "iso-bmff"),
+    (b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01", "matroska"),
+    (b"RIFF\x00\x00\x00\x00AVI LIST", None),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR", None),
+    (b"", None),
+])
+def test_container_sniffing(head: bytes, found: str | None) -> None:
+    assert rules.sniff_container(head) == found
+
+
+# -- the start window ----------------------------------------------------------------------------------------------
+def test_ten_starts_per_hour_then_429_until_the_oldest_leaves_the_window() -> None:
+    grants: list[ratelimit.Grant] = []
+    for n in range(10):
+        decision = ratelimit.decide(grants, f"u{n}", 1000.0 + n, limit=10, window_seconds=3600)
+        assert decision.allowed
+        assert decision.remaining == 9 - n
+        grants = list(decision.grants)
+    refused = ratelimit.decide(grants, "u10", 1500.0, limit=10, window_seconds=3600)
+    assert not refused.allowed
+    assert refused.retry_after_seconds == 1000 + 3600 - 1500
+    assert refused.headers() == {"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": "0",
+                                 "X-RateLimit-Reset": "4600"}
+    later = ratelimit.decide(grants, "u10", 4600.5, limit=10, window_seconds=3600)
+    assert later.allowed and len(later.grants) == 10
+
+
+def test_a_retried_grant_is_not_counted_twice() -> None:
+    first = ratelimit.decide([], "same", 10.0, limit=1, window_seconds=60)
+    again = ratelimit.decide(list(first.grants), "same", 11.0, limit=1, window_seconds=60)
+    assert again.allowed and len(again.grants) == 1
+    assert ratelimit.without(list(again.grants), "same") == []
+
+
+# -- the compose tree -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("count", "levels"), [(1, [1]), (32, [1]), (33, [2, 1]), (205, [7, 1]), (410, [13, 1]),
+                                               (1024, [32, 1]), (1025, [33, 2, 1])])
+def test_compose_plan(count: int, levels: list[int]) -> None:
+    assert compose.compose_plan(count) == levels
+
+
+class FakeBlob:
+    def __init__(self, bucket: FakeBucket, name: str) -> None:
+        self.bucket, self.name, self.content_type = bucket, name, None
+
+    def compose(self, sources: list[FakeBlob]) -> None:
+        if not 1 <= len(sources) <= 32:
+            raise ValueError(f"compose takes 1 to 32 sources, got {len(sources)}")
+        self.bucket.calls.append(len(sources))
+        self.bucket.objects[self.name] = b"".join(self.bucket.objects[s.name] for s in sources)
+
+    def open(self, mode: str, chunk_size: int, raw_download: bool) -> io.BytesIO:
+        data = self.bucket.objects[self.name]
+        reads = self.bucket.reads
+
+        class Reader(io.BytesIO):
+            def read(self, size: int | None = -1) -> bytes:
+                piece = super().read(size)
+                reads.append(len(piece))
+                return piece
+
+        return Reader(data)
+
+
+class FakeBucket:
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.calls: list[int] = []
+        self.reads: list[int] = []
+
+    def blob(self, name: str) -> FakeBlob:
+        return FakeBlob(self, name)
+
+
+def test_410_chunks_compose_in_14_calls_of_at_most_32_sources_in_order() -> None:
+    bucket = FakeBucket()
+    names = [f"c{i:05d}" for i in range(410)]
+    for i, name in enumerate(names):
+        bucket.objects[name] = i.to_bytes(2, "big")
+    result = compose.compose_tree(bucket, names, "final", "scratch-", "video/mp4")  # type: ignore[arg-type]
+    assert result.calls == 14 and result.levels == [13, 1]
+    assert max(bucket.calls) == 32 and len(bucket.calls) == 14
+    assert len(result.intermediates) == 13 and all(n.startswith("scratch-L1-") for n in result.intermediates)
+    assert bucket.objects["final"] == b"".join(i.to_bytes(2, "big") for i in range(410))
+
+
+def test_whole_file_digests_are_streamed_piece_by_piece() -> None:
+    bucket = FakeBucket()
+    data = bytes(range(256)) * 1000
+    bucket.objects["f"] = data
+    blob = bucket.blob("f")
+    assert compose.streamed_digest(blob, "md5", piece=4096) == hashlib.md5(data).hexdigest()  # type: ignore[arg-type]
+    assert max(bucket.reads) == 4096
+    assert compose.streamed_digest(blob, "sha256", piece=4096) == hashlib.sha256(data).hexdigest()  # type: ignore[arg-type]
