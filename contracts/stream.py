@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from ._base import RequestModel
 
 
 class StreamQuery(RequestModel):
-    quality: Literal["360p", "720p", "1080p"] | None = None
-    format: Literal["hls", "dash", "mp4"] = "hls"
+    quality: Literal["360p", "720p", "1080p"] | None = Field(
+        None,
+        description="One rendition only: with hls its media playlist (video; every URI signed), with dash an MPD "
+        "with that video representation and the audio; with mp4 it must be the progressive file's rendition.",
+    )
+    format: Literal["hls", "dash", "mp4"] = Field(
+        "hls",
+        description="hls: the master playlist (variant URIs signed, segments authorised by the Cloud-CDN-Cookie set "
+        "with it); dash: the MPD (segment templates signed); mp4: a 302 to the signed progressive MP4 on the CDN.",
+    )

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from contracts.stream import StreamQuery
 from kstream.auth import ROLE_PERMISSIONS, Principal
 from kstream.catalog.service import Viewer
 from kstream.cdn_signing import decode_key, verify_request
@@ -14,6 +13,7 @@ from kstream.errors import KstreamError, Unavailable
 from kstream.streaming import DASH_MEDIA_TYPE, HLS_MEDIA_TYPE, MediaSigner, StreamService, progressive_quality
 from kstream.streaming.manifests import ManifestError
 
+from contracts.stream import StreamQuery
 from tests.unit.test_stream_manifests import MASTER, MEDIA, MPD
 
 KEY_NAME = "unit-key"
@@ -152,16 +152,20 @@ def test_quality_not_available(query: dict[str, str], doc: dict[str, Any], objec
     assert error.details["videoId"] == "ep1"
 
 
-def test_a_damaged_manifest_is_a_system_error_without_internals() -> None:
-    for objects in ({"videos/ep1/manifest.m3u8": "garbage"}, {"videos/ep1/manifest.mpd": "<MPD"},
-                    {"videos/ep1/manifest.m3u8": "<too large>"},
-                    {"videos/ep1/manifest.m3u8": "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n../../ep2/video-720p.m3u8\n"}):
-        fmt = "dash" if "videos/ep1/manifest.mpd" in objects else "hls"
-        quality = "720p" if "ep2" in objects.get("videos/ep1/manifest.m3u8", "") else None
-        query = {"format": fmt, **({"quality": quality} if quality else {})}
-        error = _error(lambda objects=objects, query=query: _open(_service(objects=objects), **query), 500,
-                       "SYSTEM_ERROR")
-        assert "cannot be served" in error.message
+@pytest.mark.parametrize(
+    ("objects", "query"),
+    [
+        ({"videos/ep1/manifest.m3u8": "garbage"}, {}),
+        ({"videos/ep1/manifest.mpd": "<MPD"}, {"format": "dash"}),
+        ({"videos/ep1/manifest.m3u8": "<too large>"}, {}),
+        ({"videos/ep1/manifest.m3u8": "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n../ep2/video-720p.m3u8\n"},
+         {"quality": "720p"}),  # a variant outside the video's folder
+    ],
+)
+def test_a_damaged_manifest_is_a_system_error_without_internals(objects: dict[str, str],
+                                                                query: dict[str, str]) -> None:
+    error = _error(lambda: _open(_service(objects=objects), **query), 500, "SYSTEM_ERROR")
+    assert "cannot be served" in error.message
 
 
 def test_a_storage_outage_is_503() -> None:
