@@ -33,6 +33,7 @@ from kstream.registry import function_list  # noqa: E402
 
 from . import cdn, gcs_signed_urls, keys  # noqa: E402
 from .stack import StackConfig  # noqa: E402
+from .web import WebSite  # noqa: E402
 
 PIECE = 1 << 20
 HOP_BY_HOP = {
@@ -133,6 +134,7 @@ class Gateway:
         self.public_keys: dict[str, RSAPublicKey] = {self.signing_info["client_email"]: private.public_key()}  # type: ignore[union-attr, dict-item]
         self.oidc_certs = keys.oidc_certs(self.signing_info)
         self.cdn = cdn.LocalCdn(cfg)
+        self.site = WebSite(cfg)  # the web player (local_emulator/web.py)
         self.session: ClientSession | None = None
 
     async def open(self, _app: web.Application) -> None:
@@ -165,6 +167,8 @@ class Gateway:
             return response
         matched = self.functions.match(path, None if request.method == "OPTIONS" else request.method) \
             or self.functions.match(path)
+        if matched is None and self.site.serves(path):
+            return await self.site.handle(request)
         if matched is None:
             response = envelope(ErrorCode.ROUTE_NOT_FOUND, f"No endpoint at {path}", request_id)
         else:
