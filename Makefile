@@ -7,14 +7,25 @@ STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 ROLE ?= user
 
-.PHONY: setup dev test test-unit test-emulator test-e2e token lint openapi bundle bench clean
+.PHONY: setup system-packages readme dev test test-unit test-emulator test-e2e token lint openapi bundle bench clean
 
-setup: $(STAMP_PY) $(STAMP_NODE)
+SYSTEM_PACKAGES := ffmpeg chromium fonts-nanum
+
+setup: system-packages $(STAMP_PY) $(STAMP_NODE)
+
+system-packages: ## ffmpeg (local Transcoder, samples) and chromium (browser tests) from Debian, when missing
+	@if ! command -v ffmpeg >/dev/null || ! command -v chromium >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing $(SYSTEM_PACKAGES) with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	  else \
+	    echo "missing ffmpeg or chromium: run  sudo apt-get install -y $(SYSTEM_PACKAGES)" >&2; exit 1; \
+	  fi; \
+	fi
 
 $(STAMP_PY): requirements.txt functions/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip==26.0.1 || true
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
 $(STAMP_NODE): package.json package-lock.json

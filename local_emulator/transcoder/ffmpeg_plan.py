@@ -346,7 +346,8 @@ def _sprite_filter(sprite: dict, planned: PlannedSprite, duration: float) -> str
         rate = 1 / Fraction(str(parse_duration(sprite["interval"], "interval")))
     else:
         rate = Fraction(planned.count) / Fraction(str(round(span, 6)))
-    parts.append(f"fps=fps={_fraction_text(rate)}:round=down")
+    # eof_action=pass: a sampling period longer than the clip still yields its one frame (a short poster span)
+    parts.append(f"fps=fps={_fraction_text(rate)}:round=down:eof_action=pass")
     parts.append(f"trim=end_frame={planned.count}")
     parts.append(f"scale={planned.width}:{planned.height},setsar=1,format=rgb24")
     return ",".join(parts)
