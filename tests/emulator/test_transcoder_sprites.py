@@ -19,7 +19,8 @@ def test_a_poster_sprite_always_has_its_frame(tmp_path: Path, seconds: int) -> N
                     str(source)], check=True)
     sprite = {"filePrefix": "poster", "totalCount": 1, "startTimeOffset": f"{seconds / 10:.1f}s",
               "endTimeOffset": "12s"}
-    graph = _sprite_filter(sprite, PlannedSprite("poster", 1, 1, 1, 160, 90), float(seconds))
+    # The planned span (to the sprite's endTimeOffset) outlasts the clip: ffmpeg's fps filter must still flush.
+    graph = _sprite_filter(sprite, PlannedSprite("poster", 1, 1, 1, 160, 90), 12.0)
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(source), "-vf", graph, str(tmp_path / "p%d.png")],
                    check=True)
     assert sorted(p.name for p in tmp_path.glob("p*.png")) == ["p1.png"]
