@@ -29,15 +29,30 @@ class StartTranscodingRequest(RequestModel):
     videoId: str = Field(min_length=1, max_length=128)
     sourcePath: str = Field(min_length=1, description="gs://bucket/object of the source video.")
     outputFormats: OutputFormats
-    priority: Literal["high", "normal", "low"] = "normal"
-    callbackUrl: str | None = Field(None, description="https URL called once on completion, HMAC-signed.")
+    priority: Literal["high", "normal", "low"] = Field(
+        "normal",
+        description="Recorded with the job. The Google Transcoder API has no job priority, so it does not change "
+        "the order in which jobs run.",
+    )
+    callbackUrl: str | None = Field(
+        None,
+        description="https URL (http only to a loopback host in local runs) POSTed once when the job completes or "
+        "fails: JSON {jobId, videoId, status: completed|failed, completedAt, outputFiles?, error?} with header "
+        "X-Kstream-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.' + raw body, keyed with the shared "
+        "callback secret>; reject it when the HMAC differs or t is more than 5 minutes old. Retried 3 times with "
+        "exponential backoff on timeouts, 408, 429 and 5xx.",
+    )
 
 
 class StartTranscodingResponse(ResponseModel):
     jobId: str
-    status: Literal["queued", "processing", "failed"]
+    status: Literal["queued", "processing", "failed"] = Field(
+        description="'failed' when the source cannot be transcoded (its reason is in the job's status)."
+    )
     estimatedDuration: int = Field(description="Minutes.")
-    provider: Literal["google_cloud", "local"]
+    provider: Literal["google_cloud", "local"] = Field(
+        description="google_cloud: the Google Transcoder API; local: kstream's local Transcoder emulator."
+    )
 
 
 class HlsFiles(ResponseModel):
@@ -58,7 +73,7 @@ class OutputFiles(ResponseModel):
 class GetJobStatusResponse(ResponseModel):
     jobId: str
     status: Literal["queued", "processing", "completed", "failed"]
-    progress: int = Field(ge=0, le=100)
+    progress: int = Field(ge=0, le=100, description="0 until the job runs, 100 once its outputs are recorded.")
     outputFiles: OutputFiles | None = None
-    error: str | None = None
-    completedAt: str | None = None
+    error: str | None = Field(None, description="'TRANSCODE_FAILED: <reason>' for a failed job.")
+    completedAt: str | None = Field(None, description="ISO 8601 UTC, when the job completed or failed.")

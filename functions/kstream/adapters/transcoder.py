@@ -32,6 +32,7 @@ import requests
 from google.api_core import exceptions as gexc
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
+from google.protobuf import json_format
 
 from ..errors import ErrorCode, Unavailable
 from ..settings import Settings
@@ -128,7 +129,7 @@ class Transcoder:
 
         try:
             job = transcoder_v1.Job(config=to_proto(config), labels=dict(labels))
-        except (ValueError, TypeError) as exc:  # json_format.ParseError is a ValueError
+        except (json_format.ParseError, ValueError, TypeError) as exc:
             raise JobRejected(f"the job config is not a valid JobConfig: {exc}") from None
         try:
             created = _guard(lambda: self.client.create_job(parent=self.parent, job=job,

@@ -27,6 +27,8 @@ Rules kept here, each in ONE transaction:
 
 from __future__ import annotations
 
+import random
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -232,6 +234,51 @@ def _guard(call: Callable[[], T]) -> T:
         raise
 
 
+_LOST_RACE = (gexc.AlreadyExists, gexc.FailedPrecondition)
+
+
+class _Txn:
+    """One transaction's reads and writes, each write conditional on what the transaction read: ``create`` for a
+    document read as missing, ``last_update_time`` for one read as present. Production Firestore already
+    serialises transactions; the emulator does not (two transactions may both read a document as missing and both
+    write it), and the preconditions make the same rules hold on both."""
+
+    def __init__(self, db: firestore.Client, txn: firestore.Transaction) -> None:
+        self.db = db
+        self.txn = txn
+        self.seen: dict[str, Any] = {}  # document path -> update_time, None when read as missing
+
+    def get(self, ref: firestore.DocumentReference) -> dict[str, Any] | None:
+        snapshot = ref.get(transaction=self.txn, timeout=TIMEOUT_SECONDS)
+        self.seen[ref.path] = snapshot.update_time if snapshot.exists else None
+        return snapshot.to_dict() if snapshot.exists else None
+
+    def _option(self, ref: firestore.DocumentReference) -> Any:
+        if ref.path not in self.seen:
+            raise RuntimeError(f"write to {ref.path} without reading it in the transaction")
+        seen = self.seen[ref.path]
+        return self.db.write_option(last_update_time=seen) if seen is not None else None
+
+    def write(self, ref: firestore.DocumentReference, data: Mapping[str, Any]) -> None:
+        """The whole document: created if it was missing, else every field replaced (the caller gives them all)."""
+        option = self._option(ref)
+        if option is None:
+            self.txn.create(ref, dict(data))
+        else:
+            self.txn.update(ref, dict(data), option=option)
+
+    def update(self, ref: firestore.DocumentReference, changes: Mapping[str, Any]) -> None:
+        option = self._option(ref)
+        if option is None:
+            raise RuntimeError(f"update of {ref.path}, which the transaction read as missing")
+        self.txn.update(ref, dict(changes), option=option)
+
+    def delete(self, ref: firestore.DocumentReference) -> None:
+        option = self._option(ref)
+        if option is not None:
+            self.txn.delete(ref, option=option)
+
+
 class JobRepository:
     def __init__(self, db: firestore.Client) -> None:
         self.db = db
@@ -243,17 +290,28 @@ class JobRepository:
     def _video_ref(self, video_id: str) -> firestore.DocumentReference:
         return self.db.collection(VIDEOS).document(video_id)
 
-    def _transaction(self, work: Callable[[firestore.Transaction], T]) -> T:
-        transaction = self.db.transaction(max_attempts=_ATTEMPTS)
+    def _transaction(self, work: Callable[[_Txn], T]) -> T:
+        """Run ``work`` in a transaction whose writes carry preconditions on what it read (see :class:`_Txn`);
+        a transaction that lost a race is run again on fresh reads."""
+        for attempt in range(_ATTEMPTS):
+            transaction = self.db.transaction(max_attempts=_ATTEMPTS)
 
-        @firestore.transactional
-        def run(txn: firestore.Transaction) -> T:
-            return work(txn)
+            @firestore.transactional
+            def run(txn: firestore.Transaction) -> T:
+                return work(_Txn(self.db, txn))
 
-        return _guard(lambda: run(transaction))
+            try:
+                return _guard(lambda transaction=transaction: run(transaction))
+            except _LOST_RACE as exc:
+                if attempt == _ATTEMPTS - 1:
+                    raise _unavailable(exc) from exc
+                time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+        raise AssertionError("unreachable")
 
-    def _read(self, txn: firestore.Transaction | None, ref: firestore.DocumentReference) -> dict[str, Any] | None:
-        snapshot = ref.get(transaction=txn, timeout=TIMEOUT_SECONDS) if txn else ref.get(timeout=TIMEOUT_SECONDS)
+    def _read(self, txn: _Txn | None, ref: firestore.DocumentReference) -> dict[str, Any] | None:
+        if txn is not None:
+            return txn.get(ref)
+        snapshot = ref.get(timeout=TIMEOUT_SECONDS)
         return snapshot.to_dict() if snapshot.exists else None
 
     # -- reads ------------------------------------------------------------------------------------------------
@@ -289,7 +347,7 @@ class JobRepository:
         lease_id = uuid.uuid4().hex
         lease = {"id": lease_id, "until": now + timedelta(seconds=lease_seconds)}
 
-        def work(txn: firestore.Transaction) -> Claim:
+        def work(txn: _Txn) -> Claim:
             existing_doc = self._read(txn, self._job_ref(job.id))
             pointer = self._read(txn, self._video_ref(job.video_id))
             if existing_doc is not None:
@@ -312,8 +370,8 @@ class JobRepository:
                 if claimed == job.source.generation:
                     return Claim("duplicate", current=pointer)
             created = replace(job, state="creating", lease=lease, created_at=now, updated_at=now)
-            txn.set(self._job_ref(job.id), created.to_doc())
-            txn.set(self._video_ref(job.video_id), {
+            txn.write(self._job_ref(job.id), created.to_doc())
+            txn.write(self._video_ref(job.video_id), {
                 "jobId": job.id, "bucket": job.source.bucket, "object": job.source.object,
                 "generation": str(job.source.generation), "updatedAt": now,
             })
@@ -324,7 +382,7 @@ class JobRepository:
     def release(self, job_id: str, lease_id: str) -> None:
         """Give up a claim after a transient failure: the next delivery of the event takes it over."""
 
-        def work(txn: firestore.Transaction) -> None:
+        def work(txn: _Txn) -> None:
             doc = self._read(txn, self._job_ref(job_id))
             if doc and doc.get("state") == "creating" and (doc.get("lease") or {}).get("id") == lease_id:
                 txn.update(self._job_ref(job_id), {"lease": None, "updatedAt": datetime.now(UTC)})
@@ -334,7 +392,7 @@ class JobRepository:
     def abandon(self, job_id: str, lease_id: str, previous: Mapping[str, Any] | None) -> None:
         """Undo a claim completely (a start request that failed): the job is gone, the video pointer restored."""
 
-        def work(txn: firestore.Transaction) -> None:
+        def work(txn: _Txn) -> None:
             doc = self._read(txn, self._job_ref(job_id))
             if not doc or doc.get("state") != "creating" or (doc.get("lease") or {}).get("id") != lease_id:
                 return
@@ -342,7 +400,7 @@ class JobRepository:
             txn.delete(self._job_ref(job_id))
             if pointer and pointer.get("jobId") == job_id:
                 if previous:
-                    txn.set(self._video_ref(doc["videoId"]), dict(previous))
+                    txn.write(self._video_ref(doc["videoId"]), dict(previous))
                 else:
                     txn.delete(self._video_ref(doc["videoId"]))
 
@@ -351,7 +409,7 @@ class JobRepository:
     def set_plan(self, job_id: str, lease_id: str, plan: Plan) -> None:
         """Record what a job is being created with, before the Transcoder job exists (its events need it)."""
 
-        def work(txn: firestore.Transaction) -> None:
+        def work(txn: _Txn) -> None:
             doc = self._read(txn, self._job_ref(job_id))
             if doc and doc.get("state") == "creating" and (doc.get("lease") or {}).get("id") == lease_id:
                 txn.update(self._job_ref(job_id), {"plan": plan.to_doc(), "updatedAt": datetime.now(UTC)})
@@ -362,7 +420,7 @@ class JobRepository:
                        lease_id: str | None = None, transcoder_state: str = "PENDING") -> Job | None:
         """The Transcoder job exists: creating -> queued with its name (a no-op for a job already past it)."""
 
-        def work(txn: firestore.Transaction) -> Job | None:
+        def work(txn: _Txn) -> Job | None:
             doc = self._read(txn, self._job_ref(job_id))
             if doc is None:
                 return None
@@ -387,7 +445,7 @@ class JobRepository:
         if state in FINAL:
             raise ValueError("use finish() for a final state")
 
-        def work(txn: firestore.Transaction) -> Job | None:
+        def work(txn: _Txn) -> Job | None:
             doc = self._read(txn, self._job_ref(job_id))
             if doc is None:
                 return None
@@ -415,7 +473,7 @@ class JobRepository:
                outputs: Mapping[str, Any] | None = None, transcoder_state: str | None = None) -> Finish | None:
         """The job's final state, once: the first caller applies it (and alone gets ``send_callback``)."""
 
-        def work(txn: firestore.Transaction) -> Finish | None:
+        def work(txn: _Txn) -> Finish | None:
             doc = self._read(txn, self._job_ref(job_id))
             if doc is None:
                 return None
@@ -452,7 +510,7 @@ class JobRepository:
     def retake_callback(self, job_id: str, *, now: datetime, lease_seconds: float) -> Job | None:
         """Take over a callback whose sender left it ``sending`` past its lease; None if someone else has it."""
 
-        def work(txn: firestore.Transaction) -> Job | None:
+        def work(txn: _Txn) -> Job | None:
             doc = self._read(txn, self._job_ref(job_id))
             if doc is None or doc.get("callbackState") != "sending":
                 return None
@@ -465,7 +523,7 @@ class JobRepository:
         return self._transaction(work)
 
     def callback_done(self, job_id: str, *, delivered: bool, attempts: int, error: str | None) -> None:
-        def work(txn: firestore.Transaction) -> None:
+        def work(txn: _Txn) -> None:
             doc = self._read(txn, self._job_ref(job_id))
             if doc is None or doc.get("callbackState") != "sending":
                 return

@@ -54,6 +54,11 @@ class Outputs:
     progressive: str | None = None
     bytes: int = 0
 
+    @property
+    def thumbnail(self) -> str | None:
+        """The image that stands for the video: the poster, else the first storyboard sheet."""
+        return self.poster or (self.storyboard[0] if self.storyboard else None)
+
     def to_doc(self) -> dict[str, Any]:
         return {
             "prefix": self.prefix, "hlsPlaylist": self.hls_playlist, "dashManifest": self.dash_manifest,
@@ -79,8 +84,9 @@ def mux_keys(renditions: Sequence[str], has_audio: bool) -> list[str]:
 
 def collect(names_and_sizes: Iterable[tuple[str, int]], *, prefix: str, renditions: Sequence[str],
             has_audio: bool, formats: Iterable[str]) -> Outputs:
-    """Classify the objects under ``prefix`` (full names with sizes); OutputsIncomplete when a manifest, a
-    rendition's segments or the poster is missing."""
+    """Classify the objects under ``prefix`` (full names with sizes); OutputsIncomplete when a manifest or a
+    stream's segments are missing (what players need). Sprite sheets are not required: without a poster the
+    first storyboard sheet stands in as the thumbnail."""
     keys = mux_keys(renditions, has_audio)
     key_group = "|".join(re.escape(k) for k in sorted(keys, key=len, reverse=True))
     segment_re = re.compile(rf"^({key_group})(\d+)\.(m4s|ts)$")
@@ -117,8 +123,6 @@ def collect(names_and_sizes: Iterable[tuple[str, int]], *, prefix: str, renditio
     for key in keys:
         if not any(segment_re.match(s).group(1) == key for s in segments):  # type: ignore[union-attr]
             missing.append(f"{key} segments")
-    if outputs.poster is None:
-        missing.append("poster image")
     if missing:
         raise OutputsIncomplete(f"the job reported success but {', '.join(missing)} "
                                 f"{'is' if len(missing) == 1 else 'are'} missing under {prefix}")

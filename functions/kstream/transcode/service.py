@@ -47,8 +47,8 @@ __all__ = ["CatalogPort", "Outcome", "SweepReport", "TranscodeService", "Transco
 
 LEASE_SECONDS = 180.0  # a claim is held this long (on-source-uploaded times out after 60 s)
 CALLBACK_LEASE_SECONDS = 300.0  # a callback left "sending" this long is sent again by the sweep
-JOB_LABEL = "kstream-job-id"
-VIDEO_LABEL = "kstream-video-id"
+JOB_LABEL = "kstream_job_id"
+VIDEO_LABEL = "kstream_video_id"
 SOURCE_PREFIX = "sources/"
 MEDIA_PREFIX = "videos/"
 DEFAULT_SEGMENT_SECONDS = 6.0
@@ -244,6 +244,7 @@ class TranscodeService:
                                    register=True, takeover=False)
         except BaseException:
             self.jobs.abandon(job.id, claim.lease_id, claim.previous)
+            self._delete_orphan(job.id)
             raise
         self.log("transcode job started", **outcome.log_fields())
         if outcome.action == "failed":
@@ -252,6 +253,15 @@ class TranscodeService:
         return StartTranscodingResponse(jobId=job.id, status="queued",
                                         estimatedDuration=int(outcome.details.get("estimatedMinutes", 0)),
                                         provider=self.provider)  # type: ignore[arg-type]
+
+    def _delete_orphan(self, job_id: str) -> None:
+        """Best effort after an abandoned start: a Transcoder job created before the failure must not run on."""
+        try:
+            orphan = self.transcoder.find_job(JOB_LABEL, job_id)
+            if orphan is not None:
+                self.transcoder.delete_job(orphan.name)
+        except KstreamError:
+            pass
 
     def _source_path(self, path: str) -> tuple[str, str]:
         found = _GS_PATH.match(path)
@@ -393,7 +403,8 @@ class TranscodeService:
                 urls["dash"] = self._url(outputs, outputs.dash_manifest)
             cataloged = self.catalog.mark_ready(
                 job.video_id, job.metadata, available_qualities=plan.qualities, streaming_urls=urls,
-                thumbnail_url=self._url(outputs, outputs.poster), duration=float(plan.duration_seconds or 0.0),
+                thumbnail_url=self._url(outputs, outputs.thumbnail) if outputs.thumbnail else "",
+                duration=float(plan.duration_seconds or 0.0),
                 file_size=job.source.size,
             )
         finished = self.jobs.finish(job.id, "completed", now=self.now(), outputs=outputs.to_doc(),
@@ -404,6 +415,7 @@ class TranscodeService:
             self._callback(finished.job)
         return Outcome("completed", job.id, job.video_id, details={
             "current": current, "inCatalog": cataloged, "segments": len(outputs.segments),
+            "poster": outputs.poster, "storyboardSheets": len(outputs.storyboard),
             "outputBytes": outputs.bytes, "qualities": plan.qualities,
         })
 
@@ -492,9 +504,9 @@ class TranscodeService:
                 if self._apply(job, view.state, view.error).action in ("completed", "failed"):
                     report.reconciled.append(job.id)
                 continue
-            minutes = self.settings.transcode_timeout_seconds / 60
             where = f" (the Transcoder still reports {view.state})" if view is not None else ""
-            outcome = self._fail(job, f"timed out: not finished {minutes:g} minutes after it started{where}")
+            allowed = _duration_text(self.settings.transcode_timeout_seconds)
+            outcome = self._fail(job, f"timed out: not finished {allowed} after it started{where}")
             if outcome.action == "failed":
                 report.timed_out.append(job.id)
                 if job.transcoder_job_name:
@@ -512,6 +524,13 @@ class TranscodeService:
 
 _SPEC_STATUS = {"creating": "queued", "queued": "queued", "processing": "processing", "completed": "completed",
                 "failed": "failed"}
+
+
+def _duration_text(seconds: int) -> str:
+    for unit, size in (("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
 
 
 def _percent(fraction: float | None) -> int:
