@@ -38,12 +38,16 @@ ENDPOINTS: dict[str, Endpoint] = {
         "Start an upload session: one V4 signed PUT URL per chunk",
         request=upload.StartUploadRequest,
         response=upload.StartUploadResponse,
-        errors=(ErrorCode.UPLOAD_FILE_TOO_LARGE, ErrorCode.UPLOAD_INVALID_FORMAT, ErrorCode.RATE_LIMIT_EXCEEDED),
+        errors=(ErrorCode.UPLOAD_FILE_TOO_LARGE, ErrorCode.UPLOAD_INVALID_FORMAT, ErrorCode.RATE_LIMIT_EXCEEDED,
+                ErrorCode.SYSTEM_UNAVAILABLE),
     ),
     "upload-chunk": Endpoint(
-        "Upload one chunk through the API, for clients that cannot reach storage directly",
+        "Upload one chunk through the API, for clients that cannot reach storage directly: body multipart/form-data "
+        "with the file field 'chunk' (or the raw bytes as application/octet-stream), exactly the chunk's size; "
+        "uploads with chunkSize above 16 MiB must use their signed URLs",
         response=upload.UploadChunkResponse,
-        errors=(ErrorCode.UPLOAD_CHECKSUM_MISMATCH, ErrorCode.UPLOAD_NOT_FOUND, ErrorCode.UPLOAD_EXPIRED),
+        errors=(ErrorCode.UPLOAD_CHECKSUM_MISMATCH, ErrorCode.UPLOAD_NOT_FOUND, ErrorCode.UPLOAD_EXPIRED,
+                ErrorCode.SYSTEM_UNAVAILABLE),
     ),
     "upload-status": Endpoint(
         "The state of an upload session, to resume an interrupted upload",
@@ -59,6 +63,8 @@ ENDPOINTS: dict[str, Endpoint] = {
             ErrorCode.UPLOAD_CHECKSUM_MISMATCH,
             ErrorCode.UPLOAD_NOT_FOUND,
             ErrorCode.UPLOAD_EXPIRED,
+            ErrorCode.UPLOAD_INVALID_FORMAT,
+            ErrorCode.SYSTEM_UNAVAILABLE,
         ),
     ),
     "transcode-start": Endpoint(
@@ -80,9 +86,13 @@ ENDPOINTS: dict[str, Endpoint] = {
             ErrorCode.STREAM_VIDEO_NOT_FOUND,
             ErrorCode.STREAM_ACCESS_DENIED,
             ErrorCode.STREAM_QUALITY_NOT_AVAILABLE,
+            ErrorCode.SYSTEM_UNAVAILABLE,
         ),
-        response_media_types=("application/vnd.apple.mpegurl", "application/dash+xml", "video/mp4"),
-        extra_responses={206: "Partial content (progressive MP4 with Range)", 416: "Range not satisfiable"},
+        response_media_types=("application/vnd.apple.mpegurl", "application/dash+xml"),
+        extra_responses={
+            302: "format=mp4: Location is the signed CDN URL of the progressive MP4; the CDN answers Range with "
+            "206 (Content-Range, Accept-Ranges: bytes) or 416",
+        },
     ),
     "video-get": Endpoint(
         "A video's metadata",

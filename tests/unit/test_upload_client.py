@@ -16,9 +16,8 @@ import flask
 import google_crc32c
 import pytest
 import requests
-
 from kstream.api import uploads as upload_handlers
-from kstream.client import UploadFailed, Uploader, checksums, progress
+from kstream.client import Uploader, UploadFailed, checksums, progress
 from kstream.client.uploader import StateFile, _Session, state_key
 from kstream.errors import RequestInvalid
 
@@ -46,6 +45,8 @@ def test_file_checksums(tmp_path: Path, algorithm: str) -> None:
         "sha256": hashlib.sha256(data).hexdigest(),
     }[algorithm]
     assert found.final == expected
+    without = checksums.file_checksums(str(path), len(data), 65536, algorithm, threads=2, chunk_md5s=False)
+    assert without.chunk_md5s == [] and without.final == expected
 
 
 # -- progress ---------------------------------------------------------------------------------------------------
@@ -157,7 +158,7 @@ app = flask.Flask(__name__)
 
 def _read(body: bytes, content_type: str, expected: int) -> bytes:
     with app.test_request_context("/", method="POST", data=body, content_type=content_type):
-        spool, size = upload_handlers._chunk_body(flask.request, expected)  # noqa: SLF001
+        spool, size = upload_handlers._chunk_body(flask.request, expected)
         spool.seek(0)
         data = spool.read()
         spool.close()

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
+from typing import Any
 
 import pytest
-
-from contracts.upload import MAX_UPLOAD_BYTES, StartUploadRequest
 from kstream.errors import ErrorCode, KstreamError, RequestInvalid
 from kstream.http import validate
 from kstream.uploads import compose, ratelimit, rules
 from kstream.uploads.chunk_store import StoredChunk, judge
+
+from contracts.upload import MAX_UPLOAD_BYTES, StartUploadRequest
 
 MIB = 1024 * 1024
 
@@ -178,27 +178,32 @@ def test_container_sniffing(head: bytes, found: str | None) -> None:
 
 
 # -- the start window ----------------------------------------------------------------------------------------------
-def test_ten_starts_per_hour_then_429_until_the_oldest_leaves_the_window() -> None:
-    grants: list[ratelimit.Grant] = []
-    for n in range(10):
-        decision = ratelimit.decide(grants, f"u{n}", 1000.0 + n, limit=10, window_seconds=3600)
-        assert decision.allowed
-        assert decision.remaining == 9 - n
-        grants = list(decision.grants)
-    refused = ratelimit.decide(grants, "u10", 1500.0, limit=10, window_seconds=3600)
-    assert not refused.allowed
+def _slots(*taken: float | None) -> list[ratelimit.Slot]:
+    return [ratelimit.Slot(f"{k:03d}", at) for k, at in enumerate(taken)]
+
+
+def test_a_slot_frees_when_its_start_leaves_the_sliding_hour() -> None:
+    slots = _slots(None, 100.0, 3000.0)
+    assert [s.key for s in ratelimit.free_slots(slots, 3650.0, 3600)] == ["000"]
+    assert [s.key for s in ratelimit.free_slots(slots, 3700.0, 3600)] == ["000", "001"]
+
+
+def test_a_full_window_answers_429_until_the_oldest_start_is_an_hour_old() -> None:
+    slots = _slots(*[1000.0 + n for n in range(10)])
+    assert ratelimit.free_slots(slots, 1500.0, 3600) == []
+    refused = ratelimit.decision(slots, 1500.0, 10, 3600, allowed=False)
     assert refused.retry_after_seconds == 1000 + 3600 - 1500
     assert refused.headers() == {"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": "0",
                                  "X-RateLimit-Reset": "4600"}
-    later = ratelimit.decide(grants, "u10", 4600.5, limit=10, window_seconds=3600)
-    assert later.allowed and len(later.grants) == 10
+    assert [s.key for s in ratelimit.free_slots(slots, 4600.0, 3600)] == ["000"]
 
 
-def test_a_retried_grant_is_not_counted_twice() -> None:
-    first = ratelimit.decide([], "same", 10.0, limit=1, window_seconds=60)
-    again = ratelimit.decide(list(first.grants), "same", 11.0, limit=1, window_seconds=60)
-    assert again.allowed and len(again.grants) == 1
-    assert ratelimit.without(list(again.grants), "same") == []
+def test_remaining_counts_the_slots_taken_within_the_hour() -> None:
+    allowed = ratelimit.decision(_slots(10.0, None, 3000.0, 3500.0), 3700.0, 4, 3600, allowed=True)
+    assert allowed.remaining == 2 and allowed.retry_after_seconds == 0
+    assert allowed.reset_at == 3000.0 + 3600
+    empty = ratelimit.decision(_slots(None, None), 50.0, 2, 3600, allowed=True)
+    assert empty.remaining == 2 and empty.reset_at == 50.0
 
 
 # -- the compose tree -------------------------------------------------------------------------------------------
@@ -210,7 +215,7 @@ def test_compose_plan(count: int, levels: list[int]) -> None:
 
 class FakeBlob:
     def __init__(self, bucket: FakeBucket, name: str) -> None:
-        self.bucket, self.name, self.content_type = bucket, name, None
+        self.bucket, self.name, self.content_type, self.generation = bucket, name, None, 7
 
     def compose(self, sources: list[FakeBlob]) -> None:
         if not 1 <= len(sources) <= 32:
@@ -218,17 +223,11 @@ class FakeBlob:
         self.bucket.calls.append(len(sources))
         self.bucket.objects[self.name] = b"".join(self.bucket.objects[s.name] for s in sources)
 
-    def open(self, mode: str, chunk_size: int, raw_download: bool) -> io.BytesIO:
+    def download_to_file(self, sink: Any, checksum: None, raw_download: bool, if_generation_match: int) -> None:
         data = self.bucket.objects[self.name]
-        reads = self.bucket.reads
-
-        class Reader(io.BytesIO):
-            def read(self, size: int | None = -1) -> bytes:
-                piece = super().read(size)
-                reads.append(len(piece))
-                return piece
-
-        return Reader(data)
+        assert if_generation_match == self.generation
+        for start in range(0, len(data), 8192):  # what the library does: the response in 8 KiB pieces
+            self.bucket.reads.append(sink.write(data[start:start + 8192]))
 
 
 class FakeBucket:
@@ -258,6 +257,7 @@ def test_whole_file_digests_are_streamed_piece_by_piece() -> None:
     data = bytes(range(256)) * 1000
     bucket.objects["f"] = data
     blob = bucket.blob("f")
-    assert compose.streamed_digest(blob, "md5", piece=4096) == hashlib.md5(data).hexdigest()  # type: ignore[arg-type]
-    assert max(bucket.reads) == 4096
-    assert compose.streamed_digest(blob, "sha256", piece=4096) == hashlib.sha256(data).hexdigest()  # type: ignore[arg-type]
+    seen: list[int] = []
+    assert compose.streamed_digest(blob, "md5", seen.append) == hashlib.md5(data).hexdigest()  # type: ignore[arg-type]
+    assert max(bucket.reads) == 8192 and seen[-1] == len(data)
+    assert compose.streamed_digest(blob, "sha256") == hashlib.sha256(data).hexdigest()  # type: ignore[arg-type]

@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import crypt
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
-
 from kstream.adapters import url_signing
 from kstream.errors import Unavailable
+
 from local_emulator.gcs_signed_urls import SignatureRejected, verify_v4_request
 
 ENDPOINT = "http://127.0.0.1:8081"

@@ -7,6 +7,6 @@ an interrupted upload resumes where it stopped when the same command runs again.
 """
 
 from .api import ApiError, UploadApi
-from .uploader import Interrupted, UploadFailed, Uploader, UploadResult
+from .uploader import Interrupted, Uploader, UploadFailed, UploadResult
 
 __all__ = ["ApiError", "Interrupted", "UploadApi", "UploadFailed", "UploadResult", "Uploader"]

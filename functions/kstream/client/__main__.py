@@ -18,7 +18,7 @@ from typing import Any
 import requests
 
 from .api import ApiError, UploadApi
-from .uploader import DEFAULT_CHUNK_SIZE, Interrupted, UploadFailed, Uploader
+from .uploader import DEFAULT_CHUNK_SIZE, Interrupted, Uploader, UploadFailed
 
 MIB = 1024 * 1024
 

@@ -66,7 +66,7 @@ class FileChecksums:
     final: str  # finalChecksum as the API takes it
 
 
-def _chunk_sums(fd: int, offset: int, length: int) -> tuple[bytes, int]:
+def _chunk_sums(fd: int, offset: int, length: int, with_md5: bool) -> tuple[bytes, int]:
     md5 = hashlib.md5()  # noqa: S324 (Content-MD5 is MD5 by definition)
     crc = 0
     done = 0
@@ -74,21 +74,23 @@ def _chunk_sums(fd: int, offset: int, length: int) -> tuple[bytes, int]:
         data = os.pread(fd, min(_PIECE, length - done), offset + done)
         if not data:
             raise OSError(f"file shrank while reading it (offset {offset + done})")
-        md5.update(data)
+        if with_md5:
+            md5.update(data)
         crc = google_crc32c.extend(crc, data)
         done += len(data)
     return md5.digest(), crc
 
 
 def file_checksums(path: str, size: int, chunk_size: int, algorithm: str = "crc32c", threads: int = 2,
-                   progress: Callable[[int], None] | None = None) -> FileChecksums:
-    """Per-chunk MD5s and the whole file's ``algorithm`` checksum (crc32c, md5 or sha256)."""
+                   progress: Callable[[int], None] | None = None, chunk_md5s: bool = True) -> FileChecksums:
+    """Per-chunk MD5s (empty without ``chunk_md5s``) and the whole file's ``algorithm`` checksum (crc32c, md5 or
+    sha256)."""
     count = max(1, -(-size // chunk_size))
     spans = [(i * chunk_size, min(chunk_size, size - i * chunk_size)) for i in range(count)]
     fd = os.open(path, os.O_RDONLY)
     try:
         def one(span: tuple[int, int]) -> tuple[bytes, int]:
-            found = _chunk_sums(fd, *span)
+            found = _chunk_sums(fd, *span, with_md5=chunk_md5s)
             if progress:
                 progress(span[1])
             return found
@@ -99,7 +101,7 @@ def file_checksums(path: str, size: int, chunk_size: int, algorithm: str = "crc3
             final_digest = whole.result() if whole else None
     finally:
         os.close(fd)
-    md5s = [base64.b64encode(md5).decode() for md5, _ in sums]
+    md5s = [base64.b64encode(md5).decode() for md5, _ in sums] if chunk_md5s else []
     if algorithm == "crc32c":
         crc = sums[0][1]
         for (_, chunk_crc), (_, length) in zip(sums[1:], spans[1:], strict=True):

@@ -212,7 +212,7 @@ class Uploader:
                timings: dict[str, float]) -> _Session:
         clock = time.monotonic()
         sums = file_checksums(str(file), size, self.chunk_size, self.final_algorithm,
-                              threads=min(4, os.cpu_count() or 2))
+                              threads=min(4, os.cpu_count() or 2), chunk_md5s=self.declare)
         timings["checksums"] = time.monotonic() - clock
         clock = time.monotonic()
         body: dict[str, Any] = {"filename": file.name, "totalSize": size, "chunkSize": self.chunk_size,
@@ -292,7 +292,7 @@ class Uploader:
         md5_hex = hashlib.md5(data).hexdigest() if self.via_api else ""  # noqa: S324
         for attempt in range(self.attempts):
             if attempt:
-                delay = min(30.0, self.backoff * 2 ** (attempt - 1)) * (0.5 + random.random())  # noqa: S311
+                delay = min(30.0, self.backoff * 2 ** (attempt - 1)) * (0.5 + random.random())
                 if stop.wait(delay):
                     return
             try:

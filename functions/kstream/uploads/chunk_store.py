@@ -2,7 +2,8 @@
 
 Chunks arrive mostly by direct signed PUTs, so the bucket, not Firestore, is the record of what was received:
 status and complete list the prefix and judge each object by its size (and MD5 when declared). Everything under
-``uploads/<uploadId>/`` is scratch: deleted after a successful complete, otherwise by the bucket's lifecycle rule.
+``uploads/<uploadId>/`` is scratch: deleted after a successful complete, otherwise by the bucket's lifecycle rule
+(terraform/modules/storage: objects older than ``abandoned_upload_days``, 2 by default; sessions live 24 h).
 """
 
 from __future__ import annotations
@@ -19,11 +20,6 @@ from google.cloud import storage as gcs
 from . import rules
 
 DELETE_PARALLELISM = 16
-LIFECYCLE_RULE = {
-    # Terraform puts this on the upload bucket: sessions live 24 h, so anything older than 2 days is abandoned.
-    "action": {"type": "Delete"},
-    "condition": {"age": 2, "matchesPrefix": ["uploads/"]},
-}
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,12 @@
 Cloud Storage composes at most 32 sources per call, so N chunks are composed as a tree: groups of up to 32 into
 intermediate objects, level by level, until one call can make the final object (410 chunks: 13 + 1 = 14 calls;
 the 1024-chunk maximum: 32 + 1). Calls of one level are independent and run in parallel. The composite gets a
-CRC32C from storage for free (but no MD5); hex MD5 / SHA-256 are verified by reading the composite in pieces of
-``PIECE`` bytes, so the function never holds more than one piece.
+CRC32C from storage for free (but no MD5); hex MD5 / SHA-256 are verified by one streaming read of the composite,
+hashed as it arrives, so the function holds no more than the HTTP library's read buffer of it.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import math
 import time
@@ -17,11 +16,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import google_crc32c
 from google.cloud import storage as gcs
 
 MAX_COMPOSE_SOURCES = 32
-PIECE = 8 * 1024 * 1024
 COMPOSE_PARALLELISM = 8
 
 
@@ -83,31 +80,26 @@ def _compose(bucket: gcs.Bucket, sources: Sequence[str], destination: str, conte
 
 
 # -- whole-file checksums -----------------------------------------------------------------------------------------
-def crc32c_base64(data_crc: int) -> str:
-    return base64.b64encode(data_crc.to_bytes(4, "big")).decode()
+class _DigestSink:
+    """A write-only file object that hashes what it is given (and keeps nothing)."""
+
+    def __init__(self, algorithm: str, progress: Callable[[int], None] | None) -> None:
+        self.digest = hashlib.md5() if algorithm == "md5" else hashlib.sha256()  # noqa: S324 (the spec's check)
+        self.done = 0
+        self.progress = progress
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        self.done += len(data)
+        if self.progress:
+            self.progress(self.done)
+        return len(data)
 
 
-def streamed_digest(blob: gcs.Blob, algorithm: str, piece: int = PIECE,
-                    progress: Callable[[int], None] | None = None) -> str:
-    """Hex MD5 or SHA-256 of ``blob``'s bytes, read ``piece`` bytes at a time."""
-    digest = hashlib.md5() if algorithm == "md5" else hashlib.sha256()  # noqa: S324 (the spec's integrity check)
-    done = 0
-    with blob.open("rb", chunk_size=piece, raw_download=True) as reader:
-        while True:
-            data = reader.read(piece)
-            if not data:
-                break
-            digest.update(data)
-            done += len(data)
-            if progress:
-                progress(done)
-    return digest.hexdigest()
-
-
-def streamed_crc32c(blob: gcs.Blob, piece: int = PIECE) -> str:
-    """CRC32C (base64) of ``blob``'s bytes by reading them: for checking what storage reports, in tests."""
-    crc = google_crc32c.Checksum()
-    with blob.open("rb", chunk_size=piece, raw_download=True) as reader:
-        while data := reader.read(piece):
-            crc.update(data)
-    return base64.b64encode(crc.digest()).decode()
+def streamed_digest(blob: gcs.Blob, algorithm: str, progress: Callable[[int], None] | None = None) -> str:
+    """Hex MD5 or SHA-256 of ``blob``'s bytes from one streaming download (the library hands over 8 KiB at a time
+    and resumes from where it stopped on a retry), pinned to the generation that was composed."""
+    sink = _DigestSink(algorithm, progress)
+    blob.download_to_file(sink, checksum=None, raw_download=True,  # type: ignore[arg-type]
+                          if_generation_match=blob.generation)
+    return sink.digest.hexdigest()

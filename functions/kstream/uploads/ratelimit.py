@@ -1,29 +1,34 @@
-"""Sliding-window arithmetic for per-user limits (pure; the Firestore transaction lives in repository.py).
+"""A per-user sliding window as ``limit`` slots (pure; the Firestore writes live in repository.py).
 
-A window is the list of recent grants as ``(epoch seconds, id)``; a new grant is allowed while fewer than
-``limit`` grants fall inside the last ``window_seconds``. ``reset`` is when the oldest grant in the window leaves
-it (epoch seconds): the earliest moment a refused caller can succeed.
+A user's window is ``limit`` slot documents, each holding the time it was last taken. A slot is free when it was
+never taken or was taken more than ``window_seconds`` ago; a start takes one free slot with a conditional write
+(create, or update only if unchanged since read), so concurrent starts on any number of function instances can
+never hold more than ``limit`` slots at once, and no transaction lock is contended. Exactly the sliding log of
+the last ``limit`` starts, stored in fixed places.
+
+``reset`` is when the oldest taken slot frees (epoch seconds): the earliest moment a refused caller can succeed.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class Grant:
-    at: float
-    id: str
+class Slot:
+    key: str
+    taken_at: float | None  # epoch seconds, None when never taken
+    holder: str | None = None  # the uploadId that took it
 
 
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
-    grants: tuple[Grant, ...]  # the window to store (the new grant included when allowed)
     limit: int
     remaining: int
-    reset_at: float  # epoch seconds when the next slot frees (now when none is taken)
+    reset_at: float  # epoch seconds when the oldest taken slot frees (now when none is taken)
     now: float
 
     @property
@@ -39,21 +44,17 @@ class Decision:
         }
 
 
-def decide(previous: list[Grant], new_id: str, now: float, limit: int, window_seconds: float) -> Decision:
-    window = sorted((g for g in previous if now - window_seconds < g.at <= now + 1), key=lambda g: g.at)
-    if any(g.id == new_id for g in window):  # a retried transaction: already granted
-        allowed, kept = True, window
-    elif len(window) < limit:
-        allowed, kept = True, [*window, Grant(now, new_id)]
-    else:
-        allowed, kept = False, window
-    remaining = max(0, limit - len(kept))
-    if remaining > 0:
-        reset_at = (kept[0].at + window_seconds) if kept else now
-    else:
-        reset_at = kept[len(kept) - limit].at + window_seconds
-    return Decision(allowed, tuple(kept), limit, remaining, reset_at, now)
+def is_free(slot: Slot, now: float, window_seconds: float) -> bool:
+    return slot.taken_at is None or slot.taken_at <= now - window_seconds
 
 
-def without(previous: list[Grant], grant_id: str) -> list[Grant]:
-    return [g for g in previous if g.id != grant_id]
+def free_slots(slots: Sequence[Slot], now: float, window_seconds: float) -> list[Slot]:
+    return [slot for slot in slots if is_free(slot, now, window_seconds)]
+
+
+def decision(slots: Sequence[Slot], now: float, limit: int, window_seconds: float, *, allowed: bool) -> Decision:
+    """The answer to give, from the slots as read after taking one (or failing to)."""
+    taken = sorted(s.taken_at for s in slots if not is_free(s, now, window_seconds) and s.taken_at is not None)
+    remaining = max(0, limit - len(taken))
+    reset_at = taken[0] + window_seconds if taken else now
+    return Decision(allowed, limit, remaining, reset_at, now)

@@ -5,15 +5,20 @@
         metadata{title, series, episode, ...}, chunkMd5s [base64] | null, videoId, transcodingJobId,
         status: uploading -> completing -> completed   (completing -> uploading when a check fails)
         lease{id, until} while completing, createdAt, expiresAt, completedAt, finalChecksum, sourceObject
-    rateLimits/upload-start:{userId}
-        grants [{at: epoch seconds, id: uploadId}] within the last hour
+    rateLimits/upload-start:{userId}/slots/{000..limit-1}
+        takenAt (epoch seconds), uploadId: the user's last ``limit`` starts (see ratelimit.py)
 
-Every state change is a transaction, so two function instances completing the same upload cannot both win,
-and the start limit holds across instances.
+Every state change is a conditional write: an update applies only if the document is unchanged since it was read
+(``last_update_time`` precondition), a slot is created only if absent. Two function instances completing the same
+upload cannot both win, and the start limit holds across instances. Conditional writes rather than transactions:
+a read in a transaction locks the document, and a burst of same-user requests then aborts each other (measured on
+the emulator: 12 concurrent starts, all refused after 25 attempts each); a failed precondition costs one re-read.
 """
 
 from __future__ import annotations
 
+import random
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,7 +33,7 @@ from . import ratelimit
 
 UPLOADS = "uploads"
 RATE_LIMITS = "rateLimits"
-_TRANSACTION_ATTEMPTS = 25
+_ATTEMPTS = 40
 
 T = TypeVar("T")
 
@@ -132,18 +137,21 @@ class UploadRepository:
     def _ref(self, upload_id: str) -> firestore.DocumentReference:
         return self._db.collection(UPLOADS).document(upload_id)
 
-    def _run(self, work: Callable[[firestore.Transaction], T]) -> T:
-        """``work`` in a transaction, retried on contention; Unavailable if Firestore keeps refusing."""
-        try:
-            return firestore.transactional(work)(self._db.transaction(max_attempts=_TRANSACTION_ATTEMPTS))
-        except ValueError as exc:
-            if not str(exc).startswith("Failed to commit transaction"):
-                raise
-            raise Unavailable("The upload store is busy; try again shortly",
-                              headers={"Retry-After": "2"}) from None
-        except (gexc.Aborted, gexc.ServiceUnavailable, gexc.DeadlineExceeded):
-            raise Unavailable("The upload store is busy; try again shortly",
-                              headers={"Retry-After": "2"}) from None
+    def _change(self, ref: firestore.DocumentReference,
+                decide: Callable[[dict[str, Any]], tuple[T, dict[str, Any] | None]]) -> T:
+        """Read, ``decide(doc) -> (result, changes | None)``, write the changes only if the document is unchanged;
+        re-read and decide again when another writer got there first."""
+        for attempt in range(_ATTEMPTS):
+            snapshot = ref.get()
+            result, changes = decide(snapshot.to_dict() or {})
+            if changes is None:
+                return result
+            try:
+                ref.update(changes, option=self._db.write_option(last_update_time=snapshot.update_time))
+                return result
+            except gexc.FailedPrecondition:
+                time.sleep(random.uniform(0, 0.02 * (attempt + 1)))
+        raise Unavailable("The upload store is busy; try again shortly", headers={"Retry-After": "2"})
 
     # -- sessions ---------------------------------------------------------------------------------------------
     def create(self, upload: Upload) -> None:
@@ -155,86 +163,99 @@ class UploadRepository:
 
     def begin_complete(self, upload_id: str, now: datetime, lease_seconds: float) -> BeginOutcome:
         """Move ``uploading`` to ``completing`` under a fresh lease, unless another caller holds a live one."""
-        ref = self._ref(upload_id)
 
-        def work(transaction: firestore.Transaction) -> BeginOutcome:
-            snapshot = ref.get(transaction=transaction)
-            upload = Upload.from_doc(upload_id, snapshot.to_dict() or {})
+        def decide(doc: dict[str, Any]) -> tuple[BeginOutcome, dict[str, Any] | None]:
+            upload = Upload.from_doc(upload_id, doc)
             if upload.status == "completed":
-                return BeginOutcome("completed", upload)
+                return BeginOutcome("completed", upload), None
             if upload.status == "completing" and upload.lease and _utc(upload.lease["until"]) > now:
-                return BeginOutcome("busy", upload)
+                return BeginOutcome("busy", upload), None
             if upload.status not in ("uploading", "completing"):
-                return BeginOutcome("not-uploading", upload)
+                return BeginOutcome("not-uploading", upload), None
             lease = {"id": uuid.uuid4().hex, "until": now + timedelta(seconds=lease_seconds)}
-            transaction.update(ref, {"status": "completing", "lease": lease})
             upload.status, upload.lease = "completing", lease
-            return BeginOutcome("lease", upload, lease["id"])
+            return BeginOutcome("lease", upload, lease["id"]), {"status": "completing", "lease": lease}
 
-        return self._run(work)
+        return self._change(self._ref(upload_id), decide)
 
     def release(self, upload_id: str, lease_id: str) -> None:
         """A check failed: back to ``uploading`` so the client can fix chunks and complete again."""
-        ref = self._ref(upload_id)
 
-        def work(transaction: firestore.Transaction) -> None:
-            doc = ref.get(transaction=transaction).to_dict() or {}
+        def decide(doc: dict[str, Any]) -> tuple[None, dict[str, Any] | None]:
             if doc.get("status") == "completing" and (doc.get("lease") or {}).get("id") == lease_id:
-                transaction.update(ref, {"status": "uploading", "lease": None})
+                return None, {"status": "uploading", "lease": None}
+            return None, None
 
-        self._run(work)
+        self._change(self._ref(upload_id), decide)
 
     def finish(self, upload_id: str, now: datetime, fields: dict[str, Any]) -> Upload:
         """``completing`` -> ``completed`` once; a second finisher gets the first one's record."""
-        ref = self._ref(upload_id)
 
-        def work(transaction: firestore.Transaction) -> Upload:
-            doc = ref.get(transaction=transaction).to_dict() or {}
-            if doc.get("status") != "completed":
-                doc.update(fields, status="completed", lease=None, completedAt=now)
-                transaction.update(ref, {**fields, "status": "completed", "lease": None, "completedAt": now})
-            return Upload.from_doc(upload_id, doc)
+        def decide(doc: dict[str, Any]) -> tuple[Upload, dict[str, Any] | None]:
+            if doc.get("status") == "completed":
+                return Upload.from_doc(upload_id, doc), None
+            changes = {**fields, "status": "completed", "lease": None, "completedAt": now}
+            return Upload.from_doc(upload_id, {**doc, **changes}), changes
 
-        return self._run(work)
+        return self._change(self._ref(upload_id), decide)
 
     # -- the start limit -------------------------------------------------------------------------------------
+    def _slot_refs(self, user_id: str, limit: int) -> list[firestore.DocumentReference]:
+        slots = self._db.collection(RATE_LIMITS).document(f"upload-start:{user_id}").collection("slots")
+        return [slots.document(f"{k:03d}") for k in range(limit)]
+
+    def _read_slots(self, refs: list[firestore.DocumentReference]
+                    ) -> tuple[list[ratelimit.Slot], dict[str, Any]]:
+        snapshots = {s.id: s for s in self._db.get_all(refs)}
+        slots = []
+        for ref in refs:
+            snap = snapshots.get(ref.id)
+            doc = (snap.to_dict() or {}) if snap is not None and snap.exists else {}
+            slots.append(ratelimit.Slot(ref.id, float(doc["takenAt"]) if "takenAt" in doc else None,
+                                        doc.get("uploadId")))
+        return slots, snapshots
+
     def take_start_slot(self, user_id: str, upload_id: str, now: float, limit: int,
                         window_seconds: float) -> ratelimit.Decision:
-        """Record an upload start for ``user_id``; RateLimited (429) when the window is full."""
-        ref = self._db.collection(RATE_LIMITS).document(f"upload-start:{user_id}")
+        """Take one of the user's ``limit`` slots; RateLimited (429) when none is free."""
+        refs = self._slot_refs(user_id, limit)
+        by_key = {ref.id: ref for ref in refs}
+        for _ in range(_ATTEMPTS):
+            slots, snapshots = self._read_slots(refs)
+            free = ratelimit.free_slots(slots, now, window_seconds)
+            if not free:
+                refused = ratelimit.decision(slots, now, limit, window_seconds, allowed=False)
+                error = RateLimited(
+                    f"Upload limit reached: {limit} upload starts per hour; the next one is possible in "
+                    f"{refused.retry_after_seconds} s",
+                    retry_after_seconds=refused.retry_after_seconds,
+                    limit=limit,
+                    details={"limit": limit, "windowSeconds": int(window_seconds),
+                             "retryAfterSeconds": refused.retry_after_seconds},
+                )
+                error.headers.update(refused.headers())
+                raise error
+            random.shuffle(free)  # concurrent starts spread over the free slots instead of all racing for one
+            for slot in free:
+                ref, snap = by_key[slot.key], snapshots.get(slot.key)
+                claim = {"takenAt": now, "uploadId": upload_id}
+                try:
+                    if snap is not None and snap.exists:
+                        ref.update(claim, option=self._db.write_option(last_update_time=snap.update_time))
+                    else:
+                        ref.create(claim)
+                except (gexc.FailedPrecondition, gexc.Conflict):
+                    continue  # another start took it first: try the next free one
+                after, _ = self._read_slots(refs)
+                return ratelimit.decision(after, now, limit, window_seconds, allowed=True)
+        raise Unavailable("The upload store is busy; try again shortly", headers={"Retry-After": "2"})
 
-        def work(transaction: firestore.Transaction) -> ratelimit.Decision:
-            doc = ref.get(transaction=transaction).to_dict() or {}
-            grants = [ratelimit.Grant(float(g["at"]), str(g["id"])) for g in doc.get("grants", [])]
-            decision = ratelimit.decide(grants, upload_id, now, limit, window_seconds)
-            if decision.allowed:
-                transaction.set(ref, {"grants": [{"at": g.at, "id": g.id} for g in decision.grants],
-                                      "updatedAt": datetime.fromtimestamp(now, UTC)})
-            return decision
-
-        decision = self._run(work)
-        if not decision.allowed:
-            refused = RateLimited(
-                f"Upload limit reached: {limit} upload starts per hour; the next one is possible in "
-                f"{decision.retry_after_seconds} s",
-                retry_after_seconds=decision.retry_after_seconds,
-                limit=limit,
-                details={"limit": limit, "windowSeconds": int(window_seconds),
-                         "retryAfterSeconds": decision.retry_after_seconds},
-            )
-            refused.headers.update(decision.headers())
-            raise refused
-        return decision
-
-    def return_start_slot(self, user_id: str, upload_id: str) -> None:
-        """Give back a slot taken for a start that then failed on our side."""
-        ref = self._db.collection(RATE_LIMITS).document(f"upload-start:{user_id}")
-
-        def work(transaction: firestore.Transaction) -> None:
-            doc = ref.get(transaction=transaction).to_dict() or {}
-            grants = [ratelimit.Grant(float(g["at"]), str(g["id"])) for g in doc.get("grants", [])]
-            kept = ratelimit.without(grants, upload_id)
-            if len(kept) != len(grants):
-                transaction.update(ref, {"grants": [{"at": g.at, "id": g.id} for g in kept]})
-
-        self._run(work)
+    def return_start_slot(self, user_id: str, upload_id: str, limit: int) -> None:
+        """Give back the slot a start took when that start then failed on our side."""
+        refs = self._slot_refs(user_id, limit)
+        for snap in self._db.get_all(refs):
+            if snap.exists and (snap.to_dict() or {}).get("uploadId") == upload_id:
+                try:
+                    snap.reference.delete(option=self._db.write_option(last_update_time=snap.update_time))
+                except gexc.FailedPrecondition:
+                    pass

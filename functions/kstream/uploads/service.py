@@ -17,6 +17,7 @@ does not exist.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 import uuid
@@ -124,7 +125,8 @@ class UploadService:
                                       expires_at, headers)
             self.repository.create(upload)
         except BaseException:
-            self.repository.return_start_slot(principal.id, upload_id)
+            with contextlib.suppress(Exception):  # the original failure is the one to report
+                self.repository.return_start_slot(principal.id, upload_id, self.settings.upload_starts_per_hour)
             raise
         response = StartUploadResponse(
             uploadId=upload_id,
