@@ -68,6 +68,11 @@ run "prod_root_plans" {
   }
 
   assert {
+    condition     = module.data.sweeper_job == "kstream-transcode-sweeper" && module.data.topic_names.sweeper == "kstream-transcode-sweeper"
+    error_message = "Cloud Scheduler must start the sweep through the prefix-named sweeper topic."
+  }
+
+  assert {
     condition     = module.edge.url == "https://api.kstream.test"
     error_message = "The public URL is the domain over HTTPS."
   }

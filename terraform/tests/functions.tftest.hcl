@@ -39,8 +39,13 @@ variables {
       secret_id      = "kstream-cdn-signing-key"
       secret_version = "1"
     }
-    service_callers  = ["pipeline@kstream-test.iam.gserviceaccount.com"]
-    service_audience = "https://api.kstream.test"
+    callback_secret = {
+      secret_id      = "kstream-callback-signing-secret"
+      secret_version = "3"
+    }
+    transcode_timeout_seconds = 7200
+    service_callers           = ["pipeline@kstream-test.iam.gserviceaccount.com"]
+    service_audience          = "https://api.kstream.test"
   }
   event_sources = {
     buckets = {
@@ -50,6 +55,7 @@ variables {
     }
     topics = {
       transcoder_events = "projects/kstream-test/topics/kstream-transcoder-events"
+      sweeper           = "projects/kstream-test/topics/kstream-transcode-sweeper"
     }
   }
   dead_letter = {
@@ -114,10 +120,52 @@ run "one_function_per_list_entry" {
     condition = alltrue([
       for f in yamldecode(file(var.functions_file)).functions :
       keys(google_cloudfunctions2_function.this[f.name].service_config[0].environment_variables) == sort(concat(
-        [for s in try(f.env, []) : s if s != "KSTREAM_CDN_KEY_SECRET"], ["LOG_EXECUTION_ID"]
+        [for s in try(f.env, []) : s if !endswith(s, "_SECRET")], ["LOG_EXECUTION_ID"]
       ))
     ])
-    error_message = "A function gets exactly the settings its entry lists (the CDN key as a secret, not plain env)."
+    error_message = "A function gets exactly the settings its entry lists (secrets not as plain env)."
+  }
+
+  assert {
+    condition = alltrue([
+      for f in yamldecode(file(var.functions_file)).functions :
+      sort([for e in google_cloudfunctions2_function.this[f.name].service_config[0].secret_environment_variables : e.key]) == sort([for s in try(f.env, []) : s if endswith(s, "_SECRET")])
+    ])
+    error_message = "The *_SECRET settings an entry lists (and only they) come from Secret Manager."
+  }
+
+  assert {
+    condition = alltrue([
+      for f in yamldecode(file(var.functions_file)).functions : alltrue([
+        for e in google_cloudfunctions2_function.this[f.name].service_config[0].secret_environment_variables :
+        e.secret == "kstream-callback-signing-secret" && e.version == "3" if e.key == "KSTREAM_CALLBACK_SIGNING_SECRET"
+      ])
+    ])
+    error_message = "KSTREAM_CALLBACK_SIGNING_SECRET must read settings.callback_secret's secret and version."
+  }
+
+  assert {
+    condition = alltrue([
+      for f in yamldecode(file(var.functions_file)).functions :
+      lookup(google_cloudfunctions2_function.this[f.name].service_config[0].environment_variables, "KSTREAM_TRANSCODE_TIMEOUT_SECONDS", "7200") == "7200"
+    ])
+    error_message = "KSTREAM_TRANSCODE_TIMEOUT_SECONDS must be settings.transcode_timeout_seconds."
+  }
+
+  assert {
+    condition = alltrue([
+      for f in yamldecode(file(var.functions_file)).functions :
+      google_cloudfunctions2_function.this[f.name].event_trigger[0].pubsub_topic == var.event_sources.topics[f.event.topic]
+      if try(f.event.topic, null) != null
+    ])
+    error_message = "Pub/Sub event functions must be triggered by the topic of their role (transcoder_events, sweeper)."
+  }
+
+  assert {
+    condition = sort(distinct([for k, g in google_secret_manager_secret_iam_member.function : g.secret_id if endswith(k, "/KSTREAM_CALLBACK_SIGNING_SECRET")])) == ["kstream-callback-signing-secret"] && length([for k, g in google_secret_manager_secret_iam_member.function : k if endswith(k, "/KSTREAM_CALLBACK_SIGNING_SECRET")]) == length([
+      for f in yamldecode(file(var.functions_file)).functions : f if contains(try(f.env, []), "KSTREAM_CALLBACK_SIGNING_SECRET")
+    ])
+    error_message = "Exactly the functions that read the callback secret may access it."
   }
 
   assert {

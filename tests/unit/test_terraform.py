@@ -5,7 +5,9 @@ Providers cannot be downloaded here, so `terraform validate/plan/test` cannot ru
 are for machines that can). What this file proves instead:
 
 - the functions module iterates the yamldecoded function list and wires each entry's fields (no copied list);
-- every event function gets an Eventarc trigger of its type, with retry and a dead-letter topic;
+- every event function gets an Eventarc trigger of its type, with retry and a dead-letter topic, on a bucket or
+  topic its role names; the sweeper topic is fed by Cloud Scheduler, whose agent may publish there and nowhere else;
+- secrets (KSTREAM_*_SECRET) come from Secret Manager as secret environment variables, never plain env;
 - every composite index of the JSON file is deployed by a resource that reads that same file;
 - no bucket is public, the upload bucket has CORS (incl. Content-MD5) and its lifecycle rules;
 - the roles each function's service account receives, evaluated from the literal rule tables in
@@ -55,13 +57,14 @@ ALLOWED_ROLES_BY_KIND: dict[str, set[str]] = {
         "roles/storage.objectViewer",
         "roles/storage.objectUser",
         "roles/iam.serviceAccountTokenCreator",  # on itself only (checked below)
-        "roles/secretmanager.secretAccessor",  # the CDN key secret only
+        "roles/secretmanager.secretAccessor",  # on the secrets it reads only (checked below): the CDN key
     },
     "service": {
         "roles/datastore.user",
         "roles/storage.objectViewer",
         "roles/transcoder.admin",  # only job creators (checked below)
         "roles/transcoder.viewer",
+        "roles/secretmanager.secretAccessor",  # the callback signing secret of transcode-start (checked below)
     },
     "event": {
         "roles/datastore.user",
@@ -70,12 +73,15 @@ ALLOWED_ROLES_BY_KIND: dict[str, set[str]] = {
         "roles/storage.objectViewer",
         "roles/transcoder.admin",
         "roles/transcoder.viewer",
+        "roles/secretmanager.secretAccessor",  # the callback signing secret of callback senders (checked below)
     },
 }
 
 # Every role string anywhere under terraform/ (service agents and the build account included).
 ALLOWED_ROLES_ANYWHERE = set().union(*ALLOWED_ROLES_BY_KIND.values()) | {
-    "roles/pubsub.publisher",  # Transcoder agent on its topic, Pub/Sub agent on the dead-letter topic, GCS agent
+    # Transcoder agent on its topic, Pub/Sub agent on the dead-letter topic, Cloud Scheduler agent on the sweeper
+    # topic, GCS agent (project: Eventarc's transport topics)
+    "roles/pubsub.publisher",
     "roles/pubsub.subscriber",  # Pub/Sub agent on Eventarc subscriptions (dead-letter forwarding)
     "roles/logging.logWriter",  # function build account
     "roles/artifactregistry.writer",  # function build account, on its repository
@@ -88,6 +94,7 @@ REQUIRED_APIS = {
     for api in [
         "cloudfunctions", "run", "cloudbuild", "artifactregistry", "eventarc", "pubsub", "storage", "firestore",
         "transcoder", "iam", "iamcredentials", "secretmanager", "compute", "logging", "monitoring", "identitytoolkit",
+        "cloudscheduler",
     ]
 }
 
@@ -192,6 +199,30 @@ def settings_fields() -> set[str]:
     }
 
 
+def _constant(node: ast.expr) -> Any:
+    """Value of a constant expression of settings.py (literals and + - * // of them); anything else is an error."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv)):
+        left, right = _constant(node.left), _constant(node.right)
+        return {ast.Add: left + right, ast.Sub: left - right, ast.Mult: left * right,
+                ast.FloorDiv: left // right if right else None}[type(node.op)]
+    raise ValueError(f"not a constant: {ast.dump(node)}")
+
+
+def settings_default(setting: str) -> Any:
+    """The default of one KSTREAM_* field of kstream.settings.Settings (the first argument of its Field)."""
+    tree = ast.parse(SETTINGS_PY.read_text(encoding="utf-8"))
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Settings")
+    for n in cls.body:
+        if not (isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)):
+            continue
+        if "KSTREAM_" + n.target.id.upper() == setting:
+            assert isinstance(n.value, ast.Call) and n.value.args, f"{setting} has no Field default"
+            return _constant(n.value.args[0])
+    raise KeyError(setting)
+
+
 def resolve_root_path(expr: str, env_dir: Path, root_locals: dict[str, Any]) -> Path:
     """Resolve a path expression of an environment root ("${local.repo_root}/functions/...")."""
     text = expr
@@ -288,6 +319,11 @@ def description_problems(doc: dict[str, Any], where: str) -> list[str]:
     return problems
 
 
+def secret_setting_names(module_locals: dict[str, Any]) -> set[str]:
+    """Settings modules/functions/settings.tf gives from Secret Manager (local.secret_settings)."""
+    return {k for k in module_locals["secret_settings"] if not k.startswith("__")}
+
+
 def function_roles(iam_locals: dict[str, Any]) -> dict[str, set[str]]:
     """Roles each functions.yaml entry receives from modules/functions/iam.tf, evaluated from its literal tables.
 
@@ -306,7 +342,7 @@ def function_roles(iam_locals: dict[str, Any]) -> dict[str, set[str]]:
             if setting in env:
                 writers = iam_locals["bucket_writers"][bucket]
                 got.add("roles/storage.objectUser" if f["name"] in writers else "roles/storage.objectViewer")
-        if "KSTREAM_CDN_KEY_SECRET" in env:
+        if env & secret_setting_names(iam_locals):
             got.add("roles/secretmanager.secretAccessor")
         if "KSTREAM_SIGNER_EMAIL" in env:
             got.add("roles/iam.serviceAccountTokenCreator")
@@ -316,7 +352,9 @@ def function_roles(iam_locals: dict[str, Any]) -> dict[str, set[str]]:
     return roles
 
 
-def role_allowlist_problems(roles: dict[str, set[str]]) -> list[str]:
+def role_allowlist_problems(roles: dict[str, set[str]], secrets: set[str] | None = None) -> list[str]:
+    """Roles beyond a function's kind, or not justified by the settings it reads (`secrets`: the settings that come
+    from Secret Manager; default: every KSTREAM_*_SECRET)."""
     kinds = {f["name"]: f for f in function_list()}
     problems = []
     for name, got in roles.items():
@@ -329,6 +367,9 @@ def role_allowlist_problems(roles: dict[str, set[str]]) -> list[str]:
             problems.append(f"{name}: token creator without signing URLs")
         if "roles/storage.objectUser" in got and f["kind"] not in {"user"}:
             problems.append(f"{name}: writes a bucket")
+        reads_secret = any(s in secrets if secrets is not None else s.endswith("_SECRET") for s in f["env"])
+        if "roles/secretmanager.secretAccessor" in got and not reads_secret:
+            problems.append(f"{name}: secret access without reading a secret setting")
     return problems
 
 
@@ -346,6 +387,80 @@ def bucket_write_problems(iam_locals: dict[str, Any]) -> list[str]:
                 problems.append(f"bucket_writers.{bucket}: {name} is not in functions.yaml")
             elif name not in allowed.get(bucket, set()):
                 problems.append(f"bucket_writers.{bucket}: {name} may not write this bucket")
+    return problems
+
+
+def secret_placement_problems(plain: set[str], secrets: dict[str, Any], env_lists: dict[str, list[str]]) -> list[str]:
+    """Secrets (KSTREAM_*_SECRET) only as Secret Manager secret env vars, each from a secret id and version the module
+    is given (never a literal), and every secret a function lists provided that way."""
+    problems = [f"{s}: a secret set as plain env (settings.tf local.settings)" for s in sorted(plain)
+                if s.endswith("_SECRET")]
+    for setting, ref in secrets.items():
+        if setting.startswith("__"):
+            continue
+        if not isinstance(ref, dict) or set(ref) - {"__start_line__", "__end_line__"} != {"secret_id", "version"}:
+            problems.append(f"{setting}: secret_settings entry is not {{secret_id, version}}")
+            continue
+        for key in ("secret_id", "version"):
+            if not str(ref[key]).startswith("${var.settings."):
+                problems.append(f"{setting}: {key} is {ref[key]!r}, not taken from var.settings")
+    for name, env in env_lists.items():
+        for setting in env:
+            if setting.endswith("_SECRET") and setting not in secrets:
+                problems.append(f"{name} reads {setting}, which does not come from Secret Manager")
+    return problems
+
+
+def topic_wiring_problems(functions: list[dict[str, Any]], data_topics: dict[str, Any],
+                          roots: dict[str, dict[str, Any]]) -> list[str]:
+    """Each Pub/Sub event function's topic role: a topic of modules/data (output `topics`, the topic's id) that every
+    environment root maps under that role to exactly that output."""
+    problems = []
+    for f in functions:
+        event = f.get("event") or {}
+        if event.get("type") != PUBSUB_PUBLISHED:
+            continue
+        role = event.get("topic")
+        if not re.fullmatch(r"\$\{google_pubsub_topic\.\w+\.id\}", str(data_topics.get(role, ""))):
+            problems.append(f"{f['name']}: topic role {role!r} is not a topic of modules/data (output topics)")
+        for where, topics in roots.items():
+            if not isinstance(topics, dict) or topics.get(role) != f"${{module.data.topics.{role}}}":
+                problems.append(f"{where}: event_sources.topics.{role} is not module.data.topics.{role}")
+    return problems
+
+
+def scheduler_problems(data: dict[str, Any], all_texts: dict[str, str]) -> list[str]:
+    """The sweep's Cloud Scheduler job publishes to the sweeper topic on var.sweep_schedule, the Cloud Scheduler agent
+    may publish to that topic, and that agent holds nothing else anywhere in terraform/."""
+    problems = []
+    res = data["resource"]
+    topic = res.get("google_pubsub_topic", {}).get("sweeper")
+    if not topic or topic.get("name") != "${var.prefix}-transcode-sweeper":
+        problems.append("modules/data: no prefix-named google_pubsub_topic.sweeper")
+    job = res.get("google_cloud_scheduler_job", {}).get("sweeper")
+    if not job:
+        return [*problems, "modules/data: no google_cloud_scheduler_job.sweeper"]
+    target = one(job.get("pubsub_target", [{}]))
+    if target.get("topic_name") != "${google_pubsub_topic.sweeper.id}":
+        problems.append(f"scheduler job publishes to {target.get('topic_name')!r}, not the sweeper topic")
+    if not target.get("data") and not target.get("attributes"):
+        problems.append("scheduler job publishes an empty message (Pub/Sub refuses it)")
+    if job.get("schedule") != "${var.sweep_schedule}" or job.get("region") != "${var.region}":
+        problems.append("scheduler job does not run on var.sweep_schedule in var.region")
+    if "http_target" in job or "attempt_deadline" in job:
+        problems.append("scheduler job has an HTTP target or attempt_deadline (ignored for Pub/Sub, a permanent diff)")
+    grant = res.get("google_pubsub_topic_iam_member", {}).get("scheduler_publishes_sweeps", {})
+    if (grant.get("topic"), grant.get("role"), grant.get("member")) != (
+            "${google_pubsub_topic.sweeper.name}", "roles/pubsub.publisher",
+            "serviceAccount:${var.service_agents.scheduler}"):
+        problems.append(f"the Cloud Scheduler agent may not publish to the sweeper topic: {grant}")
+    uses = sum(text.count("var.service_agents.scheduler") for text in all_texts.values())
+    if uses != 1:
+        problems.append(f"the Cloud Scheduler agent is granted {uses} times, expected once (the sweeper topic)")
+    literal = sum(text.count("gcp-sa-cloudscheduler") for text in all_texts.values())
+    if literal != 1:
+        problems.append(f"the Cloud Scheduler agent's email is spelled out {literal} times, expected once "
+                        "(modules/project output service_agents)")
     return problems
 
 
@@ -484,7 +599,12 @@ def test_environment_roots_wire_the_spec_files() -> None:
         assert root["module"]["edge"]["functions"] == "${module.functions.http_functions}"
         assert functions["dead_letter"]["topic"] == "${module.data.topics.dead_letter}"
         assert functions["event_sources"]["buckets"] == "${module.storage.buckets}"
-        assert "module.data.topics.transcoder_events" in str(functions["event_sources"]["topics"])
+        assert functions["event_sources"]["topics"]["transcoder_events"] == "${module.data.topics.transcoder_events}"
+        assert functions["event_sources"]["topics"]["sweeper"] == "${module.data.topics.sweeper}"
+        assert (data["region"], data["sweep_schedule"]) == ("${var.region}", "${var.sweep_schedule}")
+        settings = functions["settings"]
+        assert settings["callback_secret"] == "${var.callback_signing}"
+        assert settings["transcode_timeout_seconds"] == "${var.transcode_timeout_seconds}"
 
 
 def test_bundle_is_zipped_and_uploaded_by_content_hash() -> None:
@@ -509,7 +629,46 @@ def test_every_setting_a_function_reads_is_provided() -> None:
         unknown = set(f["env"]) - real
         assert not unknown, f"{f['name']} lists {sorted(unknown)}, not fields of kstream.settings.Settings"
     assert "KSTREAM_CDN_KEY_SECRET" in loc["secret_settings"], "the CDN key must come from Secret Manager"
+    assert "KSTREAM_CALLBACK_SIGNING_SECRET" in loc["secret_settings"], "the callback key must come from Secret Manager"
+    env_lists = {f["name"]: f["env"] for f in function_list()}
+    assert secret_placement_problems(plain, loc["secret_settings"], env_lists) == []
     assert 'KSTREAM_SERVICE_ACCOUNTS = join(",", var.settings.service_callers)' in loc["settings"]
+    assert "KSTREAM_TRANSCODE_TIMEOUT_SECONDS = tostring(var.settings.transcode_timeout_seconds)" in loc["settings"]
+
+
+def test_secret_settings_reach_functions_as_secret_env_vars() -> None:
+    mod = merged(MODULES / "functions")
+    service = one(mod["resource"]["google_cloudfunctions2_function"]["this"]["service_config"])
+    secret_env = dynamic(service, "secret_environment_variables")
+    assert "local.secret_settings[setting]" in secret_env["for_each"]
+    assert "contains(keys(local.secret_settings), setting)" in secret_env["for_each"]
+    content = one(secret_env["content"])
+    assert (content["secret"], content["version"]) == (
+        "${secret_environment_variables.value.secret_id}", "${secret_environment_variables.value.version}")
+    # Plain env never holds a secret: only local.settings (no secret in it) and self settings reach it.
+    assert "contains(keys(local.settings), setting)" in mod["locals"]["environment"]
+    settings_type = mod["variable"]["settings"]["type"]
+    assert re.search(r"callback_secret\s*=\s*object\(\{\s*secret_id\s*=\s*string", settings_type), settings_type
+    rules = [v["condition"] for v in mod["variable"]["settings"]["validation"]]
+    extra_rule = [c for c in rules if "settings.extra" in c]
+    assert extra_rule and '!endswith(k, "_SECRET")' in extra_rule[0], "settings.extra must refuse *_SECRET keys"
+
+
+def test_secret_checks_catch_a_plain_secret() -> None:
+    assert secret_placement_problems({"KSTREAM_CALLBACK_SIGNING_SECRET"}, {}, {})
+    assert secret_placement_problems(set(), {"KSTREAM_CDN_KEY_SECRET": {"secret_id": "my-key", "version": "1"}}, {})
+    assert secret_placement_problems(set(), {}, {"f": ["KSTREAM_CALLBACK_SIGNING_SECRET"]})
+
+
+def test_transcode_timeout_is_a_typed_variable_with_the_settings_default() -> None:
+    default = settings_default("KSTREAM_TRANSCODE_TIMEOUT_SECONDS")
+    assert default == 21600
+    settings_type = merged(MODULES / "functions")["variable"]["settings"]["type"]
+    assert f"transcode_timeout_seconds = optional(number, {default})" in settings_type, settings_type
+    for env in ENVIRONMENTS:
+        var = merged(env)["variable"]["transcode_timeout_seconds"]
+        assert var["type"] in ("number", "${number}") and var["default"] == default, (env.name, var)
+        assert var["validation"], f"{env.name}: transcode_timeout_seconds has no validation"
 
 
 def test_every_event_function_has_an_eventarc_trigger_with_retry_and_dead_letter() -> None:
@@ -548,10 +707,21 @@ def test_every_event_function_has_an_eventarc_trigger_with_retry_and_dead_letter
         event = f["event"]
         if event["type"] == STORAGE_FINALIZED:
             assert event.get("bucket") in storage_outputs, f"{f['name']}: bucket role {event.get('bucket')}"
-        elif event["type"] == PUBSUB_PUBLISHED:
-            assert event.get("topic") == "transcoder_events", f"{f['name']}: topic role {event.get('topic')}"
-        else:
+        elif event["type"] != PUBSUB_PUBLISHED:
             pytest.fail(f"{f['name']}: event type {event['type']} has no Eventarc wiring")
+    roots = {env.name: merged(env)["module"]["functions"]["event_sources"]["topics"] for env in ENVIRONMENTS}
+    assert topic_wiring_problems(function_list(), data["output"]["topics"]["value"], roots) == []
+    roles = {f["event"].get("topic") for f in events if f["event"]["type"] == PUBSUB_PUBLISHED}
+    assert {"transcoder_events", "sweeper"} <= roles, roles
+
+
+def test_topic_wiring_check_catches_an_unmapped_role() -> None:
+    data_topics = merged(MODULES / "data")["output"]["topics"]["value"]
+    stray = [{"name": "x", "event": {"type": PUBSUB_PUBLISHED, "topic": "nowhere"}}]
+    assert len(topic_wiring_problems(stray, data_topics, {"prod": {"nowhere": "${module.data.topics.other}"}})) == 2
+    sweeper_fn = [f for f in function_list() if (f.get("event") or {}).get("topic") == "sweeper"]
+    assert sweeper_fn, "functions.yaml has no function on the sweeper topic"
+    assert topic_wiring_problems(sweeper_fn, data_topics, {"dev": {"transcoder_events": "x"}})
 
 
 def test_every_index_is_deployed() -> None:
@@ -622,7 +792,7 @@ def test_service_account_roles_are_least_privilege() -> None:
         assert set(listed) <= names, f"bucket_writers.{bucket} names unknown functions {set(listed) - names}"
     assert bucket_write_problems(iam) == []
     roles = function_roles(iam)
-    assert role_allowlist_problems(roles) == []
+    assert role_allowlist_problems(roles, secret_setting_names(iam)) == []
     # Sanity of the derivation on the real list: the signer signs, job creators create, readers only read.
     signers = {f["name"] for f in function_list() if "KSTREAM_SIGNER_EMAIL" in f["env"]}
     assert signers and all("roles/iam.serviceAccountTokenCreator" in roles[n] for n in signers)
@@ -630,6 +800,9 @@ def test_service_account_roles_are_least_privilege() -> None:
     assert creators == {f["name"] for f in function_list() if "KSTREAM_TRANSCODER_TOPIC" in f["env"]}
     for f in function_list():
         assert not ({"roles/transcoder.admin", "roles/transcoder.viewer"} <= roles[f["name"]]), f["name"]
+    secret_readers = {n for n, r in roles.items() if "roles/secretmanager.secretAccessor" in r}
+    assert secret_readers == {f["name"] for f in function_list() if set(f["env"]) & secret_setting_names(iam)}
+    assert any("KSTREAM_CALLBACK_SIGNING_SECRET" in f["env"] for f in function_list() if f["name"] in secret_readers)
 
 
 def test_role_checks_catch_excess_roles() -> None:
@@ -639,6 +812,11 @@ def test_role_checks_catch_excess_roles() -> None:
     assert role_allowlist_problems(function_roles(greedy))
     leaky = {**iam, "bucket_writers": {**iam["bucket_writers"], "media": ["stream"]}}
     assert bucket_write_problems(leaky)
+    # A secret role for a function that reads no secret.
+    nosy = {**iam, "project_role_rules": {**iam["project_role_rules"], "roles/secretmanager.secretAccessor": {
+        "kinds": ["event"], "env": [], "unless_env": []}}}
+    assert any("secret access without" in p for p in role_allowlist_problems(function_roles(nosy),
+                                                                             secret_setting_names(iam)))
     assert role_string_problems({"x.tf": 'role = "roles/editor"'})
     assert role_string_problems({"x.tf": 'role = "roles/storage.admin"'})
     assert role_string_problems({"x.tf": 'role = "roles/cloudsql.client"'})
@@ -657,6 +835,12 @@ def test_iam_rules_are_applied_as_written() -> None:
     assert res["google_project_iam_member"]["function"]["for_each"] == "${local.project_grants}"
     assert res["google_storage_bucket_iam_member"]["function"]["for_each"] == "${local.bucket_grants}"
     assert res["google_secret_manager_secret_iam_member"]["function"]["for_each"] == "${local.secret_grants}"
+    assert "for setting, secret in local.secret_settings" in loc["secret_grants"]
+    assert "if contains(f.env, setting)" in loc["secret_grants"]
+    assert "secret_id = secret.secret_id" in loc["secret_grants"]
+    accessor = res["google_secret_manager_secret_iam_member"]["function"]
+    assert accessor["secret_id"] == "${each.value.secret_id}"
+    assert accessor["role"] == "roles/secretmanager.secretAccessor"
     signer = res["google_service_account_iam_member"]["signs_as_itself"]
     assert 'contains(f.env, "KSTREAM_SIGNER_EMAIL")' in signer["for_each"]
     assert signer["role"] == "roles/iam.serviceAccountTokenCreator"
@@ -744,6 +928,44 @@ def test_transcoder_agent_may_publish_job_events() -> None:
     assert grant["member"] == "serviceAccount:${var.service_agents.transcoder}"
     project = merged(MODULES / "project")
     assert "transcoder.googleapis.com" in project["resource"]["google_project_service_identity"]["this"]["for_each"]
+
+
+def _terraform_texts() -> dict[str, str]:
+    return {str(p.relative_to(REPO)): p.read_text(encoding="utf-8") for p in [*tf_files(), *TF.rglob("*.sh")]}
+
+
+def test_cloud_scheduler_starts_the_sweep_on_its_topic() -> None:
+    data = merged(MODULES / "data")
+    assert scheduler_problems(data, _terraform_texts()) == []
+    assert data["output"]["topics"]["value"]["sweeper"] == "${google_pubsub_topic.sweeper.id}"
+    project = merged(MODULES / "project")
+    agents = project["output"]["service_agents"]["value"]
+    assert agents["scheduler"] == "service-${local.project_number}@gcp-sa-cloudscheduler.iam.gserviceaccount.com"
+    assert "scheduler" in data["variable"]["service_agents"]["type"]
+    # Every 15 minutes by default, everywhere; the validation accepts unix-cron and refuses anything else.
+    places = [("modules/data", data["variable"]), *((e.name, merged(e)["variable"]) for e in ENVIRONMENTS)]
+    for where, variables in places:
+        var = variables["sweep_schedule"]
+        assert var["default"] == "*/15 * * * *", where
+        condition = one(var["validation"])["condition"]
+        pattern = re.search(r'regex\("(.+?)", var\.sweep_schedule\)', condition)
+        assert pattern, f"{where}: sweep_schedule validation is not a regex: {condition}"
+        rx = re.compile(pattern.group(1).replace("\\\\", "\\"))
+        assert rx.search(var["default"]) and rx.search("0 */2 * * MON-FRI"), where
+        for bad in ("every 15 minutes", "*/15 * * *", "*/15 * * * * *", ""):
+            assert not rx.search(bad), f"{where}: sweep_schedule validation accepts {bad!r}"
+
+
+def test_scheduler_check_catches_a_misrouted_job_and_a_broad_grant() -> None:
+    data = merged(MODULES / "data")
+    texts = _terraform_texts()
+    job = data["resource"]["google_cloud_scheduler_job"]["sweeper"]
+    misrouted = {**data, "resource": {**data["resource"], "google_cloud_scheduler_job": {"sweeper": {
+        **job, "pubsub_target": [{"topic_name": "${google_pubsub_topic.transcoder_events.id}"}]}}}}
+    assert len(scheduler_problems(misrouted, texts)) == 2  # wrong topic, empty message
+    broad = {**texts, "x.tf": 'member = "serviceAccount:${var.service_agents.scheduler}"'}
+    assert scheduler_problems(data, broad)
+    assert scheduler_problems({"resource": {}}, texts)
 
 
 def test_cdn_signs_with_a_key_from_secret_manager() -> None:

@@ -92,6 +92,20 @@ variable "cdn" {
   nullable = false
 }
 
+variable "callback_signing" {
+  description = "Secret Manager secret holding the HMAC-SHA256 key that signs transcode completion callbacks (KSTREAM_CALLBACK_SIGNING_SECRET), created by the operator per docs/deploy.md, and the version the functions read (\"latest\" or a number)."
+  type = object({
+    secret_id      = optional(string, "kstream-dev-callback-signing-secret")
+    secret_version = optional(string, "latest")
+  })
+  default  = {}
+  nullable = false
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,255}$", var.callback_signing.secret_id)) && can(regex("^(latest|[1-9][0-9]*)$", var.callback_signing.secret_version))
+    error_message = "callback_signing: secret_id must be a Secret Manager secret id (letters, digits, _ and -), secret_version \"latest\" or a version number."
+  }
+}
+
 variable "armor" {
   description = "Cloud Armor limits per client IP and minute (see modules/edge)."
   type = object({
@@ -119,6 +133,28 @@ variable "transcoder_location" {
   description = "Transcoder API location (KSTREAM_TRANSCODER_LOCATION); null means the region."
   type        = string
   default     = null
+}
+
+variable "transcode_timeout_seconds" {
+  description = "Seconds a transcoding job may run before the stuck-job sweep fails it (KSTREAM_TRANSCODE_TIMEOUT_SECONDS, for the functions whose functions.yaml env lists it)."
+  type        = number
+  default     = 21600
+  nullable    = false
+  validation {
+    condition     = var.transcode_timeout_seconds >= 1 && floor(var.transcode_timeout_seconds) == var.transcode_timeout_seconds
+    error_message = "transcode_timeout_seconds must be a whole number of seconds, at least 1."
+  }
+}
+
+variable "sweep_schedule" {
+  description = "When Cloud Scheduler starts the stuck-job sweep: unix-cron, five fields, UTC (default every 15 minutes)."
+  type        = string
+  default     = "*/15 * * * *"
+  nullable    = false
+  validation {
+    condition     = can(regex("^[0-9A-Za-z*/,-]+( [0-9A-Za-z*/,-]+){4}$", var.sweep_schedule))
+    error_message = "sweep_schedule must be a unix-cron expression of five space-separated fields, e.g. \"*/15 * * * *\"."
+  }
 }
 
 variable "max_delivery_attempts" {

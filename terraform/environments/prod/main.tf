@@ -24,11 +24,13 @@ module "storage" {
 }
 
 module "data" {
-  source       = "../../modules/data"
-  project_id   = module.project.project_id
-  prefix       = var.prefix
-  labels       = var.labels
-  indexes_file = "${local.repo_root}/functions/firestore.indexes.json"
+  source         = "../../modules/data"
+  project_id     = module.project.project_id
+  prefix         = var.prefix
+  labels         = var.labels
+  region         = var.region
+  sweep_schedule = var.sweep_schedule
+  indexes_file   = "${local.repo_root}/functions/firestore.indexes.json"
   firestore = {
     location               = coalesce(var.firestore.location, var.region)
     point_in_time_recovery = var.firestore.point_in_time_recovery
@@ -62,19 +64,24 @@ module "functions" {
   }
 
   settings = {
-    buckets             = module.storage.buckets
-    transcoder_topic    = module.data.topic_names.transcoder_events
-    transcoder_location = coalesce(var.transcoder_location, var.region)
-    cdn_base_url        = "${local.public_url}${local.media_path}"
-    cdn_key             = module.cdn.signing_key
-    service_callers     = var.service_callers
-    service_audience    = local.public_url
-    extra               = var.extra_settings
+    buckets                   = module.storage.buckets
+    transcoder_topic          = module.data.topic_names.transcoder_events
+    transcoder_location       = coalesce(var.transcoder_location, var.region)
+    cdn_base_url              = "${local.public_url}${local.media_path}"
+    cdn_key                   = module.cdn.signing_key
+    callback_secret           = var.callback_signing
+    service_callers           = var.service_callers
+    transcode_timeout_seconds = var.transcode_timeout_seconds
+    service_audience          = local.public_url
+    extra                     = var.extra_settings
   }
 
   event_sources = {
     buckets = module.storage.buckets
-    topics  = { transcoder_events = module.data.topics.transcoder_events }
+    topics = {
+      transcoder_events = module.data.topics.transcoder_events
+      sweeper           = module.data.topics.sweeper
+    }
   }
 
   dead_letter = {

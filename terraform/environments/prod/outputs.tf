@@ -33,6 +33,11 @@ output "dead_letter_subscription" {
   value       = module.data.dead_letter_subscription
 }
 
+output "sweeper_job" {
+  description = "Cloud Scheduler job starting the stuck-job sweep (gcloud scheduler jobs run <it> --location <region> sweeps now)."
+  value       = module.data.sweeper_job
+}
+
 output "request_latency_metric" {
   description = "Cloud Monitoring metric type of request latency by route and status."
   value       = module.observability.request_latency_metric

@@ -9,9 +9,10 @@ output "indexes" {
 }
 
 output "topics" {
-  description = "Topic ids (projects/P/topics/T) by role: transcoder_events, dead_letter."
+  description = "Topic ids (projects/P/topics/T) by role: transcoder_events, sweeper, dead_letter."
   value = {
     transcoder_events = google_pubsub_topic.transcoder_events.id
+    sweeper           = google_pubsub_topic.sweeper.id
     dead_letter       = google_pubsub_topic.dead_letter.id
   }
 }
@@ -20,6 +21,7 @@ output "topic_names" {
   description = "Short topic names by role (what KSTREAM_TRANSCODER_TOPIC holds)."
   value = {
     transcoder_events = google_pubsub_topic.transcoder_events.name
+    sweeper           = google_pubsub_topic.sweeper.name
     dead_letter       = google_pubsub_topic.dead_letter.name
   }
 }
@@ -27,4 +29,9 @@ output "topic_names" {
 output "dead_letter_subscription" {
   description = "Pull subscription holding dead-lettered events."
   value       = google_pubsub_subscription.dead_letter.id
+}
+
+output "sweeper_job" {
+  description = "Cloud Scheduler job that publishes the stuck-job sweep's ticks (gcloud scheduler jobs run it to sweep now)."
+  value       = google_cloud_scheduler_job.sweeper.name
 }

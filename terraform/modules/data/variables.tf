@@ -10,6 +10,23 @@ variable "prefix" {
   nullable    = false
 }
 
+variable "region" {
+  description = "Region of the Cloud Scheduler job that starts the stuck-job sweep (the functions' region)."
+  type        = string
+  nullable    = false
+}
+
+variable "sweep_schedule" {
+  description = "When Cloud Scheduler starts the stuck-job sweep: a unix-cron expression of five fields, in UTC (default every 15 minutes)."
+  type        = string
+  default     = "*/15 * * * *"
+  nullable    = false
+  validation {
+    condition     = can(regex("^[0-9A-Za-z*/,-]+( [0-9A-Za-z*/,-]+){4}$", var.sweep_schedule))
+    error_message = "sweep_schedule must be a unix-cron expression of five space-separated fields, e.g. \"*/15 * * * *\"."
+  }
+}
+
 variable "labels" {
   description = "Labels put on the topics and subscriptions."
   type        = map(string)
@@ -43,10 +60,11 @@ variable "firestore" {
 }
 
 variable "service_agents" {
-  description = "Emails of the Transcoder and Pub/Sub service agents (modules/project output service_agents)."
+  description = "Emails of the Transcoder, Pub/Sub and Cloud Scheduler service agents (modules/project output service_agents)."
   type = object({
     transcoder = string
     pubsub     = string
+    scheduler  = string
   })
   nullable = false
 }

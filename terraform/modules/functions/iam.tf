@@ -55,6 +55,7 @@ locals {
     }
   ]...)
 
+  # Secret roles: a function that reads a secret setting (settings.tf secret_settings) may access that secret only.
   secret_grants = merge([
     for setting, secret in local.secret_settings : {
       for name, f in local.functions : "${name}/${setting}" => { name = name, secret_id = secret.secret_id }

@@ -3,28 +3,36 @@
 
 locals {
   settings = merge(var.settings.extra, {
-    KSTREAM_PROJECT_ID          = var.project_id
-    KSTREAM_REGION              = var.region
-    KSTREAM_UPLOAD_BUCKET       = var.settings.buckets.upload
-    KSTREAM_SOURCE_BUCKET       = var.settings.buckets.source
-    KSTREAM_MEDIA_BUCKET        = var.settings.buckets.media
-    KSTREAM_STORAGE_PUBLIC_URL  = var.settings.storage_public_url
-    KSTREAM_TRANSCODER_LOCATION = var.settings.transcoder_location
-    KSTREAM_TRANSCODER_TOPIC    = var.settings.transcoder_topic
-    KSTREAM_CDN_BASE_URL        = var.settings.cdn_base_url
-    KSTREAM_CDN_KEY_NAME        = var.settings.cdn_key.name
-    KSTREAM_SERVICE_ACCOUNTS    = join(",", var.settings.service_callers)
-    KSTREAM_SERVICE_AUDIENCE    = var.settings.service_audience
+    KSTREAM_PROJECT_ID                = var.project_id
+    KSTREAM_REGION                    = var.region
+    KSTREAM_UPLOAD_BUCKET             = var.settings.buckets.upload
+    KSTREAM_SOURCE_BUCKET             = var.settings.buckets.source
+    KSTREAM_MEDIA_BUCKET              = var.settings.buckets.media
+    KSTREAM_STORAGE_PUBLIC_URL        = var.settings.storage_public_url
+    KSTREAM_TRANSCODER_LOCATION       = var.settings.transcoder_location
+    KSTREAM_TRANSCODER_TOPIC          = var.settings.transcoder_topic
+    KSTREAM_TRANSCODE_TIMEOUT_SECONDS = tostring(var.settings.transcode_timeout_seconds)
+    KSTREAM_CDN_BASE_URL              = var.settings.cdn_base_url
+    KSTREAM_CDN_KEY_NAME              = var.settings.cdn_key.name
+    KSTREAM_SERVICE_ACCOUNTS          = join(",", var.settings.service_callers)
+    KSTREAM_SERVICE_AUDIENCE          = var.settings.service_audience
   })
 
   # Settings whose value is the function's own service account (URL signing through IAM signBlob).
   self_settings = ["KSTREAM_SIGNER_EMAIL"]
 
   # Settings read from Secret Manager at instance start (secret_environment_variables), never put in plain env.
+  # A function that lists one gets roles/secretmanager.secretAccessor on that secret only (iam.tf).
   secret_settings = {
+    # Cloud CDN signing key (modules/cdn reads the same secret version).
     KSTREAM_CDN_KEY_SECRET = {
       secret_id = var.settings.cdn_key.secret_id
       version   = var.settings.cdn_key.secret_version
+    }
+    # HMAC key of transcode completion callbacks; the operator creates the secret (docs/deploy.md).
+    KSTREAM_CALLBACK_SIGNING_SECRET = {
+      secret_id = var.settings.callback_secret.secret_id
+      version   = var.settings.callback_secret.secret_version
     }
   }
 

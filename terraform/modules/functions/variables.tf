@@ -48,7 +48,7 @@ variable "bundle" {
 }
 
 variable "settings" {
-  description = "Values of the KSTREAM_* settings (see settings.tf); each function receives only those its functions.yaml entry lists. `extra` adds KSTREAM_* values for every function that lists them."
+  description = "Values of the KSTREAM_* settings (see settings.tf); each function receives only those its functions.yaml entry lists. Secrets are Secret Manager secret ids and versions, never values. `extra` adds KSTREAM_* values (no secrets) for every function that lists them."
   type = object({
     buckets = object({
       upload = string
@@ -63,15 +63,28 @@ variable "settings" {
       secret_id      = string
       secret_version = string
     })
-    service_callers    = list(string)
-    service_audience   = string
-    storage_public_url = optional(string, "https://storage.googleapis.com")
-    extra              = optional(map(string), {})
+    callback_secret = object({
+      secret_id      = string
+      secret_version = optional(string, "latest")
+    })
+    transcode_timeout_seconds = optional(number, 21600)
+    service_callers           = list(string)
+    service_audience          = string
+    storage_public_url        = optional(string, "https://storage.googleapis.com")
+    extra                     = optional(map(string), {})
   })
   nullable = false
   validation {
-    condition     = alltrue([for k in keys(var.settings.extra) : startswith(k, "KSTREAM_")])
-    error_message = "settings.extra keys must be KSTREAM_* settings."
+    condition     = alltrue([for k in keys(var.settings.extra) : startswith(k, "KSTREAM_") && !endswith(k, "_SECRET")])
+    error_message = "settings.extra keys must be KSTREAM_* settings, and no *_SECRET: secrets come from Secret Manager (settings.tf secret_settings)."
+  }
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,255}$", var.settings.callback_secret.secret_id)) && can(regex("^(latest|[1-9][0-9]*)$", var.settings.callback_secret.secret_version))
+    error_message = "settings.callback_secret: secret_id must be a Secret Manager secret id (letters, digits, _ and -), secret_version \"latest\" or a version number."
+  }
+  validation {
+    condition     = var.settings.transcode_timeout_seconds >= 1 && floor(var.settings.transcode_timeout_seconds) == var.settings.transcode_timeout_seconds
+    error_message = "settings.transcode_timeout_seconds must be a whole number of seconds, at least 1."
   }
   validation {
     condition     = alltrue([for e in var.settings.service_callers : can(regex("^[a-z][-a-z0-9]*@[-a-z0-9.]+\\.gserviceaccount\\.com$", e))])
@@ -84,7 +97,7 @@ variable "settings" {
 }
 
 variable "event_sources" {
-  description = "What the `bucket` and `topic` roles of functions.yaml event entries name: bucket names by role (upload, source, media) and topic ids (projects/P/topics/T) by role (transcoder_events)."
+  description = "What the `bucket` and `topic` roles of functions.yaml event entries name: bucket names by role (upload, source, media) and topic ids (projects/P/topics/T) by role (transcoder_events, sweeper)."
   type = object({
     buckets = map(string)
     topics  = map(string)

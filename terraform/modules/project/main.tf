@@ -8,6 +8,7 @@ locals {
     "cloudbuild.googleapis.com",           # function builds
     "cloudfunctions.googleapis.com",       # the functions
     "cloudresourcemanager.googleapis.com", # project IAM, project number look-up
+    "cloudscheduler.googleapis.com",       # the stuck-job sweep's schedule
     "compute.googleapis.com",              # load balancer, Cloud CDN, Cloud Armor
     "eventarc.googleapis.com",             # event triggers
     "firestore.googleapis.com",            # catalog, sessions

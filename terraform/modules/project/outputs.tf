@@ -21,6 +21,9 @@ output "service_agents" {
     transcoder = google_project_service_identity.this["transcoder.googleapis.com"].email
     eventarc   = google_project_service_identity.this["eventarc.googleapis.com"].email
     storage    = data.google_storage_project_service_account.this.email_address
+    # Created by Google when the Cloud Scheduler API is enabled (its email follows from the project number); it
+    # publishes the messages of Pub/Sub-target jobs (modules/data grants it that on the sweeper topic only).
+    scheduler = "service-${local.project_number}@gcp-sa-cloudscheduler.iam.gserviceaccount.com"
     # Exists once a Cloud CDN signing key has been added to a backend in the project (see modules/cdn).
     cdn_fill = "service-${local.project_number}@cloud-cdn-fill.iam.gserviceaccount.com"
   }
