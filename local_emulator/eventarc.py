@@ -12,7 +12,6 @@ leaves the message un-acked and the Pub/Sub emulator redelivers it, so retries b
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import json
 import sys
@@ -130,7 +129,7 @@ class Bridge:
                                          headers=headers) as response:
                 text = await response.text()
                 status = response.status
-        except (client_exceptions.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, client_exceptions.ClientError) as exc:
             print(f"{spec.name}: delivery failed ({exc.__class__.__name__}); Pub/Sub will retry", flush=True)
             return web.Response(status=503, text="function unreachable")
         if 200 <= status < 300:

@@ -38,7 +38,7 @@ def port_in_use(port: int) -> bool:
 
 def http_ok(url: str, timeout: float = 1.0) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback only)
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return bool(200 <= response.status < 500)
     except urllib.error.HTTPError as exc:
         return exc.code < 500
@@ -135,7 +135,7 @@ class Supervisor:
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self, service: Service) -> Service:
         env = {**os.environ, **service.env}
-        service.process = subprocess.Popen(  # noqa: S603
+        service.process = subprocess.Popen(
             service.argv,
             cwd=service.cwd,
             env=env,

@@ -12,7 +12,7 @@ def _request(method: str, url: str, body: dict[str, object] | None = None) -> tu
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback only)
+        with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -20,7 +20,8 @@ def _request(method: str, url: str, body: dict[str, object] | None = None) -> tu
 
 def create_topics(cfg: StackConfig, topics: list[str]) -> None:
     for topic in topics:
-        status, body = _request("PUT", f"http://127.0.0.1:{cfg.pubsub_port}/v1/projects/{cfg.project_id}/topics/{topic}", {})
+        url = f"http://127.0.0.1:{cfg.pubsub_port}/v1/projects/{cfg.project_id}/topics/{topic}"
+        status, body = _request("PUT", url, {})
         if status not in (200, 409):
             raise RuntimeError(f"creating topic {topic}: HTTP {status} {body[:200]!r}")
 

@@ -20,7 +20,7 @@ def _post(url: str, body: dict[str, Any], token: str | None = None) -> dict[str,
         headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback only)
+        with urllib.request.urlopen(request, timeout=10) as response:
             return dict(json.loads(response.read()))
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode(errors="replace")

@@ -269,7 +269,7 @@ def _verify_query(
             raise CdnSignatureError(f"{param} appears more than once")
     if names[-1] != "Signature":
         raise CdnSignatureError("Signature must be the last query parameter")
-    values = {name: item.partition("=")[2] for name, item in zip(names, items)}
+    values = {name: item.partition("=")[2] for name, item in zip(names, items, strict=True)}
     if names[-4:-1] == ["URLPrefix", "Expires", "KeyName"]:
         key = _lookup_key(keys, values["KeyName"])
         _check_signature(key, "&".join(items[-4:-1]), values["Signature"])

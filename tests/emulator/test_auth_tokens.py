@@ -20,10 +20,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import crypt, jwt
-
 from kstream.adapters import firebase_auth
 from kstream.errors import InvalidToken
 from kstream.settings import Settings
+
 from local_emulator import keys, tokens
 from local_emulator.stack import StackConfig
 from tests.helpers import api_as, assert_envelope
@@ -45,7 +45,7 @@ def certs_url() -> Iterator[str]:
     body = json.dumps(keys.oidc_certs(TRUSTED)).encode()
 
     class Certs(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Cache-Control", "public, max-age=60")
@@ -67,7 +67,7 @@ def production_settings(local_cloud: StackConfig, certs_url: str, monkeypatch: p
     # The app's user manager (revocation lookups) is bound to the Auth emulator at creation...
     monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", f"127.0.0.1:{local_cloud.auth_port}")
     firebase_auth.app_for(settings)
-    fb_auth._get_client(firebase_auth.app_for(settings))  # noqa: SLF001
+    fb_auth._get_client(firebase_auth.app_for(settings))
     # ...while verification runs with the emulator switch off: signatures are checked as in production.
     monkeypatch.delenv("FIREBASE_AUTH_EMULATOR_HOST")
     return settings

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from kstream import auth
 from kstream.errors import InsufficientPermissions, InvalidToken
 from kstream.registry import function_list

@@ -23,7 +23,8 @@ def test_bundle_holds_everything_main_imports(tmp_path: Path) -> None:
         f"missing = [e for e in {entry_points!r} if not callable(getattr(main, e, None))]\n"
         "assert not missing, missing\n"
         "import kstream.api.auth_validate, contracts.envelope\n"
-        "assert all(m.__file__.startswith(sys.argv[1]) for m in (main, kstream.api.auth_validate, contracts.envelope))\n"
+        "modules = (main, kstream.api.auth_validate, contracts.envelope)\n"
+        "assert all(m.__file__.startswith(sys.argv[1]) for m in modules)\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["KSTREAM_PROJECT_ID"] = "demo-bundle"

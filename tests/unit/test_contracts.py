@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import yaml
+from kstream.registry import function_list
 from openapi_spec_validator import validate
 
 from contracts import openapi
 from contracts.endpoints import ENDPOINTS
 from contracts.errors import DEFAULT_MESSAGES, HTTP_STATUS, ErrorCode
-from kstream.registry import function_list
 
 SPEC_CODES = {
     "AUTH_INVALID_TOKEN": 401, "AUTH_INSUFFICIENT_PERMISSIONS": 403, "UPLOAD_FILE_TOO_LARGE": 413,

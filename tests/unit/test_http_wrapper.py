@@ -12,13 +12,13 @@ from typing import Any
 
 import flask
 import pytest
-from pydantic import Field
-
-from contracts._base import RequestModel
 from kstream import http as khttp
 from kstream.errors import KstreamError, NotFound
 from kstream.observability import StructuredLogger, parse_trace, redact_url
 from kstream.settings import Settings
+from pydantic import Field
+
+from contracts._base import RequestModel
 
 
 class Body(RequestModel):

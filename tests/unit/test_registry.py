@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from kstream.errors import ConfigurationError
 from kstream.registry import function_list, parse_function_list
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from kstream import settings as settings_module
 from kstream.errors import ConfigurationError
 from kstream.settings import Settings

@@ -10,9 +10,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidToken, Unavailable
 from ..settings import Settings
@@ -31,7 +29,7 @@ def _app(project_id: str, certs_url: str) -> firebase_admin.App:
     app = firebase_admin.initialize_app(options={"projectId": project_id}, name=f"kstream:{project_id}:{certs_url}")
     if certs_url:
         # Test seam: the production verification path against certificates served by a local HTTP server.
-        fb_auth._get_client(app)._token_verifier.id_token_verifier.cert_url = certs_url  # noqa: SLF001
+        fb_auth._get_client(app)._token_verifier.id_token_verifier.cert_url = certs_url
     return app
 
 
