@@ -40,8 +40,8 @@ def test_series_aggregates_and_episode_order(local_cloud: StackConfig, unique: s
          thumbnailUrl="/t3.jpg")
     seed(local_cloud, f"e1{unique}", series=name, episode=1, title="1화", description="첫 만남",
          tags=["로맨스", "Comedy"], thumbnailUrl="/t1.jpg")
-    seed(local_cloud, f"e2{unique}", series=name, episode=2, title="2화", description="둘째", tags=["romance", "로맨스"],
-         language="EN", thumbnailUrl="/t2.jpg")
+    seed(local_cloud, f"e2{unique}", series=name, episode=2, title="2화", description="둘째",
+         tags=["romance", "로맨스"], language="EN", thumbnailUrl="/t2.jpg")
     seed(local_cloud, f"e4{unique}", series=name, episode=4, title="4화", status="processing")
     seed(local_cloud, f"e5{unique}", series=name, episode=5, title="5화", status="failed")
     body = get(local_cloud, name)
@@ -140,14 +140,16 @@ def test_concurrent_episode_writes_all_land_in_the_series(local_cloud: StackConf
         except BaseException as exc:  # reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=write, args=(n,)) for n in range(1, 9)]
+    # Four writers on one series document: the emulator resolves their lock conflicts by timeouts (~1.5 s each), so
+    # more would only make the test slow; the transactions retry until every write lands.
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(1, 5)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(60)
     assert not errors, errors
     body = get(local_cloud, name)
-    assert body["availableEpisodes"] == list(range(1, 9)) and body["totalEpisodes"] == 8
-    assert [e["episode"] for e in body["episodes"]] == list(range(1, 9))
+    assert body["availableEpisodes"] == [1, 2, 3, 4] and body["totalEpisodes"] == 4
+    assert [e["episode"] for e in body["episodes"]] == [1, 2, 3, 4]
     document = stored(local_cloud, name)
-    assert document is not None and len(document["episodes"]) == 8
+    assert document is not None and len(document["episodes"]) == 4

@@ -30,7 +30,7 @@ from google.cloud.firestore_v1.types import StructuredQuery
 from kstream.catalog import service
 from kstream.catalog.repository import VIDEOS, CatalogRepository
 
-from contracts.metadata import SearchVideosQuery
+from contracts.metadata import MAX_SEARCH_TAGS, SearchVideosQuery
 
 INDEX_FILE = Path(__file__).resolve().parents[2] / "functions" / "firestore.indexes.json"
 DOC_ID = "__name__"
@@ -216,3 +216,17 @@ def test_the_checker_itself_tells_covered_from_uncovered() -> None:
     assert Shape(frozenset(), None, (("titleSort", "ASCENDING"),), frozenset(), 0).needs_composite is False
     assert Shape(frozenset({"a", "b"}), None, (), frozenset(), 0).needs_composite is False
     assert Shape(frozenset({"a"}), "t", (), frozenset(), 1).needs_composite is True
+
+
+def test_or_expansions_stay_within_firestores_30_disjunctions() -> None:
+    """``in`` and ``array-contains-any`` are ORs: Firestore refuses a query whose disjunctive normal form has more
+    than 30 terms. The widest plan: an admin (status in 3 values) with the most tags a search accepts."""
+    tags = ",".join(f"t{i}" for i in range(MAX_SEARCH_TAGS))
+    for scope in ("viewer", "uploader", "admin"):
+        for stream in service.plan_search(service.Viewer("me", scope), SearchVideosQuery(tags=tags)).streams:
+            terms = 1
+            for flt in stream.query.filters:
+                if flt.op in ("in", "array_contains_any"):
+                    assert len(flt.value) <= 30
+                    terms *= len(flt.value)
+            assert terms <= 30, (scope, stream.query)

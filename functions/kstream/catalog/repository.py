@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from google.api_core import exceptions as google_exceptions
+from google.api_core import retry as retries
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -66,9 +67,12 @@ EQUALITY_OPS = frozenset({"==", "in"})
 ARRAY_OPS = frozenset({"array_contains", "array_contains_any"})
 
 COUNT_BATCH = 1000  # count() bills one read per batch of up to this many index entries
-TIMEOUT_SECONDS = 15.0  # per Firestore call: a stuck backend becomes a 503, not a hung request
+TIMEOUT_SECONDS = 15.0
+"""Default bound of one Firestore call, retries included: a stuck backend becomes a 503, not a hung request."""
 
 T = TypeVar("T")
+_TRANSIENT = (google_exceptions.ServiceUnavailable, google_exceptions.InternalServerError,
+              google_exceptions.TooManyRequests)
 
 
 @dataclass
@@ -160,9 +164,18 @@ def _data(snapshot: Any) -> dict[str, Any]:
 class CatalogRepository:
     """Catalog reads and writes on one Firestore client, metered in ``self.meter``."""
 
-    def __init__(self, db: firestore.Client, meter: ReadMeter | None = None) -> None:
+    def __init__(self, db: firestore.Client, meter: ReadMeter | None = None, *,
+                 timeout_seconds: float = TIMEOUT_SECONDS) -> None:
         self.db = db
         self.meter = meter if meter is not None else ReadMeter()
+        self.timeout = timeout_seconds
+
+    @property
+    def _call(self) -> dict[str, Any]:
+        """Keyword arguments of every Firestore call: transient errors retried, everything within ``timeout``."""
+        retry = retries.Retry(initial=0.1, maximum=1.0, multiplier=2.0, timeout=self.timeout,
+                              predicate=retries.if_exception_type(*_TRANSIENT))
+        return {"retry": retry, "timeout": self.timeout}
 
     # -- queries ----------------------------------------------------------------------------------------------
     def build(self, query: VideoQuery) -> firestore.Query:
@@ -187,7 +200,7 @@ class CatalogRepository:
         if offset:
             built = built.offset(offset)
         built = built.limit(limit)
-        docs = _guard(lambda: [_data(s) for s in built.get(timeout=TIMEOUT_SECONDS)])
+        docs = _guard(lambda: [_data(s) for s in built.get(**self._call)])
         self.meter.queries += 1
         self.meter.documents += len(docs)
         self.meter.skipped += offset
@@ -198,7 +211,7 @@ class CatalogRepository:
     def count(self, query: VideoQuery, *, up_to: int) -> int:
         """How many documents match ``query``, counting at most ``up_to`` (so the cost is bounded)."""
         built = self.build(query).limit(up_to)
-        result = _guard(lambda: built.count(alias="n").get(timeout=TIMEOUT_SECONDS))
+        result = _guard(lambda: built.count(alias="n").get(**self._call))
         value = int(result[0][0].value) if result and result[0] else 0  # the emulator answers 0.0 when empty
         self.meter.queries += 1
         self.meter.aggregation_reads += max(1, math.ceil(value / COUNT_BATCH))
@@ -206,7 +219,7 @@ class CatalogRepository:
 
     # -- documents --------------------------------------------------------------------------------------------
     def get_video(self, video_id: str) -> dict[str, Any] | None:
-        snapshot = _guard(lambda: self.db.collection(VIDEOS).document(video_id).get(timeout=TIMEOUT_SECONDS))
+        snapshot = _guard(lambda: self.db.collection(VIDEOS).document(video_id).get(**self._call))
         self.meter.lookups += 1
         self.meter.documents += 1
         return _data(snapshot) if snapshot.exists else None
@@ -218,14 +231,14 @@ class CatalogRepository:
         collection = self.db.collection(VIDEOS)
         for start in range(0, len(ids), 300):
             refs = [collection.document(i) for i in ids[start : start + 300]]
-            snapshots = _guard(lambda refs=refs: list(self.db.get_all(refs, timeout=TIMEOUT_SECONDS)))
+            snapshots = _guard(lambda refs=refs: list(self.db.get_all(refs, **self._call)))
             self.meter.lookups += 1
             self.meter.documents += len(refs)
             found.update({s.id: _data(s) for s in snapshots if s.exists})
         return found
 
     def get_series(self, key: str) -> dict[str, Any] | None:
-        snapshot = _guard(lambda: self.db.collection(SERIES).document(key).get(timeout=TIMEOUT_SECONDS))
+        snapshot = _guard(lambda: self.db.collection(SERIES).document(key).get(**self._call))
         self.meter.lookups += 1
         self.meter.documents += 1
         return _data(snapshot) if snapshot.exists else None
@@ -265,7 +278,7 @@ class CatalogRepository:
             except _Contention as exc:
                 if time.monotonic() + delay > deadline:
                     raise _unavailable(exc.__cause__ or exc) from exc
-            time.sleep(delay * (0.5 + random.random()))  # noqa: S311 (jitter, not a secret)
+            time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 1.0)
 
 
@@ -303,7 +316,7 @@ class TransactionView:
 
     def _get(self, collection: str, doc_id: str) -> dict[str, Any] | None:
         snapshot = self._repo.db.collection(collection).document(doc_id).get(transaction=self._txn,
-                                                                              timeout=TIMEOUT_SECONDS)
+                                                                              **self._repo._call)
         self._repo.meter.lookups += 1
         self._repo.meter.documents += 1
         return _data(snapshot) if snapshot.exists else None

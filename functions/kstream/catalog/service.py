@@ -97,7 +97,7 @@ STATUSES = (PROCESSING, READY, FAILED)
 IN_PROGRESS = [PROCESSING, FAILED]
 
 COUNT_CAP = 10_000
-"""``count()`` stops here (at most 10 reads); a larger total is reported as 10 000 with ``totalExact: false``."""
+"""``count()`` stops here (at most 10 reads); a total that reaches it is reported as 10 000, ``totalExact: false``."""
 MAX_SKIP = 10_000
 """A ``page`` number may skip at most this many results; deeper pages are reached with ``nextPageToken``."""
 RANK_WINDOW_PAGES = 3
@@ -847,11 +847,12 @@ def _scan(repo: CatalogRepository, plan: SearchPlan, after: tuple[Any, ...] | No
 
 @dataclass(frozen=True)
 class _Token:
-    after: tuple[Any, ...] | None
-    sub: int
+    after: tuple[Any, ...] | None  # where the window starts
+    sub: int  # page within the window
     page: int
     total: int
     exact: bool
+    before: int  # matches in the windows before this one
 
 
 def _encode_value(value: Any) -> Any:
@@ -877,6 +878,7 @@ def _decode_value(value: Any, name: str) -> Any:
 def _encode_token(plan: SearchPlan, token: _Token) -> str:
     payload = {
         "v": 1, "f": plan.fingerprint, "j": token.sub, "p": token.page, "t": token.total, "x": token.exact,
+        "b": token.before,
         "a": None if token.after is None else [_encode_value(v) for v in token.after],
     }
     raw = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
@@ -908,10 +910,11 @@ def _decode_token(plan: SearchPlan, text: str) -> _Token:
         raise _invalid("pageToken", "it belongs to a search with other parameters (or another user); send the "
                        "same q, filters, sort, order and limit as the request that returned it")
     try:
-        sub, page, total, exact = payload["j"], payload["p"], payload["t"], payload["x"]
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (sub, page, total)):
+        sub, page, total, exact, before = payload["j"], payload["p"], payload["t"], payload["x"], payload["b"]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (sub, page, total, before)):
             raise ValueError("counters")
-        if not isinstance(exact, bool) or sub < 0 or sub >= plan.pages_per_window or page < 2 or total < 0:
+        if not isinstance(exact, bool) or sub < 0 or sub >= plan.pages_per_window or page < 2 or total < 0 \
+                or before < 0:
             raise ValueError("ranges")
         after_raw = payload["a"]
         after: tuple[Any, ...] | None = None
@@ -924,14 +927,14 @@ def _decode_token(plan: SearchPlan, text: str) -> _Token:
                 raise ValueError("id")
     except (KeyError, ValueError, TypeError):
         raise damaged from None
-    return _Token(after, sub, page, total, exact)
+    return _Token(after, sub, page, total, exact, before)
 
 
 @dataclass
 class _Census:
     """What ``count()`` (and, for small non-exact streams, reading them whole) says about each stream."""
 
-    counted: list[int]  # count() per stream, capped at COUNT_CAP + 1
+    counted: list[int]  # count() per stream, at most COUNT_CAP (reaching it means "at least")
     matches: list[int | None]  # exact matches per stream; None: estimate from the documents read
     preloaded: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
@@ -940,7 +943,7 @@ class _Census:
         for i, counted in enumerate(self.counted):
             known = self.matches[i]
             if known is not None:
-                if counted > COUNT_CAP:
+                if counted >= COUNT_CAP:
                     exact, known = False, COUNT_CAP
                 total += known
                 continue
@@ -955,7 +958,7 @@ class _Census:
 def _census(repo: CatalogRepository, plan: SearchPlan) -> _Census:
     census = _Census(counted=[], matches=[])
     for i, stream in enumerate(plan.streams):
-        n = repo.count(stream.query, up_to=COUNT_CAP + 1)
+        n = repo.count(stream.query, up_to=COUNT_CAP)
         census.counted.append(n)
         if stream.exact:
             census.matches.append(n)
@@ -972,20 +975,22 @@ _EMPTY = _Window(matches=[], start=None, last=None, scanned=0, exhausted=True)
 
 
 def _walk(repo: CatalogRepository, plan: SearchPlan, page: int, stats: list[_StreamStats],
-          preloaded: Mapping[int, list[dict[str, Any]]]) -> tuple[_Window, int]:
-    """Window and page-within-window of ``page``, found by reading the windows before it (what following
-    nextPageToken from page 1 would do)."""
+          preloaded: Mapping[int, list[dict[str, Any]]]) -> tuple[_Window, int, int]:
+    """Window, page-within-window and matches before the window of ``page``, found by reading the windows before
+    it (what following nextPageToken from page 1 would do)."""
     after: tuple[Any, ...] | None = None
     pages_before = 0
+    before = 0
     read = 0
     while True:
         window = _scan(repo, plan, after, stats, preloaded=preloaded)
         pages = max(1, math.ceil(len(window.matches) / plan.limit))
         if page <= pages_before + pages:
-            return window, page - 1 - pages_before
+            return window, page - 1 - pages_before, before
         if window.exhausted:
-            return _EMPTY, 0
+            return _EMPTY, 0, before
         pages_before += pages
+        before += len(window.matches)
         after = window.last
         read += window.scanned
         if read > MAX_SKIP:
@@ -993,17 +998,20 @@ def _walk(repo: CatalogRepository, plan: SearchPlan, page: int, stats: list[_Str
                            "nextPageToken instead")
 
 
-def _respond(plan: SearchPlan, window: _Window, sub: int, page: int, total: int, exact: bool
+def _respond(plan: SearchPlan, window: _Window, sub: int, page: int, total: int, exact: bool, before: int
              ) -> SearchVideosResponse:
     limit = plan.limit
     ranked = plan.rank(window.matches)
     shown = ranked[sub * limit : (sub + 1) * limit]
     pages = max(1, math.ceil(len(ranked) / limit))
+    delivered = before + min((sub + 1) * limit, len(ranked))
     token: _Token | None = None
-    if sub + 1 < pages:
-        token = _Token(window.start, sub + 1, page + 1, total, exact)
+    if exact and delivered >= total:
+        token = None  # every match counted has been shown: no trailing empty page
+    elif sub + 1 < pages:
+        token = _Token(window.start, sub + 1, page + 1, total, exact, before)
     elif not window.exhausted:
-        token = _Token(window.last, 0, page + 1, total, exact)
+        token = _Token(window.last, 0, page + 1, total, exact, before + len(ranked))
     return SearchVideosResponse(
         videos=[to_metadata(d) for d in shown],
         total=total,
@@ -1025,21 +1033,20 @@ def search(repo: CatalogRepository, viewer: Viewer, query: SearchVideosQuery) ->
             raise _invalid("page", f"page {query.page} disagrees with pageToken, which continues at page "
                            f"{token.page}; send one or the other")
         window = _scan(repo, plan, token.after, stats)
-        return _respond(plan, window, token.sub, token.page, token.total, token.exact)
+        return _respond(plan, window, token.sub, token.page, token.total, token.exact, token.before)
     page = query.page
     if (page - 1) * plan.limit >= MAX_SKIP:
         raise _invalid("page", f"page {page} with limit {plan.limit} skips {(page - 1) * plan.limit} results; at "
                        f"most {MAX_SKIP - 1} can be skipped by page number: follow nextPageToken to go further")
     census = _census(repo, plan)
-    sub = 0
-    single = plan.streams[0]
+    sub = before = 0
     if page == 1:
         window = _scan(repo, plan, None, stats, preloaded=census.preloaded)
-    elif len(plan.streams) == 1 and single.exact:
+    elif len(plan.streams) == 1 and plan.streams[0].exact:
         number, sub = divmod(page - 1, plan.pages_per_window)
-        skip = number * plan.window
-        window = _EMPTY if skip >= census.counted[0] else _scan(repo, plan, None, stats, offset=skip)
+        before = number * plan.window
+        window = _EMPTY if before >= census.counted[0] else _scan(repo, plan, None, stats, offset=before)
     else:
-        window, sub = _walk(repo, plan, page, stats, census.preloaded)
+        window, sub, before = _walk(repo, plan, page, stats, census.preloaded)
     total, exact = census.total(stats)
-    return _respond(plan, window, sub, page, total, exact)
+    return _respond(plan, window, sub, page, total, exact, before)
