@@ -17,8 +17,6 @@ Outcomes may offer ``log_fields()`` (a dict) for the log line.
 
 from __future__ import annotations
 
-import functools
-import importlib
 import time
 from collections.abc import Callable
 from typing import Any, cast
@@ -27,8 +25,8 @@ import functions_framework
 from cloudevents.http import CloudEvent
 
 from .errors import KstreamError
-from .observability import StructuredLogger, parse_trace
-from .registry import function_list
+from .observability import StructuredLogger, parse_trace, process_logger
+from .registry import function_list, lazy_handler
 from .settings import Settings, get_settings
 
 __all__ = ["DropEvent", "EventHandler", "cloud_event_function"]
@@ -44,28 +42,8 @@ class DropEvent(Exception):
         super().__init__(reason)
 
 
-_logger: StructuredLogger | None = None
-
-
 def _log(settings: Settings) -> StructuredLogger:
-    global _logger
-    if _logger is None:
-        _logger = StructuredLogger(settings.project_id, settings.log_level)
-    return _logger
-
-
-def _lazy(handler: EventHandler | str) -> Callable[[], EventHandler]:
-    if not isinstance(handler, str):
-        return lambda: handler
-    module_name, _, attribute = handler.partition(":")
-    if not module_name or not attribute:
-        raise ValueError(f"handler path must look like 'package.module:function', found {handler!r}")
-
-    @functools.cache
-    def resolve() -> EventHandler:
-        return cast(EventHandler, getattr(importlib.import_module(module_name), attribute))
-
-    return resolve
+    return process_logger(settings.project_id, settings.log_level)
 
 
 def _attribute(event: CloudEvent, key: str) -> str | None:
@@ -82,7 +60,7 @@ def cloud_event_function(name: str, handler: EventHandler | str, settings: Calla
     spec = function_list().by_name(name)
     if spec.event is None:
         raise ValueError(f"{name} is an HTTP function, not an event one")
-    resolve = _lazy(handler)
+    resolve = lazy_handler(handler)
     read_settings = settings
 
     def entry_point(event: CloudEvent) -> None:

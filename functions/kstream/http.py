@@ -9,8 +9,6 @@ line. No stack trace ever leaves a function; details of unexpected errors appear
 
 from __future__ import annotations
 
-import functools
-import importlib
 import json
 import re
 import time
@@ -19,7 +17,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import flask
 from pydantic import BaseModel, ValidationError
@@ -28,8 +26,8 @@ from contracts.envelope import ErrorBody, ErrorResponse
 
 from . import auth
 from .errors import ErrorCode, KstreamError, NotFound, RequestInvalid, UnsupportedVersion
-from .observability import StructuredLogger, parse_trace
-from .registry import SUPPORTED_VERSIONS, FunctionSpec, function_list
+from .observability import StructuredLogger, parse_trace, process_logger
+from .registry import SUPPORTED_VERSIONS, FunctionSpec, function_list, lazy_handler
 from .settings import Settings, get_settings
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -172,14 +170,8 @@ def check_version(path_version: str | None, header_version: str | None) -> None:
         )
 
 
-_logger: StructuredLogger | None = None
-
-
 def logger(settings: Settings) -> StructuredLogger:
-    global _logger
-    if _logger is None:
-        _logger = StructuredLogger(settings.project_id, settings.log_level)
-    return _logger
+    return process_logger(settings.project_id, settings.log_level)
 
 
 def http_function(name: str, handler: Handler | str, settings: Callable[[], Settings] = get_settings
@@ -194,7 +186,7 @@ def http_function(name: str, handler: Handler | str, settings: Callable[[], Sett
     current_settings = settings
     if spec.http is None:
         raise ValueError(f"{name} is an event function, not an HTTP one")
-    resolve = _lazy(handler)
+    resolve = lazy_handler(handler)
 
     def entry_point(request: flask.Request) -> flask.Response:
         started = time.perf_counter()
@@ -237,20 +229,6 @@ def http_function(name: str, handler: Handler | str, settings: Callable[[], Sett
 
     entry_point.__name__ = spec.entry_point
     return entry_point
-
-
-def _lazy(handler: Handler | str) -> Callable[[], Handler]:
-    if not isinstance(handler, str):
-        return lambda: handler
-    module_name, _, attribute = handler.partition(":")
-    if not module_name or not attribute:
-        raise ValueError(f"handler path must look like 'package.module:function', found {handler!r}")
-
-    @functools.cache
-    def resolve() -> Handler:
-        return cast(Handler, getattr(importlib.import_module(module_name), attribute))
-
-    return resolve
 
 
 def _dispatch(spec: FunctionSpec, handler: Handler, request: flask.Request, request_id: str, settings: Settings

@@ -129,3 +129,14 @@ class StructuredLogger:
         # Error Reporting groups entries whose message carries the stack trace.
         stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         self.log("ERROR", f"{message}\n{stack}", request_id=request_id, **fields)
+
+
+_process_logger: StructuredLogger | None = None
+
+
+def process_logger(project_id: str, min_severity: str) -> StructuredLogger:
+    """The process's logger, created on first use."""
+    global _process_logger
+    if _process_logger is None:
+        _process_logger = StructuredLogger(project_id, min_severity)
+    return _process_logger

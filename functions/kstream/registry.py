@@ -10,10 +10,12 @@ Versioning (spec section 5): an ``/api/...`` template also answers at ``/api/v1/
 from __future__ import annotations
 
 import functools
+import importlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 import yaml
 
@@ -184,3 +186,24 @@ def function_list() -> FunctionList:
     """The function list of this deployment, parsed once per process."""
     with FUNCTIONS_FILE.open(encoding="utf-8") as handle:
         return parse_function_list(yaml.safe_load(handle))
+
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def lazy_handler(handler: Handler | str) -> Callable[[], Handler]:
+    """A resolver for a handler given as itself or as ``"package.module:function"``, imported on first use.
+
+    Every deployed function shares main.py; resolving lazily lets each load only its own handler's dependencies.
+    """
+    if not isinstance(handler, str):
+        return lambda: handler
+    module_name, _, attribute = handler.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"handler path must look like 'package.module:function', found {handler!r}")
+
+    @functools.cache
+    def resolve() -> Handler:
+        return cast(Handler, getattr(importlib.import_module(module_name), attribute))
+
+    return resolve

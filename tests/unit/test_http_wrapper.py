@@ -13,6 +13,7 @@ from typing import Any
 import flask
 import pytest
 from kstream import http as khttp
+from kstream import observability
 from kstream.errors import KstreamError, NotFound
 from kstream.observability import StructuredLogger, parse_trace, redact_url
 from kstream.settings import Settings
@@ -34,7 +35,7 @@ def _settings(**overrides: Any) -> Settings:
 @pytest.fixture
 def log_stream(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
     stream = io.StringIO()
-    monkeypatch.setattr(khttp, "_logger", StructuredLogger("demo-unit", "DEBUG", stream))
+    monkeypatch.setattr(observability, "_process_logger", StructuredLogger("demo-unit", "DEBUG", stream))
     return stream
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import functions_framework
 import pytest
 from kstream import events as kevents
+from kstream import observability
 from kstream.events import DropEvent
 from kstream.observability import StructuredLogger
 from kstream.transcode import handlers
@@ -57,7 +58,7 @@ def client(tmp_path: Path) -> Any:
 @pytest.fixture
 def log(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
     stream = io.StringIO()
-    monkeypatch.setattr(kevents, "_logger", StructuredLogger("demo-unit", "DEBUG", stream))
+    monkeypatch.setattr(observability, "_process_logger", StructuredLogger("demo-unit", "DEBUG", stream))
     return stream
 
 
