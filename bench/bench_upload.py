@@ -1,15 +1,19 @@
 """Uploads: our end-to-end path against one plain streaming PUT of the same bytes to the same storage emulator.
 
     1 GiB   baseline: one streaming PUT of the file straight to fake-gcs-server (no signature, no gateway)
-            ours:     kstream.client's Uploader -> start -> parallel signed chunk PUTs through the gateway's storage
-                      front (signature + Content-MD5 checked) -> complete (compose tree, CRC32C check, source copy)
-            ratio ours / baseline, rounds alternated so machine noise hits both alike (target < 1.25)
+            ours:     kstream.client's Uploader as the CLI runs it (chunk size picked for a one-call compose,
+                      chunk MD5s computed while sending) -> start -> parallel signed chunk PUTs through the gateway's
+                      storage front (signature + Content-MD5 checked) -> complete (compose, CRC32C check, copy to
+                      the source bucket, chunk deletes)
+            ratio ours / baseline (target < 1.25), rounds alternated so machine noise hits both alike, medians;
+            ours broken down per phase (client side and, from the function's "upload completed" log line, inside
+            complete), and the peak RSS of fake-gcs-server during each side.
     410 chunks (256 KiB each, hex-MD5 finalChecksum so complete streams the composite): compose calls and levels
             (from the function's "upload completed" log line), wall time of complete, and the peak RSS of the
             function workers during complete (VmHWM reset through /proc/<pid>/clear_refs just before).
 
-Run: .venv/bin/python bench/bench_upload.py [--size-mib 1024] [--rounds 1] [--parallel 4] [--chunk-mib 5]
-     [--no-chunk-checksums] [--skip-410] [--stack STATE_DIR]
+Run: .venv/bin/python bench/bench_upload.py [--size-mib 1024] [--rounds 1] [--parallel 4] [--chunk-mib N]
+     [--chunk-checksums header|bound|off] [--skip-410] [--stack STATE_DIR]
 Without --stack it starts its own local cloud on free ports (~30 s) and stops it at the end.
 """
 
@@ -23,6 +27,7 @@ import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -33,6 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "functions")]
 
 from kstream.client import UploadApi, Uploader  # noqa: E402
+from kstream.client.uploader import CHUNK_CHECKSUMS  # noqa: E402
 
 from local_emulator import tokens  # noqa: E402
 from local_emulator.stack import LocalCloud, StackConfig  # noqa: E402
@@ -104,6 +110,41 @@ def last_completed_log(cfg: StackConfig, upload_id: str) -> dict[str, object]:
     return found
 
 
+class PeakRss:
+    """Samples a process's RSS every 50 ms on a thread; ``peak`` in MiB."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.peak = max(self.peak, status_kib(self.pid, "VmRSS") // 1024)
+            except (OSError, KeyError):
+                return
+            self._stop.wait(0.05)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def storage_pid(cfg: StackConfig) -> int:
+    return int(json.loads((Path(cfg.state_dir) / "pids.json").read_text())["storage"])
+
+
+CLIENT_PHASES = ("checksums", "start", "chunks", "finalChecksum", "complete")
+SERVER_PHASES = (("composeSeconds", "compose"), ("verifySeconds", "verify"), ("sourceCopySeconds", "source copy"),
+                 ("cleanupSeconds", "chunk deletes"))
+
+
 def run(cfg: StackConfig, args: argparse.Namespace) -> None:
     token = tokens.user_token(cfg, "uploader", f"bench-{os.getpid()}-{random.randrange(10**9)}@kstream.local")
     work = Path(tempfile.mkdtemp(prefix="kstream-bench-"))
@@ -115,30 +156,52 @@ def run(cfg: StackConfig, args: argparse.Namespace) -> None:
         for _ in range(8):  # warm both function workers (handler import, Firestore client), as a busy service is
             requests.get(f"{cfg.gateway_url}/api/upload/status/{'0' * 32}", timeout=60,
                          headers={"Authorization": f"Bearer {token}"})
+        gcs_pid = storage_pid(cfg)
         base_times: dict[str, list[float]] = {"xml": [], "json": []}
+        base_rss: list[int] = []
         ours_times: list[float] = []
+        ours_rss: list[int] = []
+        phases: dict[str, list[float]] = {}
+        chunk_size = args.chunk_mib * MIB if args.chunk_mib else None
         for round_ in range(args.rounds):
-            for api in ("xml", "json"):
-                base_times[api].append(baseline_put(cfg, big, f"bench/baseline-{api}-{round_}", api))
-            uploader = Uploader(UploadApi(cfg.gateway_url, token), parallel=args.parallel,
-                                chunk_size=args.chunk_mib * MIB, declare_chunk_checksums=not args.no_chunk_checksums,
-                                state_dir=work / "state", show_progress=False)
+            with PeakRss(gcs_pid) as rss:
+                for api in ("xml", "json"):
+                    base_times[api].append(baseline_put(cfg, big, f"bench/baseline-{api}-{round_}", api))
+            base_rss.append(rss.peak)
+            uploader = Uploader(UploadApi(cfg.gateway_url, token), parallel=args.parallel, chunk_size=chunk_size,
+                                chunk_checksums=args.chunk_checksums, state_dir=work / "state", show_progress=False)
             clock = time.perf_counter()
-            result = uploader.upload(big, {"title": f"Bench {round_}", "series": "Bench", "episode": round_ + 1})
+            with PeakRss(gcs_pid) as rss:
+                result = uploader.upload(big, {"title": f"Bench {round_}", "series": "Bench", "episode": round_ + 1})
             ours_times.append(time.perf_counter() - clock)
-            phases = ", ".join(f"{k} {v:.2f}s" for k, v in result.timings.items())
+            ours_rss.append(rss.peak)
             facts = last_completed_log(cfg, result.upload_id)
+            for key in CLIENT_PHASES:
+                phases.setdefault(key, []).append(result.timings.get(key, 0.0))
+            for key, _ in SERVER_PHASES:
+                phases.setdefault(key, []).append(float(facts.get(key) or 0.0))  # type: ignore[arg-type]
+            size = result.total_chunks and -(-big.stat().st_size // result.total_chunks)
             print(f"round {round_ + 1}: baseline XML PUT {base_times['xml'][-1]:.2f}s, JSON POST "
-                  f"{base_times['json'][-1]:.2f}s; ours {ours_times[-1]:.2f}s [{result.total_chunks} chunks of "
-                  f"{args.chunk_mib} MiB, {args.parallel} in flight: {phases}; in complete: compose "
-                  f"{facts.get('composeCalls')} calls {facts.get('composeSeconds')}s, source copy "
-                  f"{facts.get('sourceCopySeconds')}s, cleanup {facts.get('cleanupSeconds')}s]")
+                  f"{base_times['json'][-1]:.2f}s; ours {ours_times[-1]:.2f}s, ratio "
+                  f"{ours_times[-1] / base_times['xml'][-1]:.2f} [{result.total_chunks} chunks of "
+                  f"{size / MIB:.0f} MiB, {args.parallel} in flight, chunk MD5s {args.chunk_checksums}: "
+                  + ", ".join(f"{k} {result.timings[k]:.2f}s" for k in CLIENT_PHASES if k in result.timings)
+                  + f"; in complete: compose {facts.get('composeCalls')} calls (per level "
+                  f"{facts.get('composeLevels')}) {facts.get('composeSeconds')}s, source copy "
+                  f"{facts.get('sourceCopySeconds')}s, chunk deletes {facts.get('cleanupSeconds')}s]; fake-gcs-server "
+                  f"peak RSS {base_rss[-1]} MiB (baseline) / {ours_rss[-1]} MiB (ours)", flush=True)
         ours = statistics.median(ours_times)
+        print(f"\n{args.size_mib} MiB, median of {args.rounds} interleaved round(s):")
         for api, label in (("xml", "one XML PUT"), ("json", "one JSON media POST")):
             base = statistics.median(base_times[api])
-            print(f"{args.size_mib} MiB end to end vs {label} straight to fake-gcs-server: baseline {base:.2f}s "
-                  f"({args.size_mib / base:.0f} MiB/s), ours {ours:.2f}s ({args.size_mib / ours:.0f} MiB/s), "
-                  f"ratio {ours / base:.2f} (target < 1.25)")
+            print(f"  vs {label} straight to fake-gcs-server: baseline {base:.2f}s ({args.size_mib / base:.0f} MiB/s), "
+                  f"ours {ours:.2f}s ({args.size_mib / ours:.0f} MiB/s), ratio {ours / base:.2f} (target < 1.25)")
+        print("  ours, per phase (median): " + ", ".join(
+            f"{key} {statistics.median(phases[key]):.2f}s" for key in CLIENT_PHASES if any(phases[key])))
+        print("  inside complete (median): " + ", ".join(
+            f"{label} {statistics.median(phases[key]):.2f}s" for key, label in SERVER_PHASES))
+        print(f"  fake-gcs-server peak RSS (median): baseline {statistics.median(base_rss):.0f} MiB, "
+              f"ours {statistics.median(ours_rss):.0f} MiB")
         big.unlink()
 
         chunk = 256 * 1024
@@ -181,9 +244,12 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--parallel", type=int, default=4)
-    parser.add_argument("--chunk-mib", type=int, default=5, help="chunk size of our upload (default 5, the spec's)")
-    parser.add_argument("--no-chunk-checksums", action="store_true",
-                        help="do not declare chunk MD5s (no checksum pass before start, no Content-MD5 on PUTs)")
+    parser.add_argument("--chunk-mib", type=int,
+                        help="chunk size of our upload (default: the uploader's, at most 32 chunks of 5-64 MiB; "
+                        "5 is the spec's)")
+    parser.add_argument("--chunk-checksums", choices=CHUNK_CHECKSUMS, default="header",
+                        help="per-chunk MD5s: computed while sending (header, default), declared at start after a "
+                        "pass over the file (bound), none (off)")
     parser.add_argument("--skip-410", action="store_true", help="only the 1 GiB comparison")
     parser.add_argument("--stack", type=Path, help="state dir of a running local cloud to use instead of a new one")
     args = parser.parse_args()

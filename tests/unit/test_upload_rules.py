@@ -207,8 +207,8 @@ def test_remaining_counts_the_slots_taken_within_the_hour() -> None:
 
 
 # -- the compose tree -------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("count", "levels"), [(1, [1]), (32, [1]), (33, [2, 1]), (205, [7, 1]), (410, [13, 1]),
-                                               (1024, [32, 1]), (1025, [33, 2, 1])])
+@pytest.mark.parametrize(("count", "levels"), [(1, [1]), (32, [1]), (33, [1, 1]), (205, [6, 1]), (410, [13, 1]),
+                                               (1024, [32, 1]), (1025, [33, 1, 1])])
 def test_compose_plan(count: int, levels: list[int]) -> None:
     assert compose.compose_plan(count) == levels
 

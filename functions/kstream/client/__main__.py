@@ -18,7 +18,7 @@ from typing import Any
 import requests
 
 from .api import ApiError, UploadApi
-from .uploader import DEFAULT_CHUNK_SIZE, Interrupted, Uploader, UploadFailed
+from .uploader import CHUNK_CHECKSUMS, Interrupted, Uploader, UploadFailed
 
 MIB = 1024 * 1024
 
@@ -39,12 +39,16 @@ def _parser() -> argparse.ArgumentParser:
                     help="API base URL (env KSTREAM_API; default the local cloud)")
     up.add_argument("--token", default=os.environ.get("KSTREAM_TOKEN"), help="bearer token (env KSTREAM_TOKEN)")
     up.add_argument("--parallel", type=int, default=4, help="chunks in flight (default 4)")
-    up.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE // MIB, metavar="MIB",
-                    help="chunk size in MiB (default 5)")
+    up.add_argument("--chunk-size", type=int, metavar="MIB",
+                    help="chunk size in MiB (default: at most 32 chunks, 5 to 64 MiB each)")
     up.add_argument("--checksum", choices=("crc32c", "md5", "sha256"), default="crc32c",
                     help="whole-file checksum sent to complete (default crc32c: storage computes it for free)")
-    up.add_argument("--no-chunk-checksums", action="store_true",
-                    help="do not bind each chunk's MD5 into its signed URL")
+    up.add_argument("--chunk-checksums", choices=CHUNK_CHECKSUMS, default="header",
+                    help="per-chunk MD5: sent as Content-MD5 with each PUT, computed while uploading (header, the "
+                    "default); declared at start and bound into the signed URLs, after one read of the file "
+                    "(bound); none (off)")
+    up.add_argument("--no-chunk-checksums", dest="chunk_checksums", action="store_const", const="off",
+                    help="same as --chunk-checksums off")
     up.add_argument("--via-api", action="store_true",
                     help="send chunks through the API's chunk endpoint instead of straight to storage")
     up.add_argument("--state-dir", type=Path, help="where resume state lives (default ~/.kstream/uploads)")
@@ -79,9 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     uploader = Uploader(
         UploadApi(args.api, args.token),
         parallel=args.parallel,
-        chunk_size=args.chunk_size * MIB,
+        chunk_size=args.chunk_size * MIB if args.chunk_size else None,
         final_algorithm=args.checksum,
-        declare_chunk_checksums=not args.no_chunk_checksums,
+        chunk_checksums=args.chunk_checksums,
         via_api=args.via_api,
         state_dir=args.state_dir,
         show_progress=not args.quiet,

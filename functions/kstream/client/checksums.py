@@ -1,14 +1,24 @@
-"""Checksums of a local file for an upload: per-chunk MD5 (bound into the signed URLs) and the whole file's
-finalChecksum, in one read of the file; chunks are hashed on several threads (hashlib and crc32c release the GIL)
-and the whole-file CRC32C is combined from the chunks' CRCs.
+"""Checksums of a local file for an upload: per-chunk MD5 (Content-MD5) and the whole file's finalChecksum.
+
+Two ways to get them:
+
+- while uploading (the uploader's default): each chunk, once read for its PUT, is hashed there (``chunk_sums``:
+  its MD5 for the Content-MD5 header, its CRC32C), and the file's CRC32C is combined from the chunks' CRCs at the
+  end (``combine_crc32c``); no pass over the file before the first byte is sent;
+- before ``start`` (``file_checksums``), when the chunk MD5s must be declared to the API and bound into the signed
+  URLs: one read of the file, chunks hashed on several threads (hashlib and crc32c release the GIL).
+
+An MD5 or SHA-256 finalChecksum is one sequential read of the whole file (``whole_digest``), which the uploader
+runs on a thread of its own while the chunks go out.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -18,7 +28,7 @@ CRC32C_POLY_REVERSED = 0x82F63B78
 _PIECE = 4 * 1024 * 1024
 
 
-def _gf2_times(matrix: list[int], vector: int) -> int:
+def _gf2_times(matrix: Sequence[int], vector: int) -> int:
     total, row = 0, 0
     while vector:
         if vector & 1:
@@ -32,27 +42,26 @@ def _gf2_square(matrix: list[int]) -> list[int]:
     return [_gf2_times(matrix, matrix[n]) for n in range(32)]
 
 
+@functools.lru_cache(maxsize=64)
+def _zeros_operator(length: int) -> tuple[int, ...]:
+    """The GF(2) matrix that runs a CRC32C register over ``length`` zero bytes (kept: chunks share one length)."""
+    operator = [CRC32C_POLY_REVERSED] + [1 << n for n in range(31)]  # one zero bit
+    result = [1 << n for n in range(32)]  # identity
+    bits = length * 8
+    while bits:
+        if bits & 1:
+            result = [_gf2_times(operator, column) for column in result]
+        bits >>= 1
+        if bits:
+            operator = _gf2_square(operator)
+    return tuple(result)
+
+
 def crc32c_combine(crc1: int, crc2: int, length2: int) -> int:
     """CRC32C of A+B from crc(A), crc(B) and len(B) (zlib's crc32_combine, Castagnoli polynomial)."""
     if length2 <= 0:
         return crc1
-    odd = [CRC32C_POLY_REVERSED] + [1 << n for n in range(31)]  # operator for one zero bit
-    even = _gf2_square(odd)  # two zero bits
-    odd = _gf2_square(even)  # four zero bits
-    while True:
-        even = _gf2_square(odd)
-        if length2 & 1:
-            crc1 = _gf2_times(even, crc1)
-        length2 >>= 1
-        if not length2:
-            break
-        odd = _gf2_square(even)
-        if length2 & 1:
-            crc1 = _gf2_times(odd, crc1)
-        length2 >>= 1
-        if not length2:
-            break
-    return crc1 ^ crc2
+    return _gf2_times(_zeros_operator(length2), crc1) ^ crc2
 
 
 def crc32c_text(value: int) -> str:
@@ -64,6 +73,20 @@ def crc32c_text(value: int) -> str:
 class FileChecksums:
     chunk_md5s: list[str]  # base64 (Content-MD5 form)
     final: str  # finalChecksum as the API takes it
+
+
+def chunk_sums(data: bytes, with_md5: bool = True) -> tuple[bytes, int]:
+    """(MD5 digest, or b"" without ``with_md5``; CRC32C) of one chunk held in memory."""
+    md5 = hashlib.md5(data).digest() if with_md5 else b""  # noqa: S324 (Content-MD5 is MD5 by definition)
+    return md5, google_crc32c.value(data)
+
+
+def combine_crc32c(crcs: list[int], lengths: list[int]) -> str:
+    """The finalChecksum of a file from its chunks' CRC32Cs and lengths, in order."""
+    crc = crcs[0]
+    for chunk_crc, length in zip(crcs[1:], lengths[1:], strict=True):
+        crc = crc32c_combine(crc, chunk_crc, length)
+    return crc32c_text(crc)
 
 
 def _chunk_sums(fd: int, offset: int, length: int, with_md5: bool) -> tuple[bytes, int]:
@@ -96,22 +119,25 @@ def file_checksums(path: str, size: int, chunk_size: int, algorithm: str = "crc3
             return found
 
         with ThreadPoolExecutor(max_workers=max(1, threads) + 1, thread_name_prefix="hash") as pool:
-            whole = pool.submit(_whole_digest, fd, size, algorithm) if algorithm != "crc32c" else None
+            whole = pool.submit(whole_digest, fd, size, algorithm) if algorithm != "crc32c" else None
             sums = list(pool.map(one, spans))
             final_digest = whole.result() if whole else None
     finally:
         os.close(fd)
     md5s = [base64.b64encode(md5).decode() for md5, _ in sums] if chunk_md5s else []
     if algorithm == "crc32c":
-        crc = sums[0][1]
-        for (_, chunk_crc), (_, length) in zip(sums[1:], spans[1:], strict=True):
-            crc = crc32c_combine(crc, chunk_crc, length)
-        return FileChecksums(md5s, crc32c_text(crc))
+        return FileChecksums(md5s, combine_crc32c([crc for _, crc in sums], [length for _, length in spans]))
     assert final_digest is not None
     return FileChecksums(md5s, final_digest)
 
 
-def _whole_digest(fd: int, size: int, algorithm: str) -> str:
+def span_crc32c(fd: int, offset: int, length: int) -> int:
+    """CRC32C of ``length`` bytes of ``fd`` from ``offset`` (a chunk stored by an earlier run of a resumed upload)."""
+    return _chunk_sums(fd, offset, length, with_md5=False)[1]
+
+
+def whole_digest(fd: int, size: int, algorithm: str) -> str:
+    """Hex MD5 or SHA-256 of the first ``size`` bytes of ``fd``, read in order."""
     digest = hashlib.md5() if algorithm == "md5" else hashlib.sha256()  # noqa: S324
     offset = 0
     while offset < size:

@@ -322,9 +322,8 @@ class UploadService:
         )
         facts.update(composeCalls=composed.calls, composeLevels=composed.levels,
                      composeSeconds=round(composed.seconds, 3))
-        blob = composed.blob
+        blob = composed.blob  # compose answers the new object's size, CRC32C and generation: no reload
         try:
-            blob.reload()
             clock = time.perf_counter()
             self._verify_whole(upload, blob, expected)
             facts.update(verifyAlgorithm=expected.algorithm, verifySeconds=round(time.perf_counter() - clock, 3))
