@@ -1,7 +1,10 @@
 """The local gateway: plays the cloud's HTTPS load balancer (API routing from the function list, Cloud CDN for the
 media bucket) on one port, and the Cloud Storage front end (V4 signed-URL checks, CORS) on another.
 
-Request and response bodies stream through in 1 MiB pieces; nothing is held whole in memory.
+Request and response bodies stream through in 1 MiB pieces; nothing is held whole in memory. A PUT with
+Content-MD5 streams through too, hashed on the way, but its last piece is held back until the whole body is hashed:
+on a mismatch the upstream request is abandoned one piece short, so storage never completes (nor replaces) the
+object, as Cloud Storage never commits a body that fails its Content-MD5.
 """
 
 from __future__ import annotations
@@ -12,10 +15,10 @@ import base64
 import hashlib
 import json
 import sys
-import tempfile
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,9 +30,10 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "functions")]
 
+from kstream.registry import function_list  # noqa: E402
+
 from contracts.envelope import ErrorBody, ErrorResponse  # noqa: E402
 from contracts.errors import DEFAULT_MESSAGES, HTTP_STATUS, ErrorCode  # noqa: E402
-from kstream.registry import function_list  # noqa: E402
 
 from . import cdn, gcs_signed_urls, keys  # noqa: E402
 from .stack import StackConfig  # noqa: E402
@@ -41,7 +45,6 @@ HOP_BY_HOP = {
     "transfer-encoding", "upgrade", "host", "content-length",
 }
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-SPOOL_IN_MEMORY = 8 * 1024 * 1024
 
 
 def envelope(code: ErrorCode, message: str | None, request_id: str, headers: dict[str, str] | None = None
@@ -124,6 +127,40 @@ async def relay(request: web.Request, session: ClientSession, url: str, headers:
         return response
 
 
+class DigestCheck:
+    """Streams a request body upstream while checking it against its Content-MD5 (base64).
+
+    Each piece is hashed on a worker thread (hashlib releases the GIL) while the previous one is written upstream.
+    The last piece is sent only once the digest matches; otherwise the body stops one piece short (``failed`` is
+    set and the upstream request fails), so storage, which stores nothing from a truncated body, never sees it.
+    """
+
+    def __init__(self, declared: str) -> None:
+        self.declared = declared
+        self.failed = False
+
+    async def body(self, content: web.StreamReader) -> AsyncIterator[bytes]:
+        md5 = hashlib.md5()  # noqa: S324 (Content-MD5 is MD5 by definition)
+        held = b""
+        async for piece in content.iter_chunked(PIECE):
+            hashing = asyncio.ensure_future(asyncio.to_thread(md5.update, piece))
+            try:
+                if held:
+                    yield held
+            finally:
+                await hashing
+            held = piece
+        if base64.b64encode(md5.digest()).decode() != self.declared:
+            self.failed = True
+            raise BadDigest(self.declared)
+        if held:
+            yield held
+
+
+class BadDigest(Exception):
+    """A body did not match its Content-MD5."""
+
+
 class Gateway:
     def __init__(self, cfg: StackConfig) -> None:
         self.cfg = cfg
@@ -178,7 +215,7 @@ class Gateway:
                 assert self.session is not None
                 response = await relay(request, self.session, url, forward_headers(request, request_id),
                                        extra_headers={"X-Request-ID": request_id})
-            except (client_exceptions.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, client_exceptions.ClientError) as exc:
                 response = envelope(ErrorCode.SYSTEM_UNAVAILABLE,
                                     f"{matched.function.name} is not answering ({exc.__class__.__name__})",
                                     request_id)
@@ -214,30 +251,19 @@ class Gateway:
         headers = forward_headers(request)
         headers["Host"] = f"127.0.0.1:{self.cfg.gcs_port}"
         body: Any = None
-        spool = None
+        check: DigestCheck | None = None
+        if "Content-MD5" in request.headers and request.body_exists:
+            check = DigestCheck(request.headers["Content-MD5"].strip())
+            body = check.body(request.content)
+        assert self.session is not None
+        url = f"{self.cfg.gcs_url}{request.raw_path}"
         try:
-            if "Content-MD5" in request.headers and request.body_exists:
-                spool, digest = await self._spool(request)
-                if digest != request.headers["Content-MD5"].strip():
-                    return self._storage_error(400, "BadDigest", "The Content-MD5 you specified did not match "
-                                               "what was received.", cors)
-                body = spool
-            assert self.session is not None
-            url = f"{self.cfg.gcs_url}{request.raw_path}"
             return await relay(request, self.session, url, headers, body=body, extra_headers=cors)
-        finally:
-            if spool is not None:
-                spool.close()
-
-    async def _spool(self, request: web.Request) -> tuple[Any, str]:
-        """The body in a temporary file (memory up to 8 MiB), and its base64 MD5."""
-        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 (closed by the caller)
-        md5 = hashlib.md5()  # noqa: S324 (Content-MD5 is MD5 by definition)
-        async for piece in request.content.iter_chunked(PIECE):
-            md5.update(piece)
-            spool.write(piece)
-        spool.seek(0)
-        return spool, base64.b64encode(md5.digest()).decode()
+        except client_exceptions.ClientError:
+            if check is not None and check.failed:  # the upstream request was abandoned before its last piece
+                return self._storage_error(400, "BadDigest", "The Content-MD5 you specified did not match "
+                                           "what was received.", cors)
+            raise
 
     @staticmethod
     def _cors_headers(request: web.Request) -> dict[str, str]:
