@@ -14,7 +14,7 @@
 
 Run: .venv/bin/python bench/bench_upload.py [--size-mib 1024] [--rounds 1] [--parallel 4] [--chunk-mib N]
      [--chunk-checksums header|bound|off] [--skip-410] [--stack STATE_DIR]
-Without --stack it starts its own local cloud on free ports (~30 s) and stops it at the end.
+Without --stack it starts its own local cloud on free ports (~30 s), stops it at the end and deletes its state.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -258,8 +259,13 @@ def main() -> None:
         return
     state = Path(tempfile.mkdtemp(prefix="kstream-bench-cloud-"))
     cfg = StackConfig.ephemeral(state)
-    with (state / "stack.log").open("w") as log, LocalCloud(cfg, log=log, colour=False):
-        run(cfg, args)
+    try:
+        with (state / "stack.log").open("w") as log, LocalCloud(cfg, log=log, colour=False):
+            run(cfg, args)
+    except BaseException:
+        print(f"local cloud log: {state / 'stack.log'}", file=sys.stderr)
+        raise
+    shutil.rmtree(state, ignore_errors=True)  # the stack's storage holds a GiB or more of objects
 
 
 if __name__ == "__main__":

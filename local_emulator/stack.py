@@ -290,6 +290,9 @@ class LocalCloud:
              "-public-host", f"127.0.0.1:{cfg.gcs_port}", "-log-level", "warn",
              "-event.pubsub-project-id", cfg.project_id, "-event.pubsub-topic", GCS_NOTIFICATIONS_TOPIC,
              "-event.list", "finalize,delete",
+             # Only the source bucket has a trigger (functions.yaml; tests/unit/test_upload_stack_events.py): as in
+             # the cloud, chunk and media objects publish nothing.
+             "-event.bucket", cfg.source_bucket,
              "-cors-headers", "content-md5,x-goog-hash,content-type,range"],
             env={"PUBSUB_EMULATOR_HOST": f"127.0.0.1:{cfg.pubsub_port}"},
             health_url=f"{cfg.gcs_url}/storage/v1/b",

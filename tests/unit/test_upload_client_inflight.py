@@ -8,12 +8,14 @@ import base64
 import hashlib
 import os
 import threading
+from concurrent.futures import CancelledError
 from pathlib import Path
 from typing import Any
 
 import google_crc32c
 import pytest
 from kstream.client import Interrupted, Uploader
+from kstream.client.checksums import whole_digest
 from kstream.client.uploader import (
     CHUNK_ALIGNMENT,
     DEFAULT_CHUNK_SIZE,
@@ -188,3 +190,14 @@ def test_a_resumed_upload_reads_the_chunks_sent_earlier_for_the_final_crc(tmp_pa
 def test_a_bad_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="chunk_checksums"):
         Uploader(FakeApi(), chunk_checksums="sometimes")  # type: ignore[arg-type]
+
+
+def test_the_whole_file_digest_stops_when_the_upload_does(tmp_path: Path) -> None:
+    path, data = _file(tmp_path, 9 * MIB)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert whole_digest(fd, len(data), "sha256") == hashlib.sha256(data).hexdigest()
+        with pytest.raises(CancelledError):
+            whole_digest(fd, len(data), "md5", cancelled=lambda: True)
+    finally:
+        os.close(fd)

@@ -19,7 +19,7 @@ import functools
 import hashlib
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import google_crc32c
@@ -136,11 +136,14 @@ def span_crc32c(fd: int, offset: int, length: int) -> int:
     return _chunk_sums(fd, offset, length, with_md5=False)[1]
 
 
-def whole_digest(fd: int, size: int, algorithm: str) -> str:
-    """Hex MD5 or SHA-256 of the first ``size`` bytes of ``fd``, read in order."""
+def whole_digest(fd: int, size: int, algorithm: str, cancelled: Callable[[], bool] | None = None) -> str:
+    """Hex MD5 or SHA-256 of the first ``size`` bytes of ``fd``, read in order; CancelledError as soon as
+    ``cancelled()`` says so (checked every 4 MiB)."""
     digest = hashlib.md5() if algorithm == "md5" else hashlib.sha256()  # noqa: S324
     offset = 0
     while offset < size:
+        if cancelled is not None and cancelled():
+            raise CancelledError("whole-file digest abandoned")
         data = os.pread(fd, _PIECE, offset)
         if not data:
             raise OSError("file shrank while reading it")

@@ -220,15 +220,17 @@ class Uploader:
         crcs: dict[int, int] = {}
         whole: Future[str] | None = None
         digest_pool: ThreadPoolExecutor | None = None
+        abandon = threading.Event()
         if not session.final_checksum and self.final_algorithm != "crc32c":  # one ordered read, beside the PUTs
             digest_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="digest")
-            whole = digest_pool.submit(self._whole_digest, file, stat.st_size)
+            whole = digest_pool.submit(self._whole_digest, file, stat.st_size, abandon)
         try:
             clock = time.monotonic()
             sent_bytes = self._send(file, stat.st_size, session, todo, progress, stop, on_chunk, crcs)
             timings["chunks"] = time.monotonic() - clock
             self._final_checksum(file, stat.st_size, session, crcs, whole, timings)
         finally:
+            abandon.set()  # an interrupted upload does not wait for the rest of the file to be read
             if digest_pool is not None:
                 digest_pool.shutdown(wait=True, cancel_futures=True)
         state.save(session, {"file": str(file.resolve()), "size": stat.st_size, "api": self.api.base,
@@ -399,10 +401,10 @@ class Uploader:
                            "again to resume")
 
     # -- the whole file's checksum -------------------------------------------------------------------------------
-    def _whole_digest(self, file: Path, size: int) -> str:
+    def _whole_digest(self, file: Path, size: int, abandon: threading.Event | None = None) -> str:
         fd = os.open(file, os.O_RDONLY)
         try:
-            return whole_digest(fd, size, self.final_algorithm)
+            return whole_digest(fd, size, self.final_algorithm, abandon.is_set if abandon is not None else None)
         finally:
             os.close(fd)
 
