@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import flask
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from contracts.envelope import ErrorBody, ErrorResponse
 
@@ -29,6 +29,7 @@ from .errors import ErrorCode, KstreamError, NotFound, RequestInvalid, Unsupport
 from .observability import StructuredLogger, parse_trace, process_logger
 from .registry import SUPPORTED_VERSIONS, FunctionSpec, function_list, lazy_handler
 from .settings import Settings, get_settings
+from .validation import validate
 
 Model = TypeVar("Model", bound=BaseModel)
 Handler = Callable[["ApiRequest"], "flask.Response | BaseModel"]
@@ -99,28 +100,6 @@ class ApiRequest:
         if self.principal is None:
             raise RuntimeError(f"{self.spec.name} is public: it has no authenticated principal")
         return self.principal
-
-
-def validate(model: type[Model], data: Mapping[str, Any], *, where: str) -> Model:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problems = [
-            {"field": ".".join(str(part) for part in err["loc"]) or where, "problem": _problem(err)}
-            for err in exc.errors(include_url=False, include_input=False)
-        ]
-        first = problems[0]
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise RequestInvalid(f"Invalid {where}: {first['field']}: {first['problem']}{more}",
-                             details={"fields": problems}) from None
-
-
-def _problem(err: Mapping[str, Any]) -> str:
-    if err["type"] == "extra_forbidden":
-        return "unknown field"
-    if err["type"] == "missing":
-        return "required field is missing"
-    return str(err["msg"])
 
 
 def json_response(body: BaseModel | Mapping[str, Any], status: int = 200, headers: Mapping[str, str] | None = None

@@ -11,7 +11,7 @@ from kstream.auth import Principal
 from kstream.catalog import service
 from kstream.catalog.repository import CatalogRepository
 from kstream.errors import InsufficientPermissions, NotFound, RequestInvalid
-from kstream.http import validate
+from kstream.validation import validate
 
 from contracts.metadata import CreateVideoMetadataRequest
 from local_emulator import tokens

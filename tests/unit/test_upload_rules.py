@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 from kstream.errors import ErrorCode, KstreamError, RequestInvalid
-from kstream.http import validate
 from kstream.uploads import compose, ratelimit, rules
 from kstream.uploads.chunk_store import StoredChunk, judge
+from kstream.validation import validate
 
 from contracts.upload import MAX_UPLOAD_BYTES, StartUploadRequest
 

@@ -52,7 +52,7 @@ from contracts.metadata import (
 
 from ..auth import Principal
 from ..errors import ErrorCode, InsufficientPermissions, NotFound, RequestInvalid
-from ..http import validate
+from ..validation import validate
 from . import search_text
 from .repository import (
     DOC_ID,
