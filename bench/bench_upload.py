@@ -5,7 +5,12 @@
                       chunk MD5s computed while sending) -> start -> parallel signed chunk PUTs through the gateway's
                       storage front (signature + Content-MD5 checked) -> complete (compose, CRC32C check, copy to
                       the source bucket, chunk deletes)
+            floor:    the storage steps the issue's design cannot skip, with nothing of ours around them: the same
+                      chunks PUT in parallel straight to fake-gcs-server, one compose call, one copy into the
+                      source bucket (no functions, no gateway, no checks), timed step by step
             ratio ours / baseline (target < 1.25), rounds alternated so machine noise hits both alike, medians;
+            floor / baseline says how much of that fake-gcs-server alone costs: it re-reads, re-hashes and
+            re-writes every byte on compose and on copy, where Cloud Storage copies none;
             ours broken down per phase (client side and, from the function's "upload completed" log line, inside
             complete), and the peak RSS of fake-gcs-server during each side.
     410 chunks (256 KiB each, hex-MD5 finalChecksum so complete streams the composite): compose calls and levels
@@ -30,7 +35,9 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import quote
 
 import requests
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -79,6 +86,40 @@ def baseline_put(cfg: StackConfig, path: Path, name: str, api: str) -> float:
     seconds = time.perf_counter() - started
     requests.delete(f"{cfg.gcs_url}/storage/v1/b/{cfg.upload_bucket}/o/{name.replace('/', '%2F')}", timeout=60)
     return seconds
+
+
+def storage_floor(cfg: StackConfig, path: Path, chunk_size: int, parallel: int, tag: str) -> dict[str, float]:
+    """The storage steps alone: parallel chunk PUTs straight to fake-gcs-server, one compose, one copy."""
+    size = path.stat().st_size
+    names = [f"floor/{tag}/chunk-{i:05d}" for i in range(-(-size // chunk_size))]
+
+    def put(index: int) -> None:
+        with path.open("rb") as source:
+            source.seek(index * chunk_size)
+            body = source.read(chunk_size)
+        url = f"{cfg.gcs_url}/{cfg.upload_bucket}/{names[index]}?X-Goog-Algorithm=GOOG4-RSA-SHA256"
+        requests.put(url, data=body, headers={"Content-Type": "application/octet-stream"},
+                     timeout=600).raise_for_status()
+
+    api = f"{cfg.gcs_url}/storage/v1/b"
+    composed = f"floor/{tag}/composed"
+    clock = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        list(pool.map(put, range(len(names))))
+    chunks = time.perf_counter() - clock
+    clock = time.perf_counter()
+    requests.post(f"{api}/{cfg.upload_bucket}/o/{quote(composed, safe='')}/compose", timeout=600,
+                  json={"sourceObjects": [{"name": name} for name in names],
+                        "destination": {"contentType": "video/mp4"}}).raise_for_status()
+    compose = time.perf_counter() - clock
+    clock = time.perf_counter()
+    requests.post(f"{api}/{cfg.upload_bucket}/o/{quote(composed, safe='')}/rewriteTo/b/{cfg.source_bucket}/o/"
+                  f"{quote(f'floor/{tag}.mp4', safe='')}", json={}, timeout=600).raise_for_status()
+    copy = time.perf_counter() - clock
+    for bucket, name in [*((cfg.upload_bucket, name) for name in [*names, composed]),
+                         (cfg.source_bucket, f"floor/{tag}.mp4")]:
+        requests.delete(f"{api}/{bucket}/o/{quote(name, safe='')}", timeout=60)
+    return {"chunks": chunks, "compose": compose, "copy": copy, "total": chunks + compose + copy}
 
 
 def worker_pids(cfg: StackConfig) -> list[int]:
@@ -160,6 +201,7 @@ def run(cfg: StackConfig, args: argparse.Namespace) -> None:
         gcs_pid = storage_pid(cfg)
         base_times: dict[str, list[float]] = {"xml": [], "json": []}
         base_rss: list[int] = []
+        floors: list[dict[str, float]] = []
         ours_times: list[float] = []
         ours_rss: list[int] = []
         phases: dict[str, list[float]] = {}
@@ -177,6 +219,8 @@ def run(cfg: StackConfig, args: argparse.Namespace) -> None:
             ours_times.append(time.perf_counter() - clock)
             ours_rss.append(rss.peak)
             facts = last_completed_log(cfg, result.upload_id)
+            floors.append(storage_floor(cfg, big, -(-big.stat().st_size // result.total_chunks), args.parallel,
+                                        f"round-{round_}"))
             for key in CLIENT_PHASES:
                 phases.setdefault(key, []).append(result.timings.get(key, 0.0))
             for key, _ in SERVER_PHASES:
@@ -190,13 +234,21 @@ def run(cfg: StackConfig, args: argparse.Namespace) -> None:
                   + f"; in complete: compose {facts.get('composeCalls')} calls (per level "
                   f"{facts.get('composeLevels')}) {facts.get('composeSeconds')}s, source copy "
                   f"{facts.get('sourceCopySeconds')}s, chunk deletes {facts.get('cleanupSeconds')}s]; fake-gcs-server "
-                  f"peak RSS {base_rss[-1]} MiB (baseline) / {ours_rss[-1]} MiB (ours)", flush=True)
+                  f"peak RSS {base_rss[-1]} MiB (baseline) / {ours_rss[-1]} MiB (ours); storage floor "
+                  f"{floors[-1]['total']:.2f}s (chunks {floors[-1]['chunks']:.2f}s, compose "
+                  f"{floors[-1]['compose']:.2f}s, copy {floors[-1]['copy']:.2f}s)", flush=True)
         ours = statistics.median(ours_times)
         print(f"\n{args.size_mib} MiB, median of {args.rounds} interleaved round(s):")
         for api, label in (("xml", "one XML PUT"), ("json", "one JSON media POST")):
             base = statistics.median(base_times[api])
             print(f"  vs {label} straight to fake-gcs-server: baseline {base:.2f}s ({args.size_mib / base:.0f} MiB/s), "
                   f"ours {ours:.2f}s ({args.size_mib / ours:.0f} MiB/s), ratio {ours / base:.2f} (target < 1.25)")
+        floor = {key: statistics.median(f[key] for f in floors) for key in floors[0]}
+        base = statistics.median(base_times["xml"])
+        print(f"  storage floor (same chunks straight to fake-gcs-server, one compose, one copy; median): "
+              f"{floor['total']:.2f}s = chunks {floor['chunks']:.2f}s + compose {floor['compose']:.2f}s + copy "
+              f"{floor['copy']:.2f}s; floor / baseline {floor['total'] / base:.2f} (chunks + compose alone "
+              f"{(floor['chunks'] + floor['compose']) / base:.2f}); ours / floor {ours / floor['total']:.2f}")
         print("  ours, per phase (median): " + ", ".join(
             f"{key} {statistics.median(phases[key]):.2f}s" for key in CLIENT_PHASES if any(phases[key])))
         print("  inside complete (median): " + ", ".join(
