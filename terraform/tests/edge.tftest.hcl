@@ -58,4 +58,16 @@ run "routes_every_http_function" {
     condition     = google_compute_url_map.http_redirect.default_url_redirect[0].https_redirect
     error_message = "Port 80 must redirect to HTTPS."
   }
+
+  assert {
+    condition     = google_compute_global_forwarding_rule.this["https"].port_range == "443" && google_compute_global_forwarding_rule.this["http"].port_range == "80"
+    error_message = "One listener per port: 443 (HTTPS proxy) and 80 (redirect)."
+  }
+
+  assert {
+    condition = contains([
+      for name, f in var.functions : name if f.access == "public"
+    ], output.default_function)
+    error_message = "Unmatched paths must go to a public function (it answers 404 in the API envelope)."
+  }
 }

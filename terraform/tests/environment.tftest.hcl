@@ -1,5 +1,5 @@
-# Plan-only test of a whole environment root (terraform/environments/prod) with mocked providers
-# (see functions.tftest.hcl for how to run).
+# Plan-only test of a whole environment root (terraform/environments/prod: its providers, its values and the
+# ../../stack it calls) with mocked providers (see functions.tftest.hcl for how to run).
 
 mock_provider "google" {
   mock_data "google_project" {
@@ -49,31 +49,34 @@ run "prod_root_plans" {
   command = plan
 
   assert {
-    condition     = length(module.functions.functions) == length(yamldecode(file("../../../functions/functions.yaml")).functions)
+    condition     = length(module.stack.functions) == length(yamldecode(file("../../../functions/functions.yaml")).functions)
     error_message = "The environment must deploy every function of the list."
   }
 
   assert {
-    condition = length(module.functions.event_triggers) == length([
+    condition = length(module.stack.event_triggers) == length([
       for f in yamldecode(file("../../../functions/functions.yaml")).functions : f if try(f.event, null) != null
     ])
     error_message = "Every event function must have its Eventarc trigger."
   }
 
   assert {
-    condition = contains([
-      for f in yamldecode(file("../../../functions/functions.yaml")).functions : f.name if try(f.access, "") == "public"
-    ], module.edge.default_function)
-    error_message = "Unmatched paths must go to a public function (it answers 404 in the API envelope)."
+    condition     = module.stack.sweeper_job == "kstream-transcode-sweeper"
+    error_message = "Cloud Scheduler must start the sweep under prod's prefix (the topic's name: data.tftest.hcl)."
   }
 
   assert {
-    condition     = module.data.sweeper_job == "kstream-transcode-sweeper" && module.data.topic_names.sweeper == "kstream-transcode-sweeper"
-    error_message = "Cloud Scheduler must start the sweep through the prefix-named sweeper topic."
+    condition = module.stack.buckets == {
+      upload  = "kstream-kstream-test-uploads"
+      source  = "kstream-kstream-test-sources"
+      media   = "kstream-kstream-test-media"
+      bundles = "kstream-kstream-test-bundles"
+    }
+    error_message = "Bucket names are <prefix>-<project>-<role>, as before the buckets became one for_each."
   }
 
   assert {
-    condition     = module.edge.url == "https://api.kstream.test"
+    condition     = module.stack.url == "https://api.kstream.test"
     error_message = "The public URL is the domain over HTTPS."
   }
 }

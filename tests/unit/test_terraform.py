@@ -4,15 +4,19 @@ must follow (functions/functions.yaml, functions/firestore.indexes.json, functio
 Providers cannot be downloaded here, so `terraform validate/plan/test` cannot run (terraform/tests/*.tftest.hcl
 are for machines that can). What this file proves instead:
 
+- both environment roots are thin: backend, providers and one call of the shared stack (terraform/stack) with their
+  own values; the stack wires the modules, and state moves to the new addresses through `moved` blocks;
 - the functions module iterates the yamldecoded function list and wires each entry's fields (no copied list);
 - every event function gets an Eventarc trigger of its type, with retry and a dead-letter topic, on a bucket or
   topic its role names; the sweeper topic is fed by Cloud Scheduler, whose agent may publish there and nowhere else;
 - secrets (KSTREAM_*_SECRET) come from Secret Manager as secret environment variables, never plain env;
 - every composite index of the JSON file is deployed by a resource that reads that same file;
-- no bucket is public, the upload bucket has CORS (incl. Content-MD5) and its lifecycle rules;
+- no bucket is public: every entry of the storage module's bucket map gets uniform access and public access
+  prevention; the upload bucket has CORS (incl. Content-MD5) and its lifecycle rules;
 - the roles each function's service account receives, evaluated from the literal rule tables in
   modules/functions/iam.tf against functions.yaml, are within an allow-list per function kind;
-- no service-account keys, pinned providers, a description on every variable and output, `terraform fmt`;
+- no service-account keys, providers pinned once (stack/versions.tf), a description on every variable and output,
+  `terraform fmt`;
 - the URL map's route scheme sends every spec path (unversioned, /api/v1, /api/vN) to its own function.
 
 Each checker returns a list of problems; the `*_catches_*` tests feed it a broken snippet to show it can fail.
@@ -39,6 +43,7 @@ from hcl2 import SerializationOptions
 REPO = Path(__file__).resolve().parents[2]
 TF = REPO / "terraform"
 MODULES = TF / "modules"
+STACK = TF / "stack"  # the whole of kstream for one environment; each environment root calls it once
 ENVIRONMENTS = [TF / "environments" / "dev", TF / "environments" / "prod"]
 FUNCTIONS_YAML = REPO / "functions" / "functions.yaml"
 INDEXES_JSON = REPO / "functions" / "firestore.indexes.json"
@@ -121,7 +126,7 @@ def tf_files(root: Path = TF) -> list[Path]:
 def merged(directory: Path) -> dict[str, Any]:
     """All .tf files of one module directory, merged: {"resource": {type: {name: body}}, "locals": {...}, ...}."""
     out: dict[str, Any] = {"resource": {}, "data": {}, "module": {}, "variable": {}, "output": {}, "locals": {},
-                           "terraform": [], "provider": []}
+                           "terraform": [], "provider": [], "moved": []}
     for path in sorted(directory.glob("*.tf")):
         doc = parse_file(path)
         for block in doc.get("resource", []):
@@ -135,6 +140,7 @@ def merged(directory: Path) -> dict[str, Any]:
                 out[kind].update({k: v for k, v in block.items() if not k.startswith("__")})
         out["terraform"] += doc.get("terraform", [])
         out["provider"] += doc.get("provider", [])
+        out["moved"] += [(m["from"], m["to"]) for m in doc.get("moved", [])]
     return out
 
 
@@ -223,12 +229,12 @@ def settings_default(setting: str) -> Any:
     raise KeyError(setting)
 
 
-def resolve_root_path(expr: str, env_dir: Path, root_locals: dict[str, Any]) -> Path:
-    """Resolve a path expression of an environment root ("${local.repo_root}/functions/...")."""
+def resolve_module_path(expr: str, module_dir: Path, module_locals: dict[str, Any]) -> Path:
+    """Resolve a path expression of a module ("${local.repo_root}/functions/...", repo_root from ${path.module})."""
     text = expr
     for _ in range(3):
-        text = re.sub(r"\$\{local\.(\w+)\}", lambda m: str(root_locals[m.group(1)]), text)
-    text = text.replace("${path.root}", str(env_dir))
+        text = re.sub(r"\$\{local\.(\w+)\}", lambda m: str(module_locals[m.group(1)]), text)
+    text = text.replace("${path.module}", str(module_dir))
     assert "${" not in text, f"cannot resolve {expr!r} -> {text!r}"
     return Path(text).resolve()
 
@@ -250,6 +256,80 @@ def bucket_problems(resources: list[tuple[str, str, dict[str, Any]]]) -> list[st
                      "google_storage_bucket_access_control", "google_storage_object_access_control"}:
             problems.append(f"{rtype}.{name}: ACLs are not used (uniform access)")
     return problems
+
+
+def _expand(value: Any, entry: dict[str, Any], iterator: str | None = None, item: Any = None) -> Any:
+    """One argument of a for_each resource for one entry, as Terraform evaluates it: `${each.value.k}` is the entry's
+    k; in a dynamic block, `${<iterator>.value}`, `${<iterator>.value.k}` and `${lookup(<iterator>.value, "k", null)}`
+    are the item's. Any other use of each.value or of the iterator fails: this helper must then learn it."""
+    if isinstance(value, dict):
+        return {k: _expand(v, entry, iterator, item) for k, v in value.items() if not k.startswith("__")}
+    if isinstance(value, list):
+        return [_expand(v, entry, iterator, item) for v in value]
+    if not isinstance(value, str):
+        return value
+    whole = re.fullmatch(r"\$\{each\.value\.(\w+)\}", value)
+    if whole:
+        return entry[whole.group(1)]
+    if iterator:
+        if value == f"${{{iterator}.value}}":
+            return item
+        attr = (re.fullmatch(rf"\$\{{{iterator}\.value\.(\w+)\}}", value)
+                or re.fullmatch(rf'\$\{{lookup\({iterator}\.value, "(\w+)", null\)\}}', value))
+        if attr:
+            return item.get(attr.group(1))
+    text = re.sub(r"\$\{each\.value\.(\w+)\}", lambda m: str(entry[m.group(1)]), value)
+    if "each.value" in text or (iterator and f"{iterator}.value" in text):
+        raise ValueError(f"cannot expand {value!r}")
+    return text
+
+
+def _dynamic_items(for_each: str, entry: dict[str, Any]) -> list[Any]:
+    """Items of a dynamic block over an entry: `each.value.k` (a list), or `each.value.k == null ? [] : [each.value.k]`
+    (no block when the entry's k is null)."""
+    listed = re.fullmatch(r"\$\{each\.value\.(\w+)\}", for_each)
+    if listed:
+        return list(entry[listed.group(1)])
+    optional = re.fullmatch(r"\$\{each\.value\.(\w+) == null \? \[\] : \[each\.value\.(\w+)\]\}", for_each)
+    if optional and optional.group(1) == optional.group(2):
+        value = entry[optional.group(1)]
+        return [] if value is None else [value]
+    raise ValueError(f"cannot expand dynamic for_each {for_each!r}")
+
+
+def for_each_instances(body: dict[str, Any], entries: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A resource with `for_each` over a literal map, one body per key, with its dynamic blocks written out."""
+    dynamics = {name: spec for block in body.get("dynamic", []) for name, spec in block.items()}
+    instances = {}
+    for key, entry in entries.items():
+        if key.startswith("__"):
+            continue
+        inst = {k: _expand(v, entry) for k, v in body.items()
+                if k not in {"for_each", "dynamic"} and not k.startswith("__")}
+        for name, spec in dynamics.items():
+            inst[name] = [_expand(one(spec["content"]), entry, name, item)
+                          for item in _dynamic_items(spec["for_each"], entry)]
+        instances[key] = inst
+    return instances
+
+
+def bucket_instances(storage: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """modules/storage's buckets by role: google_storage_bucket.this for each entry of local.buckets."""
+    buckets = storage["resource"]["google_storage_bucket"]
+    assert set(buckets) == {"this"}, f"modules/storage: expected one for_each bucket resource, found {sorted(buckets)}"
+    assert buckets["this"]["for_each"] == "${local.buckets}"
+    return for_each_instances(buckets["this"], storage["locals"]["buckets"])
+
+
+def expanded_resources(root: Path = TF) -> list[tuple[str, str, dict[str, Any]]]:
+    """(type, name, body) of every resource under terraform/, buckets of a for_each map once per entry."""
+    out = []
+    for path, rtype, name, body in all_resources(root):
+        if rtype == "google_storage_bucket" and "for_each" in body:
+            out += [(rtype, f"{name}[{role}]", inst) for role, inst in bucket_instances(merged(path.parent)).items()]
+        else:
+            out.append((rtype, name, body))
+    return out
 
 
 def public_member_problems(texts: dict[str, str]) -> list[str]:
@@ -278,30 +358,39 @@ def role_string_problems(texts: dict[str, str]) -> list[str]:
     return problems
 
 
-def pin_problems(terraform_blocks: dict[str, list[dict[str, Any]]], needed: dict[str, set[str]]) -> list[str]:
-    """Every required provider pinned with ~> MAJOR.MINOR, the same pin everywhere, every needed provider declared."""
+def pin_problems(terraform_blocks: dict[str, list[dict[str, Any]]], needed: dict[str, set[str]],
+                 pin_place: str) -> list[str]:
+    """Versions are constrained in one place (`pin_place`: required_version and every provider pinned with
+    ~> MAJOR.MINOR); every other module declares each provider it uses with its hashicorp/ source and no version;
+    every provider used or configured anywhere is pinned there."""
     problems = []
-    pins: dict[str, set[str]] = {}
+    pins: dict[str, str] = {}
     for where, blocks in terraform_blocks.items():
-        if not blocks:
-            problems.append(f"{where}: no terraform block")
-            continue
-        block = blocks[0]
-        if not str(block.get("required_version", "")).startswith(">="):
-            problems.append(f"{where}: no required_version")
         declared: dict[str, Any] = {}
-        for rp in block.get("required_providers", []):
-            declared.update({k: v for k, v in rp.items() if not k.startswith("__")})
+        for block in blocks:
+            for rp in block.get("required_providers", []):
+                declared.update({k: v for k, v in rp.items() if not k.startswith("__")})
+        constrains_version = any("required_version" in block for block in blocks)
         for pname, spec in declared.items():
-            version = spec.get("version", "") if isinstance(spec, dict) else ""
-            if not re.fullmatch(r"~> \d+\.\d+", version):
-                problems.append(f"{where}: provider {pname} not pinned with ~> MAJOR.MINOR (found {version!r})")
             if not isinstance(spec, dict) or spec.get("source") != f"hashicorp/{pname}":
                 problems.append(f"{where}: provider {pname} has no hashicorp/{pname} source")
-            pins.setdefault(pname, set()).add(version)
-        for pname in needed.get(where, set()) - set(declared):
-            problems.append(f"{where}: uses provider {pname} without declaring it")
-    problems += [f"provider {p} pinned differently: {sorted(v)}" for p, v in pins.items() if len(v) > 1]
+                continue
+            if where == pin_place:
+                pins[pname] = spec.get("version", "")
+                if not re.fullmatch(r"~> \d+\.\d+", pins[pname]):
+                    problems.append(f"{where}: provider {pname} not pinned with ~> MAJOR.MINOR (found {pins[pname]!r})")
+            elif "version" in spec:
+                problems.append(f"{where}: provider {pname} pinned here too (pins live in {pin_place} only)")
+        if where == pin_place:
+            if not any(str(block.get("required_version", "")).startswith(">=") for block in blocks):
+                problems.append(f"{where}: no required_version")
+        elif constrains_version:
+            problems.append(f"{where}: required_version here too (it lives in {pin_place} only)")
+        if where.startswith("modules/") or where == pin_place:
+            for pname in sorted(needed.get(where, set()) - set(declared)):
+                problems.append(f"{where}: uses provider {pname} without declaring it")
+    for pname in sorted(set().union(*needed.values()) - set(pins)):
+        problems.append(f"provider {pname} is used but not pinned in {pin_place}")
     return problems
 
 
@@ -413,8 +502,8 @@ def secret_placement_problems(plain: set[str], secrets: dict[str, Any], env_list
 
 def topic_wiring_problems(functions: list[dict[str, Any]], data_topics: dict[str, Any],
                           roots: dict[str, dict[str, Any]]) -> list[str]:
-    """Each Pub/Sub event function's topic role: a topic of modules/data (output `topics`, the topic's id) that every
-    environment root maps under that role to exactly that output."""
+    """Each Pub/Sub event function's topic role: a topic of modules/data (output `topics`, the topic's id) that the
+    stack (every environment's wiring) maps under that role to exactly that output."""
     problems = []
     for f in functions:
         event = f.get("event") or {}
@@ -584,27 +673,119 @@ def test_no_function_list_is_copied_into_terraform() -> None:
         assert not found, f"{path.relative_to(REPO)} names functions {found}: read them from functions.yaml"
 
 
-def test_environment_roots_wire_the_spec_files() -> None:
+def test_stack_wires_the_spec_files() -> None:
+    """The one wiring of the modules (terraform/stack), which both environment roots call."""
+    root = merged(STACK)
+    loc = root["locals"]
+    functions = root["module"]["functions"]
+    data = root["module"]["data"]
+    assert loc["repo_root"] == "${path.module}/../..", "paths must not depend on which root calls the stack"
+    assert resolve_module_path(functions["functions_file"], STACK, loc) == FUNCTIONS_YAML.resolve()
+    assert resolve_module_path(data["indexes_file"], STACK, loc) == INDEXES_JSON.resolve()
+    bundle_dir = re.search(r'"(\$\{local\.repo_root\}/build/function-source)"', functions["bundle"]["source_dir"])
+    assert bundle_dir, functions["bundle"]["source_dir"]
+    assert resolve_module_path(bundle_dir.group(1), STACK, loc) == (REPO / "build" / "function-source").resolve()
+    for name, call in root["module"].items():
+        assert (STACK / call["source"]).resolve() == (MODULES / name).resolve(), f"module {name}: {call['source']}"
+    assert set(root["module"]) == {p.name for p in MODULES.iterdir() if p.is_dir()}, "every module, called once"
+    assert functions["bundle"]["bucket"] == "${module.storage.buckets.bundles}"
+    assert root["module"]["edge"]["functions"] == "${module.functions.http_functions}"
+    assert functions["dead_letter"]["topic"] == "${module.data.topics.dead_letter}"
+    assert functions["event_sources"]["buckets"] == "${module.storage.buckets}"
+    assert functions["event_sources"]["topics"]["transcoder_events"] == "${module.data.topics.transcoder_events}"
+    assert functions["event_sources"]["topics"]["sweeper"] == "${module.data.topics.sweeper}"
+    assert (data["region"], data["sweep_schedule"]) == ("${var.region}", "${var.sweep_schedule}")
+    settings = functions["settings"]
+    assert settings["callback_secret"] == "${var.callback_signing}"
+    assert settings["transcode_timeout_seconds"] == "${var.transcode_timeout_seconds}"
+
+
+# What each environment is, dev beside prod: the per-environment defaults its root had before the stack, which its
+# call of the stack must still give (a change here is a change of the environment, not a refactor).
+ENVIRONMENT_VALUES: dict[str, dict[str, Any]] = {
+    "prefix": {"dev": "kstream-dev", "prod": "kstream"},
+    "force_destroy": {"dev": True, "prod": False},
+    "firestore": {"dev": {"point_in_time_recovery": False, "delete_protection": False},
+                  "prod": {"point_in_time_recovery": True, "delete_protection": True}},
+    "scaling": {"dev": {"min_instances_cap": 0, "max_instances_cap": 5},
+                "prod": {"min_instances_cap": 100, "max_instances_cap": 1000}},
+    "cdn": {"dev": {"signing_key": {"name": "kstream-dev-media-key-1", "secret_id": "kstream-dev-cdn-signing-key"}},
+            "prod": {"signing_key": {"name": "kstream-media-key-1", "secret_id": "kstream-cdn-signing-key"}}},
+    "callback_signing": {"dev": {"secret_id": "kstream-dev-callback-signing-secret"},
+                         "prod": {"secret_id": "kstream-callback-signing-secret"}},
+}
+
+
+def environment_problems(root: dict[str, Any], name: str, stack: dict[str, Any]) -> list[str]:
+    """An environment root is thin: a gcs backend, the google and google-beta providers on its project, region and
+    labels, one call of terraform/stack giving every input the stack has no default for and its own values, outputs
+    that pass the stack's through, and `moved` blocks taking each module's state under module.stack."""
+    problems = []
+    call = root["module"].get("stack")
+    if set(root["module"]) != {"stack"} or call is None:
+        return [f"{name}: calls {sorted(root['module'])}, not the stack alone"]
+    if root["resource"] or root["data"]:
+        problems.append(f"{name}: declares resources or data sources of its own")
+    given = {k for k in call if k != "source" and not k.startswith("__")}
+    required = {v for v, body in stack["variable"].items() if "default" not in body}
+    problems += [f"{name}: does not give the stack {v}" for v in sorted(required - given)]
+    undeclared = sorted(given - set(stack["variable"]))
+    problems += [f"{name}: gives the stack {v}, which it does not declare" for v in undeclared]
+    for var in root["variable"]:
+        if not any(f"var.{var}" in str(value) for value in call.values()):
+            problems.append(f"{name}: variable {var} does not reach the stack")
+    if [b.get("backend") for b in root["terraform"]] != [[{"gcs": {}}]]:
+        problems.append(f"{name}: state is not in the gcs backend")
+    providers = {p: body for block in root["provider"] for p, body in block.items()}
+    if set(providers) != {"google", "google-beta"}:
+        problems.append(f"{name}: configures providers {sorted(providers)}")
+    for p, body in providers.items():
+        want = {"project": "${var.project_id}", "region": "${var.region}", "default_labels": call.get("labels")}
+        if {k: body.get(k) for k in want} != want:
+            problems.append(f"{name}: provider {p} is not on the project, region and labels the stack gets")
+    for out, body in root["output"].items():
+        if body.get("value") != f"${{module.stack.{out}}}" or out not in stack["output"]:
+            problems.append(f"{name}: output {out} is not the stack's")
+    want_moves = {(f"${{module.{m}}}", f"${{module.stack.module.{m}}}") for m in stack["module"]}
+    if set(root["moved"]) != want_moves:
+        off = sorted(set(root["moved"]) ^ want_moves)
+        problems.append(f"{name}: moved blocks {off} do not match the modules the stack calls")
+    return problems
+
+
+def test_environments_call_the_shared_stack() -> None:
+    stack = merged(STACK)
+    roots = {env.name: merged(env) for env in ENVIRONMENTS}
     for env in ENVIRONMENTS:
-        root = merged(env)
-        loc = root["locals"]
-        functions = root["module"]["functions"]
-        data = root["module"]["data"]
-        assert resolve_root_path(functions["functions_file"], env, loc) == FUNCTIONS_YAML.resolve()
-        assert resolve_root_path(data["indexes_file"], env, loc) == INDEXES_JSON.resolve()
-        bundle_dir = re.search(r'"(\$\{local\.repo_root\}/build/function-source)"', functions["bundle"]["source_dir"])
-        assert bundle_dir, functions["bundle"]["source_dir"]
-        assert resolve_root_path(bundle_dir.group(1), env, loc) == (REPO / "build" / "function-source").resolve()
-        assert functions["bundle"]["bucket"] == "${module.storage.buckets.bundles}"
-        assert root["module"]["edge"]["functions"] == "${module.functions.http_functions}"
-        assert functions["dead_letter"]["topic"] == "${module.data.topics.dead_letter}"
-        assert functions["event_sources"]["buckets"] == "${module.storage.buckets}"
-        assert functions["event_sources"]["topics"]["transcoder_events"] == "${module.data.topics.transcoder_events}"
-        assert functions["event_sources"]["topics"]["sweeper"] == "${module.data.topics.sweeper}"
-        assert (data["region"], data["sweep_schedule"]) == ("${var.region}", "${var.sweep_schedule}")
-        settings = functions["settings"]
-        assert settings["callback_secret"] == "${var.callback_signing}"
-        assert settings["transcode_timeout_seconds"] == "${var.transcode_timeout_seconds}"
+        root = roots[env.name]
+        assert (env / root["module"]["stack"]["source"]).resolve() == STACK.resolve(), env.name
+        assert environment_problems(root, env.name, stack) == []
+        # Its own values, as they were: what is genuinely per environment is written in its root.
+        call, want = root["module"]["stack"], {k: v[env.name] for k, v in ENVIRONMENT_VALUES.items()}
+        assert root["variable"]["prefix"]["default"] == want["prefix"], env.name
+        assert call["storage"] == f"${{merge({{force_destroy = {str(want['force_destroy']).lower()}}}, var.storage)}}"
+        for key in ("firestore", "scaling", "cdn", "callback_signing"):
+            assert {k: v for k, v in call[key].items() if not k.startswith("__")} == want[key], (env.name, key)
+        assert root["locals"]["labels"] == {"app": "kstream", "env": env.name}
+        assert call["labels"] == "${local.labels}"
+        assert root["variable"]["region"]["default"] == "asia-northeast3"
+    # The same interface everywhere: the same inputs and outputs (what cloudbuild.yaml and docs/deploy.md use).
+    assert {n: set(r["variable"]) for n, r in roots.items()} == {n: {"project_id", "region", "prefix", "domain",
+                                                                    "service_callers", "storage"} for n in roots}
+    assert set(roots["dev"]["output"]) == set(roots["prod"]["output"]) == set(stack["output"])
+
+
+def test_environment_check_catches_a_fat_root() -> None:
+    stack = merged(STACK)
+    root = merged(ENVIRONMENTS[0])
+    fat = {**root, "module": {**root["module"], "edge": {"source": "../../modules/edge"}}}
+    assert environment_problems(fat, "fat", stack)
+    call = {k: v for k, v in root["module"]["stack"].items() if k != "firestore"}
+    assert any("firestore" in p for p in environment_problems({**root, "module": {"stack": call}}, "x", stack))
+    unmoved = {**root, "moved": root["moved"][1:]}
+    assert any("moved" in p for p in environment_problems(unmoved, "x", stack))
+    extra = {**root, "resource": {"google_storage_bucket": {"b": {}}}}
+    assert environment_problems(extra, "x", stack)
 
 
 def test_bundle_is_zipped_and_uploaded_by_content_hash() -> None:
@@ -665,10 +846,9 @@ def test_transcode_timeout_is_a_typed_variable_with_the_settings_default() -> No
     assert default == 21600
     settings_type = merged(MODULES / "functions")["variable"]["settings"]["type"]
     assert f"transcode_timeout_seconds = optional(number, {default})" in settings_type, settings_type
-    for env in ENVIRONMENTS:
-        var = merged(env)["variable"]["transcode_timeout_seconds"]
-        assert var["type"] in ("number", "${number}") and var["default"] == default, (env.name, var)
-        assert var["validation"], f"{env.name}: transcode_timeout_seconds has no validation"
+    var = merged(STACK)["variable"]["transcode_timeout_seconds"]
+    assert var["type"] in ("number", "${number}") and var["default"] == default, var
+    assert var["validation"], "stack: transcode_timeout_seconds has no validation"
 
 
 def test_every_event_function_has_an_eventarc_trigger_with_retry_and_dead_letter() -> None:
@@ -699,8 +879,11 @@ def test_every_event_function_has_an_eventarc_trigger_with_retry_and_dead_letter
     subscription = data["resource"]["google_pubsub_subscription"]["dead_letter"]
     assert subscription["topic"] == "${google_pubsub_topic.dead_letter.id}"
 
-    # Each event entry of the list: a type Terraform wires, a role the environments map.
-    storage_outputs = merged(MODULES / "storage")["output"]["buckets"]["value"]
+    # Each event entry of the list: a type Terraform wires, a role the stack maps.
+    storage = merged(MODULES / "storage")
+    by_role = "${{for role, bucket in google_storage_bucket.this : role => bucket.name}}"
+    assert storage["output"]["buckets"]["value"] == by_role
+    storage_outputs = set(bucket_instances(storage))
     events = [f for f in function_list() if f.get("event")]
     assert events, "functions.yaml has no event functions"
     for f in events:
@@ -709,7 +892,7 @@ def test_every_event_function_has_an_eventarc_trigger_with_retry_and_dead_letter
             assert event.get("bucket") in storage_outputs, f"{f['name']}: bucket role {event.get('bucket')}"
         elif event["type"] != PUBSUB_PUBLISHED:
             pytest.fail(f"{f['name']}: event type {event['type']} has no Eventarc wiring")
-    roots = {env.name: merged(env)["module"]["functions"]["event_sources"]["topics"] for env in ENVIRONMENTS}
+    roots = {"stack": merged(STACK)["module"]["functions"]["event_sources"]["topics"]}
     assert topic_wiring_problems(function_list(), data["output"]["topics"]["value"], roots) == []
     roles = {f["event"].get("topic") for f in events if f["event"]["type"] == PUBSUB_PUBLISHED}
     assert {"transcoder_events", "sweeper"} <= roles, roles
@@ -751,7 +934,7 @@ def test_every_index_is_deployed() -> None:
 
 
 def test_no_bucket_is_public() -> None:
-    resources = [(t, n, b) for _, t, n, b in all_resources()]
+    resources = expanded_resources()
     assert [n for t, n, _ in resources if t == "google_storage_bucket"], "no buckets found"
     assert bucket_problems(resources) == []
     texts = {str(p.relative_to(REPO)): p.read_text(encoding="utf-8")
@@ -764,11 +947,49 @@ def test_public_bucket_checks_catch_a_public_bucket() -> None:
     resources = [(t, n, b) for block in bad["resource"] for t, named in block.items() for n, b in named.items()]
     assert len(bucket_problems(resources)) == 2
     assert public_member_problems({"x.tf": 'member = "allUsers"'})
+    # A bucket of the for_each map that takes its access settings from an entry is checked per entry.
+    storage = merged(MODULES / "storage")
+    body = {**storage["resource"]["google_storage_bucket"]["this"],
+            "uniform_bucket_level_access": "${each.value.uniform}", "public_access_prevention": "${each.value.pap}"}
+    entries = {k: {**v, "uniform": True, "pap": "enforced"} for k, v in storage["locals"]["buckets"].items()}
+    entries["media"] = {**entries["media"], "uniform": False, "pap": "inherited"}
+    leaky = {**storage, "resource": {"google_storage_bucket": {"this": body}},
+             "locals": {**storage["locals"], "buckets": entries}}
+    got = bucket_problems([("google_storage_bucket", k, b) for k, b in bucket_instances(leaky).items()])
+    assert got == ["media: uniform_bucket_level_access is not true", "media: public_access_prevention is not enforced"]
+
+
+def test_every_bucket_of_the_map_is_private_and_keeps_its_name() -> None:
+    """modules/storage makes its buckets from one map (local.buckets): every entry gets uniform bucket-level access
+    and public access prevention, the names are the ones the four bucket resources had, and `moved` blocks take
+    the old addresses to the map's keys (no bucket is replaced)."""
+    storage = merged(MODULES / "storage")
+    buckets = bucket_instances(storage)
+    suffixes = {"upload": "uploads", "source": "sources", "media": "media", "bundles": "bundles"}
+    assert set(buckets) == set(suffixes)
+    for role, b in buckets.items():
+        assert b["uniform_bucket_level_access"] is True, role
+        assert b["public_access_prevention"] == "enforced", role
+        assert b["name"] == f"${{var.prefix}}-${{var.project_id}}-{suffixes[role]}", role
+        assert (b["location"], b["storage_class"], b["labels"]) == ("${var.location}", "STANDARD", "${var.labels}")
+        assert b["force_destroy"] == (True if role == "bundles" else "${var.config.force_destroy}"), role
+    moves = set(storage["moved"])
+    for role in suffixes:
+        assert (f"${{google_storage_bucket.{role}}}", f'${{google_storage_bucket.this["{role}"]}}') in moves, role
+    iam = storage["resource"]["google_storage_bucket_iam_member"]
+    assert iam["transcoder_reads_sources"]["bucket"] == '${google_storage_bucket.this["source"].name}'
+    assert iam["transcoder_writes_media"]["bucket"] == '${google_storage_bucket.this["media"].name}'
+    # Each checkov skip stays on the bucket resource, with its reason.
+    skips = [c["value"] for c in storage["resource"]["google_storage_bucket"]["this"]["__comments__"]]
+    assert {re.match(r"checkov:skip=(CKV_GCP_\d+):.{20,}", c).group(1) for c in skips} == {"CKV_GCP_62", "CKV_GCP_78"}
+    unversioned = {role for role, b in buckets.items() if one(b["versioning"])["enabled"] is not True}
+    assert unversioned == {"upload", "bundles"}, "the CKV_GCP_78 skip's reason names upload and bundles only"
 
 
 def test_upload_bucket_has_cors_and_lifecycle() -> None:
     storage = merged(MODULES / "storage")
-    upload = storage["resource"]["google_storage_bucket"]["upload"]
+    buckets = bucket_instances(storage)
+    upload = buckets["upload"]
     cors = one(upload["cors"])
     assert "PUT" in cors["method"]
     headers = {h.lower() for h in cors["response_header"]}
@@ -780,8 +1001,17 @@ def test_upload_bucket_has_cors_and_lifecycle() -> None:
     config_type = storage["variable"]["config"]["type"]
     default_days = re.search(r"abandoned_upload_days\s*=\s*optional\(number, (\d+)\)", config_type)
     assert default_days and default_days.group(1) == "2", "abandoned chunks are deleted after 2 days by default"
+    assert upload["soft_delete_policy"] == [{"retention_duration_seconds": 0}], "deleted chunks are not kept"
     for name in ("source", "media"):
-        assert one(storage["resource"]["google_storage_bucket"][name]["versioning"])["enabled"] is True, name
+        assert one(buckets[name]["versioning"])["enabled"] is True, name
+        rule = one(buckets[name]["lifecycle_rule"])
+        assert one(rule["condition"])["days_since_noncurrent_time"] == "${var.config.noncurrent_version_days}", name
+        assert one(rule["condition"])["with_state"] == "ARCHIVED" and one(rule["action"])["type"] == "Delete", name
+    media_cors = one(buckets["media"]["cors"])
+    assert media_cors["method"] == ["GET", "HEAD"] and media_cors["origin"] == "${var.config.cors_origins}"
+    assert buckets["source"]["cors"] == buckets["bundles"]["cors"] == [], "only browsers' buckets answer CORS"
+    bundle_rule = one(buckets["bundles"]["lifecycle_rule"])
+    assert one(bundle_rule["condition"])["age"] == "${var.config.bundle_retention_days}"
 
 
 def test_service_account_roles_are_least_privilege() -> None:
@@ -880,23 +1110,33 @@ def _needed_providers(directory: Path) -> set[str]:
             needed.add("google")
         elif rtype.startswith("archive_"):
             needed.add("archive")
-        needed |= {"google-beta" for body in named.values() if body.get("provider") == "${google-beta}"}
+        beta = ("google-beta", "${google-beta}")
+        needed |= {"google-beta" for body in named.values() if body.get("provider") in beta}
     return needed
 
 
-def test_provider_versions_are_pinned() -> None:
-    dirs = [*sorted(p for p in MODULES.iterdir() if p.is_dir()), *ENVIRONMENTS]
+def test_provider_versions_are_pinned_once() -> None:
+    modules = sorted(p for p in MODULES.iterdir() if p.is_dir())
+    dirs = [*modules, STACK, *ENVIRONMENTS]
     blocks = {str(d.relative_to(TF)): merged(d)["terraform"] for d in dirs}
     needed = {str(d.relative_to(TF)): _needed_providers(d) for d in dirs}
-    for env in ENVIRONMENTS:
-        needed[str(env.relative_to(TF))] |= {"google", "google-beta", "archive"}
-    assert pin_problems(blocks, needed) == []
-    assert pin_problems({"x": [{"required_version": ">= 1.7.0", "required_providers": [
-        {"google": {"source": "hashicorp/google", "version": ">= 6.0"}}]}]}, {"x": {"google", "archive"}})
+    for env in ENVIRONMENTS:  # the providers a root configures
+        needed[str(env.relative_to(TF))] |= {name for block in merged(env)["provider"] for name in block}
+    # The stack declares every provider its modules use (it passes them down implicitly).
+    needed["stack"] = set().union(*(needed[str(m.relative_to(TF))] for m in modules))
+    assert needed["stack"] == {"google", "google-beta", "archive"}
+    assert pin_problems(blocks, needed, "stack") == []
+    pinned = {"required_version": ">= 1.7.0", "required_providers": [
+        {"google": {"source": "hashicorp/google", "version": "~> 6.40"}}]}
+    assert pin_problems({"stack": [pinned], "modules/x": [{"required_providers": [
+        {"google": {"source": "hashicorp/google", "version": "~> 6.40"}}]}]}, {"modules/x": {"google"}}, "stack")
+    assert pin_problems({"stack": [{"required_version": ">= 1.7.0", "required_providers": [
+        {"google": {"source": "hashicorp/google", "version": ">= 6.0"}}]}]}, {"stack": {"google"}}, "stack")
+    assert pin_problems({"stack": [pinned], "modules/x": [{}]}, {"modules/x": {"google", "archive"}}, "stack")
 
 
 def test_every_variable_and_output_has_a_description() -> None:
-    dirs = [*sorted(p for p in MODULES.iterdir() if p.is_dir()), *ENVIRONMENTS]
+    dirs = [*sorted(p for p in MODULES.iterdir() if p.is_dir()), STACK, *ENVIRONMENTS]
     problems = [p for d in dirs for p in description_problems(merged(d), str(d.relative_to(TF)))]
     assert problems == []
     bad = merged_text('variable "v" {\n  type = string\n}\noutput "o" {\n  value = 1\n}\n')
@@ -943,7 +1183,7 @@ def test_cloud_scheduler_starts_the_sweep_on_its_topic() -> None:
     assert agents["scheduler"] == "service-${local.project_number}@gcp-sa-cloudscheduler.iam.gserviceaccount.com"
     assert "scheduler" in data["variable"]["service_agents"]["type"]
     # Every 15 minutes by default, everywhere; the validation accepts unix-cron and refuses anything else.
-    places = [("modules/data", data["variable"]), *((e.name, merged(e)["variable"]) for e in ENVIRONMENTS)]
+    places = [("modules/data", data["variable"]), ("stack", merged(STACK)["variable"])]
     for where, variables in places:
         var = variables["sweep_schedule"]
         assert var["default"] == "*/15 * * * *", where
@@ -995,6 +1235,17 @@ def test_edge_routes_every_spec_path_to_its_function() -> None:
     assert route_rule["for_each"] == "${local.route_rules}"
     assert one(url_map["http_redirect"]["default_url_redirect"])["https_redirect"] is True
     assert routing_problems(function_list()) == []
+    # One listener per port on the one address (a for_each since it replaced two copies; state moved).
+    rule = edge["resource"]["google_compute_global_forwarding_rule"]["this"]
+    listeners = {k: v for k, v in rule["for_each"].items() if not k.startswith("__")}
+    assert listeners == {"https": {"port_range": "443", "target": "${google_compute_target_https_proxy.this.id}"},
+                         "http": {"port_range": "80", "target": "${google_compute_target_http_proxy.redirect.id}"}}
+    assert (rule["target"], rule["port_range"]) == ("${each.value.target}", "${each.value.port_range}")
+    assert rule["ip_address"] == "${google_compute_global_address.this.address}"
+    assert rule["name"] == "${var.prefix}-edge-${each.key}"
+    for key in listeners:
+        assert (f"${{google_compute_global_forwarding_rule.{key}}}",
+                f'${{google_compute_global_forwarding_rule.this["{key}"]}}') in edge["moved"], key
 
 
 def test_routing_check_catches_an_ambiguous_route() -> None:
@@ -1032,11 +1283,11 @@ def test_latency_metric_reads_the_request_log() -> None:
 def test_names_derive_from_the_prefix() -> None:
     random_resources = [t for _, t, _, _ in all_resources() if t.startswith("random_")]
     assert random_resources == []
-    for env in ENVIRONMENTS:
-        prefix = merged(env)["variable"]["prefix"]
-        assert prefix["validation"], f"{env.name}: prefix has no validation"
+    assert merged(STACK)["variable"]["prefix"]["validation"], "stack: prefix has no validation"
     # Service account ids (<= 30 chars) for the environments' default prefixes: valid and distinct.
-    for prefix in ("kstream", "kstream-dev"):
+    defaults = {merged(env)["variable"]["prefix"]["default"] for env in ENVIRONMENTS}
+    assert defaults == {"kstream", "kstream-dev"}
+    for prefix in sorted(defaults):
         ids = set()
         for f in function_list():
             long = f"{prefix}-{f['name']}"

@@ -1,44 +1,44 @@
 output "url" {
   description = "Base URL of the API (/api/...) and media (/media/...)."
-  value       = module.edge.url
+  value       = module.stack.url
 }
 
 output "ip_address" {
   description = "Create an A record <domain> -> this address; the managed certificate becomes ACTIVE after it resolves."
-  value       = module.edge.ip_address
+  value       = module.stack.ip_address
 }
 
 output "certificate" {
   description = "Managed certificate name; ACTIVE once the A record resolves."
-  value       = module.edge.certificate
+  value       = module.stack.certificate
 }
 
 output "buckets" {
   description = "Bucket names by role."
-  value       = module.storage.buckets
+  value       = module.stack.buckets
 }
 
 output "functions" {
   description = "Deployed functions with their URIs and service accounts."
-  value       = module.functions.functions
+  value       = module.stack.functions
 }
 
 output "event_triggers" {
   description = "Eventarc trigger of each event function."
-  value       = module.functions.event_triggers
+  value       = module.stack.event_triggers
 }
 
 output "dead_letter_subscription" {
   description = "Pull subscription of events that failed max_delivery_attempts times."
-  value       = module.data.dead_letter_subscription
+  value       = module.stack.dead_letter_subscription
 }
 
 output "sweeper_job" {
   description = "Cloud Scheduler job starting the stuck-job sweep (gcloud scheduler jobs run <it> --location <region> sweeps now)."
-  value       = module.data.sweeper_job
+  value       = module.stack.sweeper_job
 }
 
 output "request_latency_metric" {
   description = "Cloud Monitoring metric type of request latency by route and status."
-  value       = module.observability.request_latency_metric
+  value       = module.stack.request_latency_metric
 }

@@ -1,116 +1,44 @@
-# kstream, one environment (its defaults are in variables.tf): thin wiring of the modules. Everything about the functions comes from
-# functions/functions.yaml; everything about Firestore indexes from functions/firestore.indexes.json.
+# kstream prod: the whole of kstream (../../stack) with prod's values. What makes it prod is all in this file:
+# nothing holding data may be destroyed with it, Firestore keeps point-in-time recovery, functions scale far.
+# Per deployment (project, domain, web origins...) come from variables.tf: terraform.tfvars or -var (cloudbuild.yaml).
+
+terraform {
+  # State lives in a GCS bucket made once by hand (docs/deploy.md):
+  #   terraform init -backend-config=bucket=<state bucket> -backend-config=prefix=kstream/prod
+  backend "gcs" {}
+}
 
 locals {
-  repo_root  = "${path.root}/../../.."
-  public_url = "https://${var.domain}"
-  media_path = "/media"
+  labels = { app = "kstream", env = "prod" }
 }
 
-module "project" {
-  source         = "../../modules/project"
-  project_id     = var.project_id
-  extra_services = var.extra_services
-}
-
-module "storage" {
-  source           = "../../modules/storage"
-  project_id       = module.project.project_id
-  prefix           = var.prefix
-  location         = var.region
-  labels           = var.labels
-  transcoder_agent = module.project.service_agents.transcoder
-  config           = var.storage
-}
-
-module "data" {
-  source         = "../../modules/data"
-  project_id     = module.project.project_id
-  prefix         = var.prefix
-  labels         = var.labels
+# Provider versions are pinned once, in ../../stack/versions.tf.
+provider "google" {
+  project        = var.project_id
   region         = var.region
-  sweep_schedule = var.sweep_schedule
-  indexes_file   = "${local.repo_root}/functions/firestore.indexes.json"
-  firestore = {
-    location               = coalesce(var.firestore.location, var.region)
-    point_in_time_recovery = var.firestore.point_in_time_recovery
-    delete_protection      = var.firestore.delete_protection
-  }
-  service_agents = module.project.service_agents
+  default_labels = local.labels
 }
 
-module "cdn" {
-  source         = "../../modules/cdn"
-  project_id     = module.project.project_id
-  prefix         = var.prefix
-  media_bucket   = module.storage.buckets.media
-  cdn_fill_agent = module.project.service_agents.cdn_fill
-  signing_key    = var.cdn.signing_key
-  cache          = var.cdn.cache
-}
-
-module "functions" {
-  source         = "../../modules/functions"
-  project_id     = module.project.project_id
+provider "google-beta" {
+  project        = var.project_id
   region         = var.region
-  prefix         = var.prefix
-  labels         = var.labels
-  functions_file = "${local.repo_root}/functions/functions.yaml"
-
-  bundle = {
-    source_dir  = coalesce(var.bundle_dir, "${local.repo_root}/build/function-source")
-    output_path = "${path.root}/.terraform/${var.prefix}-bundle.zip"
-    bucket      = module.storage.buckets.bundles
-  }
-
-  settings = {
-    buckets                   = module.storage.buckets
-    transcoder_topic          = module.data.topic_names.transcoder_events
-    transcoder_location       = coalesce(var.transcoder_location, var.region)
-    cdn_base_url              = "${local.public_url}${local.media_path}"
-    cdn_key                   = module.cdn.signing_key
-    callback_secret           = var.callback_signing
-    service_callers           = var.service_callers
-    transcode_timeout_seconds = var.transcode_timeout_seconds
-    service_audience          = local.public_url
-    extra                     = var.extra_settings
-  }
-
-  event_sources = {
-    buckets = module.storage.buckets
-    topics = {
-      transcoder_events = module.data.topics.transcoder_events
-      sweeper           = module.data.topics.sweeper
-    }
-  }
-
-  dead_letter = {
-    topic                 = module.data.topics.dead_letter
-    max_delivery_attempts = var.max_delivery_attempts
-  }
-
-  service_agents = module.project.service_agents
-  scaling        = var.scaling
+  default_labels = local.labels
 }
 
-module "edge" {
-  source     = "../../modules/edge"
-  project_id = module.project.project_id
-  prefix     = var.prefix
-  region     = var.region
-  labels     = var.labels
-  domain     = var.domain
-  functions  = module.functions.http_functions
-  armor      = var.armor
+module "stack" {
+  source          = "../../stack"
+  project_id      = var.project_id
+  region          = var.region
+  prefix          = var.prefix
+  domain          = var.domain
+  service_callers = var.service_callers
+  labels          = local.labels
 
-  media = {
-    backend_bucket = module.cdn.backend_bucket
-    path           = local.media_path
-  }
-}
+  storage   = merge({ force_destroy = false }, var.storage) # never in prod
+  firestore = { point_in_time_recovery = true, delete_protection = true }
+  scaling   = { min_instances_cap = 100, max_instances_cap = 1000 }
 
-module "observability" {
-  source     = "../../modules/observability"
-  project_id = module.project.project_id
-  prefix     = var.prefix
+  # Secret Manager secrets the operator creates (docs/deploy.md); a rotation changes them here.
+  cdn              = { signing_key = { name = "kstream-media-key-1", secret_id = "kstream-cdn-signing-key" } }
+  callback_signing = { secret_id = "kstream-callback-signing-secret" }
 }

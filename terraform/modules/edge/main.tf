@@ -69,17 +69,6 @@ resource "google_compute_target_https_proxy" "this" {
   ssl_policy       = google_compute_ssl_policy.this.id
 }
 
-resource "google_compute_global_forwarding_rule" "https" {
-  project               = var.project_id
-  name                  = "${var.prefix}-edge-https"
-  target                = google_compute_target_https_proxy.this.id
-  ip_address            = google_compute_global_address.this.address
-  ip_protocol           = "TCP"
-  port_range            = "443"
-  load_balancing_scheme = "EXTERNAL_MANAGED"
-  labels                = var.labels
-}
-
 # Port 80 answers only with a redirect to HTTPS (301, query kept).
 resource "google_compute_url_map" "http_redirect" {
   project     = var.project_id
@@ -99,13 +88,28 @@ resource "google_compute_target_http_proxy" "redirect" {
   url_map = google_compute_url_map.http_redirect.id
 }
 
-resource "google_compute_global_forwarding_rule" "http" {
+# The listeners: one forwarding rule per port on the one address, 443 to the HTTPS proxy, 80 to the redirect.
+resource "google_compute_global_forwarding_rule" "this" {
+  for_each = {
+    https = { port_range = "443", target = google_compute_target_https_proxy.this.id }
+    http  = { port_range = "80", target = google_compute_target_http_proxy.redirect.id }
+  }
   project               = var.project_id
-  name                  = "${var.prefix}-edge-http"
-  target                = google_compute_target_http_proxy.redirect.id
+  name                  = "${var.prefix}-edge-${each.key}"
+  target                = each.value.target
   ip_address            = google_compute_global_address.this.address
   ip_protocol           = "TCP"
-  port_range            = "80"
+  port_range            = each.value.port_range
   load_balancing_scheme = "EXTERNAL_MANAGED"
   labels                = var.labels
+}
+
+moved {
+  from = google_compute_global_forwarding_rule.https
+  to   = google_compute_global_forwarding_rule.this["https"]
+}
+
+moved {
+  from = google_compute_global_forwarding_rule.http
+  to   = google_compute_global_forwarding_rule.this["http"]
 }

@@ -1,13 +1,11 @@
+# Versions are constrained once, in stack/versions.tf.
 terraform {
-  required_version = ">= 1.7.0"
   required_providers {
     google = {
-      source  = "hashicorp/google"
-      version = "~> 6.40"
+      source = "hashicorp/google"
     }
     google-beta = {
-      source  = "hashicorp/google-beta"
-      version = "~> 6.40"
+      source = "hashicorp/google-beta"
     }
   }
 }

@@ -1,9 +1,4 @@
 output "buckets" {
   description = "Bucket names by role: upload, source, media, bundles."
-  value = {
-    upload  = google_storage_bucket.upload.name
-    source  = google_storage_bucket.source.name
-    media   = google_storage_bucket.media.name
-    bundles = google_storage_bucket.bundles.name
-  }
+  value       = { for role, bucket in google_storage_bucket.this : role => bucket.name }
 }

@@ -1,9 +1,8 @@
+# Versions are constrained once, in stack/versions.tf.
 terraform {
-  required_version = ">= 1.7.0"
   required_providers {
     google = {
-      source  = "hashicorp/google"
-      version = "~> 6.40"
+      source = "hashicorp/google"
     }
   }
 }

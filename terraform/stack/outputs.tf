@@ -1,0 +1,44 @@
+output "url" {
+  description = "Base URL of the API (/api/...) and media (/media/...)."
+  value       = module.edge.url
+}
+
+output "ip_address" {
+  description = "Create an A record <domain> -> this address; the managed certificate becomes ACTIVE after it resolves."
+  value       = module.edge.ip_address
+}
+
+output "certificate" {
+  description = "Managed certificate name; ACTIVE once the A record resolves."
+  value       = module.edge.certificate
+}
+
+output "buckets" {
+  description = "Bucket names by role."
+  value       = module.storage.buckets
+}
+
+output "functions" {
+  description = "Deployed functions with their URIs and service accounts."
+  value       = module.functions.functions
+}
+
+output "event_triggers" {
+  description = "Eventarc trigger of each event function."
+  value       = module.functions.event_triggers
+}
+
+output "dead_letter_subscription" {
+  description = "Pull subscription of events that failed max_delivery_attempts times."
+  value       = module.data.dead_letter_subscription
+}
+
+output "sweeper_job" {
+  description = "Cloud Scheduler job starting the stuck-job sweep (gcloud scheduler jobs run <it> --location <region> sweeps now)."
+  value       = module.data.sweeper_job
+}
+
+output "request_latency_metric" {
+  description = "Cloud Monitoring metric type of request latency by route and status."
+  value       = module.observability.request_latency_metric
+}
