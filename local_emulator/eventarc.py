@@ -7,6 +7,8 @@ At start it creates one Pub/Sub push subscription per event function on the emul
   CloudEvent whose data is ``{"message": {...}, "subscription": ...}``.
 The CloudEvent goes to the function in binary content mode. The function's status is the push answer: a non-2xx
 leaves the message un-acked and the Pub/Sub emulator redelivers it, so retries behave as Eventarc's do.
+A push that can never become an event (not a Pub/Sub push, or a storage notice whose data is not base64 JSON) is
+acknowledged and logged with the reason, never redelivered forever.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +36,7 @@ STORAGE_FINALIZED = "google.cloud.storage.object.v1.finalized"
 STORAGE_DELETED = "google.cloud.storage.object.v1.deleted"
 PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
 GCS_EVENT_TYPES = {"OBJECT_FINALIZE": STORAGE_FINALIZED, "OBJECT_DELETE": STORAGE_DELETED}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def bucket_for(cfg: StackConfig, role: str) -> str:
@@ -43,14 +47,40 @@ def topic_for(cfg: StackConfig, role: str) -> str:
     return {"transcoder_events": cfg.transcoder_topic, "sweeper": SWEEPER_TOPIC}[role]
 
 
-def storage_cloudevent(push: dict[str, Any]) -> tuple[dict[str, str], bytes] | None:
+class BadPush(Exception):
+    """A push body that can never become an event: acknowledged (so Pub/Sub stops redelivering it) and logged."""
+
+
+def push_message(push: Any) -> dict[str, Any]:
+    """The ``message`` of a Pub/Sub push body ``{"message": {...}, "subscription": ...}``; BadPush otherwise."""
+    message = push.get("message") if isinstance(push, dict) else None
+    if not isinstance(message, dict):
+        raise BadPush("not a Pub/Sub push body (expected a JSON object with a 'message' object)")
+    attributes = message.get("attributes")
+    if attributes is not None and not (isinstance(attributes, dict)
+                                       and all(isinstance(v, str) for v in attributes.values())):
+        raise BadPush("the message's attributes are not a map of strings")
+    return message
+
+
+def header_text(value: Any) -> str:
+    """``value`` as a CloudEvent header value: text, its control characters (CR, LF, ...) percent-encoded."""
+    return _CONTROL.sub(lambda found: f"%{ord(found.group()):02X}", str(value))
+
+
+def storage_cloudevent(push: Any) -> tuple[dict[str, str], bytes] | None:
     """Binary-mode CloudEvent headers and body for a fake-gcs-server notification, or None if not an object event."""
-    message = push.get("message") or {}
+    message = push_message(push)
     attributes = message.get("attributes") or {}
     event_type = GCS_EVENT_TYPES.get(attributes.get("eventType", ""))
     if event_type is None:
         return None
-    obj = json.loads(base64.b64decode(message.get("data") or "e30="))
+    try:
+        obj = json.loads(base64.b64decode(message.get("data") or "e30=", validate=True))
+    except (TypeError, ValueError, RecursionError):  # binascii.Error and UnicodeDecodeError are ValueErrors
+        raise BadPush("the storage notice's data is not base64-encoded JSON") from None
+    if not isinstance(obj, dict):
+        raise BadPush(f"the storage notice's data is a JSON {type(obj).__name__}, not an object resource")
     bucket = attributes.get("bucketId") or obj.get("bucket")
     name = attributes.get("objectId") or obj.get("name")
     obj.setdefault("bucket", bucket)
@@ -61,22 +91,22 @@ def storage_cloudevent(push: dict[str, Any]) -> tuple[dict[str, str], bytes] | N
         obj["generation"] = attributes["objectGeneration"]
     headers = {
         "ce-specversion": "1.0",
-        "ce-id": str(message.get("messageId") or message.get("message_id")),
-        "ce-source": f"//storage.googleapis.com/projects/_/buckets/{bucket}",
+        "ce-id": header_text(message.get("messageId") or message.get("message_id")),
+        "ce-source": header_text(f"//storage.googleapis.com/projects/_/buckets/{bucket}"),
         "ce-type": event_type,
-        "ce-subject": f"objects/{name}",
-        "ce-time": message.get("publishTime") or datetime.now(UTC).isoformat(),
+        "ce-subject": header_text(f"objects/{name}"),
+        "ce-time": header_text(message.get("publishTime") or datetime.now(UTC).isoformat()),
         "Content-Type": "application/json",
     }
     return headers, json.dumps(obj).encode()
 
 
-def pubsub_cloudevent(push: dict[str, Any], project: str, topic: str) -> tuple[dict[str, str], bytes]:
-    message = dict(push.get("message") or {})
-    message_id = str(message.get("messageId") or message.get("message_id"))
+def pubsub_cloudevent(push: Any, project: str, topic: str) -> tuple[dict[str, str], bytes]:
+    message = dict(push_message(push))
+    message_id = header_text(message.get("messageId") or message.get("message_id"))
     message.setdefault("messageId", message_id)
     message.setdefault("message_id", message_id)
-    publish_time = message.get("publishTime") or datetime.now(UTC).isoformat()
+    publish_time = header_text(message.get("publishTime") or datetime.now(UTC).isoformat())
     message.setdefault("publish_time", publish_time)
     headers = {
         "ce-specversion": "1.0",
@@ -116,10 +146,11 @@ class Bridge:
         if spec is None or spec.event is None:
             return web.Response(status=404, text="no such event function")
         try:
-            push = await request.json()
-        except ValueError:
-            return web.Response(status=204, text="not a push message: dropped")
-        event = self._event_for(spec, push)
+            event = self._event_for(spec, await request.json())
+        except (ValueError, RecursionError, BadPush) as exc:
+            reason = str(exc) if isinstance(exc, BadPush) else "the push body is not JSON"
+            print(f"{spec.name}: dropped a push that can never become an event: {reason}", flush=True)
+            return web.Response(status=204, text=f"dropped: {reason}")
         if event is None:
             return web.Response(status=204, text="not for this trigger")
         headers, body = event
@@ -139,7 +170,7 @@ class Bridge:
               f"{text[:200]}; will retry", flush=True)
         return web.Response(status=500, text="function failed; retry")
 
-    def _event_for(self, spec: FunctionSpec, push: dict[str, Any]) -> tuple[dict[str, str], bytes] | None:
+    def _event_for(self, spec: FunctionSpec, push: Any) -> tuple[dict[str, str], bytes] | None:
         assert spec.event is not None
         if spec.event.bucket:
             event = storage_cloudevent(push)

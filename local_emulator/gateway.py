@@ -16,7 +16,7 @@ import hashlib
 import json
 import sys
 import time
-import uuid
+import traceback
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "functions")]
 
+from kstream.observability import sane_request_id  # noqa: E402
 from kstream.registry import function_list  # noqa: E402
 
 from contracts.envelope import ErrorBody, ErrorResponse  # noqa: E402
@@ -45,6 +46,11 @@ HOP_BY_HOP = {
     "transfer-encoding", "upgrade", "host", "content-length",
 }
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# How both listeners parse requests: bodies pass through as sent (a proxy decodes no Content-Encoding), and request
+# lines and header fields up to 64 KiB reach the handlers, so an over-long URL or token gets the function's answer
+# in the envelope rather than the HTTP parser's plain-text 400.
+SERVER_OPTIONS: dict[str, Any] = {"auto_decompress": False, "max_line_size": 64 * 1024, "max_field_size": 64 * 1024}
+_ROUTER_CODES = {404: ErrorCode.ROUTE_NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}
 
 
 def envelope(code: ErrorCode, message: str | None, request_id: str, headers: dict[str, str] | None = None
@@ -59,6 +65,24 @@ def envelope(code: ErrorCode, message: str | None, request_id: str, headers: dic
     response.headers["X-Request-ID"] = request_id
     response.headers.update(headers or {})
     return response
+
+
+@web.middleware
+async def api_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Every answer of the API listener is the envelope: a request the router cannot take (a path with a newline,
+    CONNECT) and a bug in the gateway alike."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _ROUTER_CODES.get(exc.status, ErrorCode.REQUEST_INVALID)
+        return envelope(code, f"No endpoint takes {request.method} {request.path[:200]!r}" if exc.status in
+                        _ROUTER_CODES else None, sane_request_id(request.headers.get("X-Request-ID")))
+    except Exception as exc:  # a bug: say so in the envelope, with the stack trace in the gateway's log only
+        print(f"gateway: unhandled error on {request.method} {request.path[:200]!r}: {exc!r}", flush=True)
+        traceback.print_exc()
+        return envelope(ErrorCode.SYSTEM_ERROR, None, sane_request_id(request.headers.get("X-Request-ID")))
 
 
 class LatencyMetrics:
@@ -188,7 +212,7 @@ class Gateway:
     async def handle_api(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
         path = request.path
-        request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+        request_id = sane_request_id(request.headers.get("X-Request-ID"))
         route = "unmatched"
         response: web.StreamResponse
         if path == "/_emulator/healthz":
@@ -280,7 +304,7 @@ class Gateway:
 
     # -- wiring -----------------------------------------------------------------------------------
     def api_app(self) -> web.Application:
-        app = web.Application(client_max_size=0)
+        app = web.Application(client_max_size=0, middlewares=[api_errors])
         app.on_startup.append(self.open)
         app.on_cleanup.append(self.close)
         app.router.add_route("*", "/{tail:.*}", self.handle_api)
@@ -294,8 +318,8 @@ class Gateway:
 
 async def serve(cfg: StackConfig) -> None:
     gateway = Gateway(cfg)
-    api = web.AppRunner(gateway.api_app(), access_log=None)
-    storage = web.AppRunner(gateway.storage_app(), access_log=None)
+    api = web.AppRunner(gateway.api_app(), access_log=None, **SERVER_OPTIONS)
+    storage = web.AppRunner(gateway.storage_app(), access_log=None, **SERVER_OPTIONS)
     await api.setup()
     await storage.setup()
     await web.TCPSite(api, "127.0.0.1", cfg.gateway_port, backlog=512).start()

@@ -316,6 +316,9 @@ class LocalCloud:
                 [_python(), "-m", "gunicorn", "--bind", f"127.0.0.1:{cfg.functions_port}",
                  "--workers", str(cfg.function_workers), "--worker-class", "gthread", "--threads", "16",
                  "--timeout", "600", "--no-control-socket", "--log-level", "warning",
+                 # at least the URLs and headers the gateway passes (SERVER_OPTIONS there, 64 KiB), so the function
+                 # answers an over-long path or token in the envelope, not gunicorn in HTML (0: no line limit)
+                 "--limit-request-line", "0", "--limit-request-field_size", str(128 * 1024),
                  "local_emulator.functions_host:app"],
                 env=env, cwd=str(REPO),
                 health_url=f"{cfg.functions_url}/_healthz",

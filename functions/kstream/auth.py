@@ -7,6 +7,8 @@ allow-listed service account (locally: the local issuer's tokens, verified by th
 
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import dataclass
 from typing import Literal
 
@@ -49,7 +51,18 @@ def bearer_token(authorization: str | None) -> str:
         raise InvalidToken("Malformed Authorization header: expected 'Bearer <token>'")
     if token.count(".") != 2 or len(token) > 8192:
         raise InvalidToken("Malformed bearer token: expected a JWT (three dot-separated parts)")
+    header, payload, _ = token.split(".")
+    if not (_is_json_object(header) and _is_json_object(payload)):  # before any verifier parses them
+        raise InvalidToken("Malformed bearer token: its header and payload must be base64url-encoded JSON objects")
     return token
+
+
+def _is_json_object(segment: str) -> bool:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, RecursionError):  # binascii.Error and UnicodeDecodeError are ValueErrors
+        return False
+    return isinstance(value, dict)
 
 
 def principal_from_claims(claims: dict[str, object]) -> Principal:

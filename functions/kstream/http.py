@@ -10,10 +10,8 @@ line. No stack trace ever leaves a function; details of unexpected errors appear
 from __future__ import annotations
 
 import json
-import re
 import time
 import traceback
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,7 +24,7 @@ from contracts.envelope import ErrorBody, ErrorResponse
 
 from . import auth
 from .errors import ErrorCode, KstreamError, NotFound, RequestInvalid, UnsupportedVersion
-from .observability import StructuredLogger, parse_trace, process_logger
+from .observability import StructuredLogger, parse_trace, process_logger, sane_request_id
 from .registry import SUPPORTED_VERSIONS, FunctionSpec, function_list, lazy_handler
 from .settings import Settings, get_settings
 from .validation import validate
@@ -34,7 +32,6 @@ from .validation import validate
 Model = TypeVar("Model", bound=BaseModel)
 Handler = Callable[["ApiRequest"], "flask.Response | BaseModel"]
 
-_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{8,128}$")
 _CORS_EXPOSE = "X-Request-ID, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, " \
     "Content-Range, Content-Length, Accept-Ranges, X-User-ID, X-User-Role, X-User-Permissions"
 _CORS_ALLOW_HEADERS = "Authorization, Content-Type, Accept-Version, X-Request-ID, X-Chunk-Checksum, Range, " \
@@ -71,15 +68,7 @@ class ApiRequest:
             raise RequestInvalid(f"Request body exceeds the limit of {limit} bytes", details={"limit": limit})
         if not body.strip():
             raise RequestInvalid("Request body is empty: expected a JSON object")
-        try:
-            data = json.loads(body)
-        except UnicodeDecodeError:
-            raise RequestInvalid("Request body is not UTF-8 text") from None
-        except json.JSONDecodeError as exc:
-            raise RequestInvalid(
-                f"Malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
-                details={"line": exc.lineno, "column": exc.colno},
-            ) from None
+        data = parse_json(body)
         if not isinstance(data, dict):
             raise RequestInvalid(f"Request body must be a JSON object, found {type(data).__name__}")
         return validate(model, data, where="body")
@@ -100,6 +89,33 @@ class ApiRequest:
         if self.principal is None:
             raise RuntimeError(f"{self.spec.name} is public: it has no authenticated principal")
         return self.principal
+
+
+def parse_json(body: bytes) -> Any:
+    """A request body as JSON text (RFC 8259, UTF-8); RequestInvalid saying what is wrong otherwise."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise RequestInvalid("Request body is not UTF-8 text") from None
+    try:
+        data = json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise RequestInvalid(
+            f"Malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+            details={"line": exc.lineno, "column": exc.colno},
+        ) from None
+    except RecursionError:
+        raise RequestInvalid("Request body is nested too deeply to be a request of this API") from None
+    try:  # "\ud800" parses, but is no character: it could not be stored, logged or sent back
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise RequestInvalid("Request body has an unpaired UTF-16 surrogate escape (\\uD800-\\uDFFF) in a "
+                             "string") from None
+    return data
+
+
+def _no_constant(name: str) -> Any:
+    raise RequestInvalid(f"Request body has {name}, which is not JSON (RFC 8259 has no NaN or Infinity)")
 
 
 def json_response(body: BaseModel | Mapping[str, Any], status: int = 200, headers: Mapping[str, str] | None = None
@@ -131,16 +147,16 @@ def error_response(error: KstreamError, request_id: str, *, extra: Mapping[str, 
 
 
 def request_id_of(request: flask.Request) -> str:
-    given = request.headers.get("X-Request-ID", "")
-    return given if _SANE_REQUEST_ID.match(given) else uuid.uuid4().hex
+    return sane_request_id(request.headers.get("X-Request-ID"))
 
 
 def check_version(path_version: str | None, header_version: str | None) -> None:
     for source, version in (("path", path_version), ("Accept-Version header", header_version)):
         if version is not None and version not in SUPPORTED_VERSIONS:
+            shown = version[:40]  # an error repeats what it was given, never 8 KiB of it
             raise UnsupportedVersion(
-                f"API version {version!r} in the {source} is not supported; supported: {', '.join(SUPPORTED_VERSIONS)}",
-                details={"supported": list(SUPPORTED_VERSIONS), "requested": version},
+                f"API version {shown!r} in the {source} is not supported; supported: {', '.join(SUPPORTED_VERSIONS)}",
+                details={"supported": list(SUPPORTED_VERSIONS), "requested": shown},
             )
     if path_version and header_version and path_version != header_version:
         raise UnsupportedVersion(
@@ -230,6 +246,10 @@ def _dispatch(spec: FunctionSpec, handler: Handler, request: flask.Request, requ
     params, path_version = matched
     check_version(path_version, request.headers.get("Accept-Version"))
     principal = auth.authorize(spec, request.headers.get("Authorization"), settings)
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ("", "identity"):  # nothing in front of a function decodes bodies; neither do handlers
+        raise RequestInvalid(f"Content-Encoding {encoding[:40]!r} is not supported: send the body uncompressed",
+                             details={"field": "Content-Encoding"})
     api_request = ApiRequest(request, spec, params, principal, request_id, settings)
     result = handler(api_request)
     response = result if isinstance(result, flask.Response) else json_response(result)

@@ -12,6 +12,7 @@ import json
 import re
 import sys
 import traceback
+import uuid
 from datetime import UTC, datetime
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -20,6 +21,13 @@ SEVERITY_ORDER = {"DEBUG": 10, "INFO": 20, "NOTICE": 25, "WARNING": 30, "ERROR":
 _SECRET_QUERY_KEYS = re.compile(r"(signature|token|key|credential|secret|password)", re.IGNORECASE)
 _CLOUD_TRACE = re.compile(r"^([0-9a-fA-F]{32})(?:/(\d+))?(?:;o=([01]))?$")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{8,128}")
+
+
+def sane_request_id(given: str | None) -> str:
+    """The caller's ``X-Request-ID`` when sane (8-128 of ``A-Za-z0-9._:-``), else a new one. Shared by the
+    functions and the local gateway, so a response's header, error body and log lines carry the same id."""
+    return given if given and _SANE_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
 
 def parse_trace(cloud_trace_context: str | None, traceparent: str | None) -> tuple[str, str] | None:
@@ -37,8 +45,12 @@ def parse_trace(cloud_trace_context: str | None, traceparent: str | None) -> tup
 
 
 def redact_url(url: str) -> str:
-    """The URL with secret-looking query values replaced, safe to log."""
-    parts = urlsplit(url)
+    """The URL with secret-looking query values replaced, safe to log (an unparsable URL loses its whole query)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. a garbage Host header making "http://[x/..."
+        base, mark, _ = url.partition("?")
+        return base + (mark and "?REDACTED")
     if not parts.query:
         return url
     query = [(k, "REDACTED" if _SECRET_QUERY_KEYS.search(k) else v) for k, v in parse_qsl(parts.query, True)]

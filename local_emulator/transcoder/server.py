@@ -8,7 +8,9 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .config import enum_number, normalize_job, normalize_template
@@ -73,6 +75,8 @@ def _page(items: list, query: dict) -> tuple[list, str]:
             start = int(base64.urlsafe_b64decode(token.encode()).decode())
         except (ValueError, UnicodeDecodeError):
             raise invalid("page_token is not valid") from None
+        if start < 0:
+            raise invalid("page_token is not valid")
     chunk = items[start:start + size]
     nxt = start + size
     return chunk, base64.urlsafe_b64encode(str(nxt).encode()).decode() if nxt < len(items) else ""
@@ -105,6 +109,15 @@ def _matches(doc: dict, template_id: str, filter_text: str) -> bool:
     return True
 
 
+def _decoded(normalize: Callable[..., dict], *args: Any) -> dict:
+    """``normalize_job`` / ``normalize_template`` of a client's body. The real API decodes a body into its proto
+    before anything else, so a value of the wrong JSON type anywhere is 400 INVALID_ARGUMENT there, never a 500."""
+    try:
+        return normalize(*args)
+    except (TypeError, AttributeError, KeyError, ValueError) as exc:
+        raise invalid(f"Invalid JSON payload received: a value has the wrong type ({exc})") from None
+
+
 class Api:
     """The resource logic; the HTTP handler below only routes and serialises."""
 
@@ -121,7 +134,7 @@ class Api:
         return doc
 
     def create_job(self, parent: str, body: dict, ints: bool) -> dict:
-        normalized = normalize_job(body, self.store.templates, parent)
+        normalized = _decoded(normalize_job, body, self.store.templates, parent)
         name = f"{parent}/jobs/{uuid.uuid4()}"
         job = {"name": name, **normalized, "state": "PENDING", "createTime": now_rfc3339()}
         has_config = bool(body.get("config"))
@@ -165,7 +178,7 @@ class Api:
         template_id = (query.get("jobTemplateId") or query.get("job_template_id") or [""])[0]
         if not template_id:
             raise invalid("job_template_id is required")
-        normalized = normalize_template(body, template_id)
+        normalized = _decoded(normalize_template, body, template_id)
         name = f"{parent}/jobTemplates/{template_id}"
         with self.store.lock:
             if name in self.store.templates:
@@ -220,14 +233,23 @@ def make_handler(api: Api):
             self.end_headers()
             self.wfile.write(data)
 
-        def _body(self) -> dict:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
+        def _raw_body(self) -> bytes:
+            """The request body, read whatever the method, so no byte of it is left to pass for the next request."""
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if length < 0 or "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                self.close_connection = True  # the body's end is unknown: this connection carries nothing more
+                raise invalid("The request body needs a valid Content-Length (chunked bodies are not supported)")
+            return self.rfile.read(length) if length else b""
+
+        def _body(self, raw: bytes) -> dict:
             if not raw.strip():
                 return {}
             try:
                 body = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise invalid("Invalid JSON payload received.") from None
             if not isinstance(body, dict):
                 raise invalid("Invalid JSON payload received: expected an object.")
@@ -242,7 +264,8 @@ def make_handler(api: Api):
                 raw_query = url.query
                 query = parse_qs(raw_query, keep_blank_values=True)
                 ints = "enum-encoding=int" in raw_query
-                body = self._body() if method == "POST" else {}
+                raw_body = self._raw_body()
+                body = self._body(raw_body) if method == "POST" else {}
                 for route_method, pattern, action in _ROUTES:
                     match = pattern.match(url.path)
                     if match and route_method == method:
@@ -285,6 +308,9 @@ def make_handler(api: Api):
 
         def do_PATCH(self):
             self._dispatch("PATCH")
+
+        def do_PUT(self):
+            self._dispatch("PUT")
 
     return Handler
 

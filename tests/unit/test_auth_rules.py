@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from kstream import auth
 from kstream.errors import InsufficientPermissions, InvalidToken
@@ -17,15 +19,18 @@ def test_permissions_grow_with_the_role() -> None:
 
 
 @pytest.mark.parametrize("header", [None, "", "Basic abc", "Bearer", "Bearer    ", "Bearer not-a-jwt",
-                                    "Bearer a.b", "Bearer " + "a." * 5000 + "b"])
+                                    "Bearer a.b", "Bearer " + "a." * 5000 + "b", "Bearer a.b.c",
+                                    "Bearer WzFd.e30.c2ln",  # a header that is a JSON list
+                                    "Bearer e30." + base64.urlsafe_b64encode(b"[" * 2500 + b"]" * 2500).decode()
+                                    + ".c2ln"])  # nested past the JSON parser's recursion limit
 def test_malformed_authorization_is_invalid_token(header: str | None) -> None:
     with pytest.raises(InvalidToken):
         auth.bearer_token(header)
 
 
 def test_bearer_token_extracted() -> None:
-    assert auth.bearer_token("Bearer a.b.c") == "a.b.c"
-    assert auth.bearer_token("bearer  a.b.c ") == "a.b.c"
+    assert auth.bearer_token("Bearer e30.e30.c2ln") == "e30.e30.c2ln"
+    assert auth.bearer_token("bearer  e30.e30. ") == "e30.e30."
 
 
 @pytest.mark.parametrize(("claims", "role"), [({}, "user"), ({"role": "uploader"}, "uploader"),

@@ -79,6 +79,11 @@ def test_valid_body_reaches_the_handler(log_stream: io.StringIO) -> None:
         ({"data": "name=a", "content_type": "application/x-www-form-urlencoded"}, "Content-Type must be"),
         ({"data": json.dumps({"name": "x" * 5000, "count": 1}), "content_type": "application/json"}, "limit"),
         ({"data": b"\xff\xfe{", "content_type": "application/json"}, "UTF-8"),
+        ({"data": '{"name": "a"}'.encode("utf-16"), "content_type": "application/json"}, "UTF-8"),
+        ({"data": "[" * 1000 + "]" * 1000, "content_type": "application/json"}, "nested too deeply"),
+        ({"data": '{"name": "a", "count": NaN}', "content_type": "application/json"}, "NaN"),
+        ({"data": '{"name": "\\ud800", "count": 1}', "content_type": "application/json"}, "surrogate"),
+        ({"json": {"name": "a", "count": 1}, "headers": {"Content-Encoding": "gzip"}}, "Content-Encoding"),
     ],
 )
 def test_bad_bodies_are_400_naming_the_problem(kwargs: dict[str, Any], fragment: str, log_stream: io.StringIO
@@ -92,6 +97,8 @@ def test_request_id_is_honoured_when_sane_and_generated_otherwise(log_stream: io
     sane = client.post("/auth/validate", json={"name": "a", "count": 1}, headers={"X-Request-ID": "req-12345678"})
     assert sane.headers["X-Request-ID"] == "req-12345678"
     insane = client.post("/auth/validate", json={}, headers={"X-Request-ID": "<script>"})
+    assert client.post("/auth/validate", json={}, headers={"X-Request-ID": "x" * 200}).headers["X-Request-ID"] != \
+        "x" * 200
     assert insane.headers["X-Request-ID"] != "<script>"
     assert len(insane.headers["X-Request-ID"]) == 32
     assert insane.get_json()["error"]["requestId"] == insane.headers["X-Request-ID"]
@@ -205,3 +212,9 @@ def test_trace_context_parsing(cloud: str | None, traceparent: str | None, expec
 def test_redaction_keeps_harmless_query_values() -> None:
     assert redact_url("http://h/p?X-Goog-Signature=abc&q=drama") == "http://h/p?X-Goog-Signature=REDACTED&q=drama"
     assert redact_url("http://h/p") == "http://h/p"
+
+
+def test_redaction_of_an_unparsable_url_drops_its_query() -> None:
+    """A garbage Host header makes the logged URL unparsable; it must neither raise nor leak the query."""
+    assert redact_url("http://[garbage/p?token=secret") == "http://[garbage/p?REDACTED"
+    assert redact_url("http://[garbage/p") == "http://[garbage/p"

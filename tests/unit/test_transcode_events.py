@@ -144,6 +144,7 @@ def test_a_transcoder_notice_is_decoded() -> None:
         _notice({"job": {"state": "SUCCEEDED"}}),
         _notice({"job": {"name": "projects/p/locations/l/jobs/j1"}}),
         _notice({"job": {"name": 5, "state": "SUCCEEDED"}}),
+        _notice(b"[" * 5000 + b"]" * 5000),
     ],
 )
 def test_malformed_transcoder_notices_are_dropped(data: Any) -> None:
@@ -164,6 +165,9 @@ def test_malformed_transcoder_notices_are_dropped(data: Any) -> None:
         {"bucket": "b", "name": "sources/v/a.mp4", "generation": "0"},
         {"bucket": "b", "name": "sources/v/a.mp4", "generation": "12a"},
         {"bucket": "b", "name": "sources/v/a.mp4", "generation": True},
+        {"bucket": "b", "name": "sources/v/a.mp4", "generation": "\u00b2"},  # isdigit() but not int()
+        {"bucket": "b", "name": "sources/v/a.mp4", "generation": "9" * 5000},  # over int()'s digit limit
+        {"bucket": "b", "name": "sources/v/a.mp4", "generation": str(2**63)},  # over int64
         {"bucket": "b", "name": "x" * 2000, "generation": "1"},
     ],
 )

@@ -206,6 +206,11 @@ def test_remaining_counts_the_slots_taken_within_the_hour() -> None:
     assert empty.remaining == 2 and empty.reset_at == 50.0
 
 
+def test_retry_after_never_exceeds_the_window_when_another_instance_stamped_a_slot_just_after_now() -> None:
+    refused = ratelimit.decision(_slots(1000.4, 1000.9), 1000.0, 2, 3600, allowed=False)
+    assert refused.retry_after_seconds == 3600
+
+
 # -- the compose tree -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("count", "levels"), [(1, [1]), (32, [1]), (33, [1, 1]), (205, [6, 1]), (410, [13, 1]),
                                                (1024, [32, 1]), (1025, [33, 1, 1])])

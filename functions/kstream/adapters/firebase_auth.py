@@ -42,7 +42,7 @@ def unverified_claims(token: str) -> dict[str, Any]:
     try:
         payload = token.split(".")[1]
         decoded = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError):
+    except (IndexError, ValueError, RecursionError):
         return {}
     return decoded if isinstance(decoded, dict) else {}
 

@@ -10,7 +10,7 @@ from contracts.auth import AuthUser, AuthValidationResponse
 
 from .. import auth
 from ..adapters import firebase_auth
-from ..errors import InsufficientPermissions
+from ..errors import InsufficientPermissions, RequestInvalid
 from ..http import ApiRequest, json_response
 from ..registry import function_list
 
@@ -42,7 +42,10 @@ def validate_token(request: ApiRequest) -> flask.Response:
 
 
 def _check_reach(principal: auth.Principal, original_uri: str, method: str | None) -> None:
-    path = urlsplit(original_uri).path or "/"
+    try:
+        path = urlsplit(original_uri).path or "/"
+    except ValueError:
+        raise RequestInvalid("X-Original-URI is not a URI", details={"field": "X-Original-URI"}) from None
     route = function_list().match(path, method)
     if route is None:
         raise InsufficientPermissions(f"No endpoint at {path} that this token could be allowed to reach",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +27,7 @@ from .service import Outcome, SweepReport, service_for
 
 __all__ = ["on_source_uploaded", "on_transcoder_event", "sweep_stuck_jobs"]
 
+_GENERATION = re.compile(r"[1-9][0-9]{0,18}")  # a positive int64 in decimal, as Cloud Storage writes it
 _STATES = {0: "PROCESSING_STATE_UNSPECIFIED", 1: "PENDING", 2: "RUNNING", 3: "SUCCEEDED", 4: "FAILED"}
 
 
@@ -34,7 +36,7 @@ def _data(event: CloudEvent) -> Mapping[str, Any]:
     if isinstance(data, (bytes, bytearray, str)):
         try:
             data = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise DropEvent("the event data is not JSON") from None
     if not isinstance(data, Mapping):
         raise DropEvent(f"the event data is a {type(data).__name__}, expected a JSON object")
@@ -54,7 +56,7 @@ def on_source_uploaded(event: CloudEvent, settings: Settings) -> Outcome:
     generation = data.get("generation")
     if isinstance(generation, int) and not isinstance(generation, bool):
         generation = str(generation)
-    if not isinstance(generation, str) or not generation.isdigit() or int(generation) <= 0:
+    if not isinstance(generation, str) or not _GENERATION.fullmatch(generation) or int(generation) >= 2**63:
         raise DropEvent(f"the event data has no valid 'generation' (found {str(generation)[:40]!r})")
     return service_for(settings).source_finalized(bucket, name, int(generation))
 
@@ -69,7 +71,7 @@ def job_result(data: Mapping[str, Any]) -> tuple[str, str, str | None]:
         raise DropEvent("the Pub/Sub message has no data")
     try:
         notice = json.loads(base64.b64decode(raw, validate=True))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
         raise DropEvent("the Pub/Sub message data is not base64-encoded JSON") from None
     job = notice.get("job") if isinstance(notice, Mapping) else None
     if not isinstance(job, Mapping):

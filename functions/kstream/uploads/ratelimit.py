@@ -56,5 +56,7 @@ def decision(slots: Sequence[Slot], now: float, limit: int, window_seconds: floa
     """The answer to give, from the slots as read after taking one (or failing to)."""
     taken = sorted(s.taken_at for s in slots if not is_free(s, now, window_seconds) and s.taken_at is not None)
     remaining = max(0, limit - len(taken))
-    reset_at = taken[0] + window_seconds if taken else now
+    # A concurrent start (another instance) may have stamped its slot a moment after this one's ``now``: that slot
+    # was taken now, not in the future, so Retry-After never exceeds the window.
+    reset_at = min(taken[0], now) + window_seconds if taken else now
     return Decision(allowed, limit, remaining, reset_at, now)
