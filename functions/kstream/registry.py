@@ -82,6 +82,7 @@ class FunctionSpec:
     concurrency: int
     min_instances: int
     max_instances: int
+    rate_limited: bool = False  # keeps its own quota and answers 429 itself
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,10 @@ def parse_function_list(raw: dict[str, Any]) -> FunctionList:
             raise ConfigurationError(f"{where} ({name}): access must be public, user or service")
         if access == "user" and not merged.get("permission"):
             raise ConfigurationError(f"{where} ({name}): access 'user' needs a permission")
+        rate_limited = merged.get("rate_limited", False)
+        if not isinstance(rate_limited, bool) or (rate_limited and http is None):
+            raise ConfigurationError(f"{where} ({name}): rate_limited must be true or false, and only on HTTP "
+                                     "functions")
         specs.append(
             FunctionSpec(
                 name=name,
@@ -176,6 +181,7 @@ def parse_function_list(raw: dict[str, Any]) -> FunctionList:
                 concurrency=int(merged["concurrency"]),
                 min_instances=int(merged["min_instances"]),
                 max_instances=int(merged["max_instances"]),
+                rate_limited=rate_limited,
             )
         )
     return FunctionList(functions=tuple(specs))

@@ -105,6 +105,10 @@ module "edge" {
   functions  = module.functions.http_functions
   armor      = var.armor
 
+  # Reads the private bucket of the edge's error envelopes (errors.tf); from modules/cdn so that the grant waits
+  # for the signing key that makes the agent exist.
+  cdn_fill_agent = module.cdn.fill_agent
+
   media = {
     backend_bucket = module.cdn.backend_bucket
     path           = local.media_path

@@ -5,12 +5,13 @@ terraform {
 
   required_providers {
     google = {
-      source  = "hashicorp/google"
-      version = "~> 6.40"
+      source = "hashicorp/google"
+      # 6.41: first GA release with route-level custom_error_response_policy (modules/edge/routes.tf)
+      version = "~> 6.41"
     }
     google-beta = {
       source  = "hashicorp/google-beta"
-      version = "~> 6.40"
+      version = "~> 6.41"
     }
     archive = {
       source  = "hashicorp/archive"

@@ -74,11 +74,18 @@ def test_method_filters_routes_sharing_a_prefix() -> None:
         ({"http": {"method": "GET", "path": "/x"}, "access": "user"}, "needs a permission"),
         ({"http": {"method": "GET", "path": "/x"}, "access": "anyone"}, "access must be"),
         ({"http": {"method": "GET", "path": "/x"}, "name": "Bad_Name"}, "name must be"),
+        ({"http": {"method": "GET", "path": "/x"}, "rate_limited": "yes"}, "rate_limited must be"),
+        ({"event": {"type": "t", "topic": "x"}, "rate_limited": True}, "only on HTTP"),
     ],
 )
 def test_bad_function_lists_are_refused_with_a_reason(item: dict[str, object], problem: str) -> None:
     with pytest.raises(ConfigurationError, match=problem):
         parse_function_list(_one(**item))
+
+
+def test_only_upload_start_keeps_its_own_quota() -> None:
+    """The functions that answer 429 themselves (the edge leaves their 429s alone) are marked in the list."""
+    assert [f.name for f in function_list().functions if f.rate_limited] == ["upload-start"]
 
 
 def test_duplicate_names_are_refused() -> None:

@@ -17,7 +17,9 @@ are for machines that can). What this file proves instead:
   modules/functions/iam.tf against functions.yaml, are within an allow-list per function kind;
 - no service-account keys, providers pinned once (stack/versions.tf), a description on every variable and output,
   `terraform fmt`;
-- the URL map's route scheme sends every spec path (unversioned, /api/v1, /api/vN) to its own function.
+- the URL map's route scheme sends every spec path (unversioned, /api/v1, /api/vN) to its own function;
+- Cloud Armor's 429 is served as the error envelope (a JSON object checked against contracts' model) on every route
+  but upload-start's, whose function answers its own 429.
 
 Each checker returns a list of problems; the `*_catches_*` tests feed it a broken snippet to show it can fail.
 """
@@ -560,21 +562,38 @@ def _template(path: str) -> str:
     return re.sub(r"\{[^}/]+\}", "*", path)
 
 
-def route_table(functions: list[dict[str, Any]], media_path: str = "/media") -> list[tuple[int, list[str], str]]:
-    """(priority, match patterns, target) as modules/edge/routes.tf builds them (pattern ending in /** = prefix)."""
+Route = tuple[int, list[str], str, bool]
+
+
+def default_function(functions: list[dict[str, Any]]) -> str:
+    """local.default_function of routes.tf: the first public HTTP function by name (else the first of all)."""
+    http = sorted(f["name"] for f in functions if f.get("http"))
+    public = [name for name in http if next(f for f in functions if f["name"] == name).get("access") == "public"]
+    return (public or http)[0]
+
+
+def route_table(functions: list[dict[str, Any]], media_path: str = "/media",
+                self_limited: frozenset[str] | None = None) -> list[Route]:
+    """(priority, match patterns, target, edge_429) as modules/edge/routes.tf builds them (pattern ending in /** =
+    prefix); edge_429: the rule carries the custom error response that serves Cloud Armor's 429 as the envelope."""
+    if self_limited is None:
+        self_limited = frozenset(f["name"] for f in functions if f.get("rate_limited"))
     http = [f for f in functions if f.get("http")]
     literal = {f["name"]: len([s for s in f["http"]["path"].split("/") if s and not s.startswith("{")]) for f in http}
     order = [key.split("|")[1] for key in sorted(f"{100 - literal[f['name']]:03d}|{f['name']}" for f in http)]
     by_name = {f["name"]: f for f in http}
-    table: list[tuple[int, list[str], str]] = [(10, [media_path.rstrip("/") + "/**"], "media")]
+    table: list[Route] = [(10, [media_path.rstrip("/") + "/**"], "media", False)]
     for i, name in enumerate(order):
         t = _template(by_name[name]["http"]["path"])
         versioned = by_name[name]["http"]["path"].startswith("/api/")
-        table.append((100 + i, [t, re.sub(r"^/api/", "/api/v1/", t)] if versioned else [t], name))
+        table.append((100 + i, [t, re.sub(r"^/api/", "/api/v1/", t)] if versioned else [t], name,
+                      name not in self_limited))
     for i, name in enumerate(order):
         t = _template(by_name[name]["http"]["path"])
         if by_name[name]["http"]["path"].startswith("/api/"):
-            table.append((1000 + i, [re.sub(r"^/api/", "/api/*/", t)], name))
+            table.append((1000 + i, [re.sub(r"^/api/", "/api/*/", t)], name, name not in self_limited))
+    fallback = default_function(functions)
+    table.append((2000, ["/**"], fallback, fallback not in self_limited))
     return sorted(table)
 
 
@@ -585,11 +604,16 @@ def _matches(pattern: str, path: str) -> bool:
     return len(want) == len(have) and all((w == "*" and h) or w == h for w, h in zip(want, have, strict=True))
 
 
-def route(table: list[tuple[int, list[str], str]], path: str) -> str | None:
-    for _, patterns, target in table:
-        if any(_matches(p, path) for p in patterns):
-            return target
+def rule_for(table: list[Route], path: str) -> Route | None:
+    for rule in table:
+        if any(_matches(p, path) for p in rule[1]):
+            return rule
     return None
+
+
+def route(table: list[Route], path: str) -> str | None:
+    rule = rule_for(table, path)
+    return rule[2] if rule else None
 
 
 def sample_path(template: str, version: str | None) -> str:
@@ -599,21 +623,46 @@ def sample_path(template: str, version: str | None) -> str:
     return path
 
 
-def routing_problems(functions: list[dict[str, Any]]) -> list[str]:
-    table = route_table(functions)
-    problems = []
+def spec_paths(functions: list[dict[str, Any]]) -> Iterator[tuple[str, str]]:
+    """(function name, sample path) for every form of every HTTP path: unversioned, /api/v1, /api/v7."""
     for f in functions:
         if not f.get("http"):
             continue
         for version in (None, "v1", "v7"):
             if version and not f["http"]["path"].startswith("/api/"):
                 continue
-            path = sample_path(f["http"]["path"], version)
-            got = route(table, path)
-            if got != f["name"]:
-                problems.append(f"{path} reaches {got}, not {f['name']}")
+            yield f["name"], sample_path(f["http"]["path"], version)
+
+
+def routing_problems(functions: list[dict[str, Any]]) -> list[str]:
+    table = route_table(functions)
+    problems = []
+    for name, path in spec_paths(functions):
+        got = route(table, path)
+        if got != name:
+            problems.append(f"{path} reaches {got}, not {name}")
     if route(table, "/media/videos/ep1/manifest.mpd") != "media":
         problems.append("/media/... does not reach the CDN backend bucket")
+    if route(table, "/nothing-here") != default_function(functions):
+        problems.append("an unmatched path does not reach the default function")
+    return problems
+
+
+def edge_429_problems(table: list[Route], functions: list[dict[str, Any]], answer_own_429: set[str]) -> list[str]:
+    """Cloud Armor's 429 gets the envelope on every function route whose function never answers 429 itself, and
+    a function that does (its envelope carries Retry-After and X-RateLimit-*) keeps its own answer on every form
+    of its path: the edge policy is not on a rule that can reach it."""
+    problems = []
+    for name, path in spec_paths(functions):
+        rule = rule_for(table, path)
+        assert rule is not None and rule[2] == name, path
+        if name in answer_own_429 and rule[3]:
+            problems.append(f"{path}: the edge 429 policy would replace {name}'s own 429")
+        if name not in answer_own_429 and not rule[3]:
+            problems.append(f"{path}: Cloud Armor's 429 is not the envelope here")
+    fallback = rule_for(table, "/nothing-here")
+    if fallback is None or fallback[3] != (default_function(functions) not in answer_own_429):
+        problems.append("/nothing-here: the edge 429 policy of unmatched paths does not follow their function")
     return problems
 
 
@@ -660,7 +709,8 @@ def test_functions_module_iterates_the_function_list() -> None:
 
 
 def test_no_function_list_is_copied_into_terraform() -> None:
-    """Function names appear in Terraform only in iam.tf's bucket_writers (justified there), never as a list."""
+    """Function names appear in Terraform only in iam.tf's bucket_writers (justified there), never as a list:
+    everything else per function comes from functions.yaml."""
     names = [f["name"] for f in function_list()]
     iam_text = (MODULES / "functions" / "iam.tf").read_text(encoding="utf-8")
     writers_block = re.search(r"bucket_writers = \{.*?\n  \}", iam_text, re.S)
@@ -1227,7 +1277,8 @@ def test_edge_routes_every_spec_path_to_its_function() -> None:
     backend = edge["resource"]["google_compute_backend_service"]["function"]
     assert backend["security_policy"] == "${google_compute_security_policy.edge.id}"
     rules = edge["locals"]["route_rules"]
-    for piece in ("priority = 10", "priority = 100 + i", "priority = 1000 + i", "/api/v1/", "/api/*/", "\"/\""):
+    for piece in ("priority = 10", "priority = 100 + i", "priority = 1000 + i", "/api/v1/", "/api/*/", "\"/\"",
+                  "priority = 2000", "google_compute_backend_service.function[local.default_function].id"):
         assert piece in rules, f"routes.tf no longer builds {piece!r}: update route_table() here"
     assert "100 - r.literal_segments" in edge["locals"]["route_order"]
     url_map = edge["resource"]["google_compute_url_map"]
@@ -1266,6 +1317,113 @@ def test_armor_throttles_at_the_edge() -> None:
             assert options["enforce_on_key"] == "IP"
     cert = merged(MODULES / "edge")["resource"]["google_compute_managed_ssl_certificate"]["this"]
     assert one(cert["managed"])["domains"] == ["${var.domain}"]
+
+
+def test_armor_over_limit_answer_is_the_envelope() -> None:
+    """Cloud Armor's deny(429) reaches the client as the API's error envelope: a JSON object that Terraform uploads
+    to a private bucket behind a backend bucket, served by a custom error response policy that matches 429 only."""
+    edge = merged(MODULES / "edge")
+    res = edge["resource"]
+    obj = res["google_storage_bucket_object"]["rate_limit"]
+    assert obj["bucket"] == "${google_storage_bucket.errors.name}"
+    assert (obj["name"], obj["source"]) == ("${local.rate_limit_error.object}", "${local.rate_limit_error.file}")
+    assert (obj["content_type"], obj["cache_control"]) == ("application/json", "no-store")
+    error = edge["locals"]["rate_limit_error"]
+    source = resolve_module_path(error["file"], MODULES / "edge", {})
+    assert source == (MODULES / "edge" / "errors" / "rate-limit-exceeded.json").resolve()
+
+    # The body is the spec's envelope with code RATE_LIMIT_EXCEEDED. contracts' model requires timestamp and
+    # requestId, which a static object cannot know: those two, and nothing else, are what it lacks.
+    from pydantic import ValidationError
+
+    from contracts.envelope import ErrorResponse
+    from contracts.errors import HTTP_STATUS, ErrorCode
+    body = json.loads(source.read_text(encoding="utf-8"))
+    assert body["error"]["code"] == ErrorCode.RATE_LIMIT_EXCEEDED and HTTP_STATUS[ErrorCode.RATE_LIMIT_EXCEEDED] == 429
+    with pytest.raises(ValidationError) as refused:
+        ErrorResponse.model_validate(body)
+    assert sorted((e["type"], e["loc"]) for e in refused.value.errors()) == [
+        ("missing", ("error", "requestId")), ("missing", ("error", "timestamp"))]
+    full = ErrorResponse.model_validate(
+        {"error": {**body["error"], "timestamp": "2025-01-01T00:00:00Z", "requestId": "r-1"}})
+    assert full.error.code == ErrorCode.RATE_LIMIT_EXCEEDED and full.error.message.strip()
+    assert full.error.details == {"source": "edge", "scope": "client IP address"}
+
+    # A private bucket (read by the Cloud CDN fill agent, which exists once modules/cdn's key does) behind a
+    # Cloud CDN backend bucket that does not cache the no-store object.
+    bucket = res["google_storage_bucket"]["errors"]
+    assert bucket_problems([("google_storage_bucket", "errors", bucket)]) == []
+    assert bucket["name"] == "${var.prefix}-${var.project_id}-errors"
+    skips = [c["value"] for c in bucket["__comments__"] if c["value"].startswith("checkov:skip")]
+    assert [re.match(r"checkov:skip=(CKV_GCP_\d+):.{20,}", c).group(1) for c in skips] == ["CKV_GCP_62"]
+    grant = res["google_storage_bucket_iam_member"]["cdn_fill_reads_errors"]
+    assert (grant["bucket"], grant["role"], grant["member"]) == (
+        "${google_storage_bucket.errors.name}", "roles/storage.objectViewer", "serviceAccount:${var.cdn_fill_agent}")
+    backend = res["google_compute_backend_bucket"]["errors"]
+    assert (backend["bucket_name"], backend["enable_cdn"]) == ("${google_storage_bucket.errors.name}", True)
+    assert one(backend["cdn_policy"])["cache_mode"] == "USE_ORIGIN_HEADERS"
+    assert merged(STACK)["module"]["edge"]["cdn_fill_agent"] == "${module.cdn.fill_agent}"
+    fill_agent = merged(MODULES / "cdn")["output"]["fill_agent"]
+    assert fill_agent["value"] == "${var.cdn_fill_agent}"
+    assert fill_agent["depends_on"] == ["${google_compute_backend_bucket_signed_url_key.media}"]
+
+    # The policy: on the route rules only (never a default of the path matcher or URL map, which would also reach
+    # the rules that have none), matching 429 only, serving the object with 429. Cloud Armor answers 429.
+    url_map = res["google_compute_url_map"]["https"]
+    matcher = one(url_map["path_matcher"])
+    assert "default_custom_error_response_policy" not in url_map
+    assert "default_custom_error_response_policy" not in matcher
+    policy = dynamic(one(dynamic(matcher, "route_rules")["content"]), "custom_error_response_policy")
+    assert policy is not None, "routes.tf: no custom_error_response_policy on the route rules"
+    assert policy["for_each"] == "${route_rules.value.edge_429 ? [google_compute_backend_bucket.errors.id] : []}"
+    content = one(policy["content"])
+    assert content["error_service"] == "${custom_error_response_policy.value}"
+    assert {k: v for k, v in one(content["error_response_rule"]).items() if not k.startswith("__")} == {
+        "match_response_codes": ["429"], "path": "/${local.rate_limit_error.object}", "override_response_code": 429}
+    assert "/" + error["object"] == "/errors/rate-limit-exceeded.json"
+    armor = res["google_compute_security_policy"]["edge"]["rule"]
+    limits = [one(r["rate_limit_options"]) for r in armor if "rate_limit_options" in r]
+    assert limits and {o["exceed_action"] for o in limits} == {"deny(429)"}
+
+
+def test_functions_that_answer_their_own_429_keep_it() -> None:
+    """The edge 429 policy is on every function route (and the catch-all) except those of the functions that answer
+    429 themselves: upload-start, the only one whose code raises RateLimited (10 starts per user per hour)."""
+    edge = merged(MODULES / "edge")
+    self_limited = {f["name"] for f in function_list() if f.get("rate_limited")}
+    assert self_limited == {"upload-start"}
+    assert "rate_limited" in str(edge["variable"]["functions"]["type"])
+    outputs = merged(MODULES / "functions")["output"]["http_functions"]["value"]
+    assert "rate_limited = f.rate_limited" in outputs
+    assert "rate_limited  = try(f.rate_limited, false)" in (MODULES / "functions" / "main.tf").read_text()
+    rules = edge["locals"]["route_rules"]
+    assert rules.count("edge_429 = !var.functions[name].rate_limited") == 2, "exact+v1 and any-version"
+    assert re.search(r"priority = 10, [^}]*edge_429 = false\}", rules), "media: no Cloud Armor there"
+    assert re.search(r'priority = 2000, [^}]*prefixes = \["/"\], [^}]*'
+                     r"edge_429 = !var\.functions\[local\.default_function\]\.rate_limited\}", rules)
+    # Who answers 429 in the functions' code (read, not imported): RateLimited is raised in the upload-start slot
+    # check only, nothing else names the code, and main.py binds upload-start to the handler that takes the slot.
+    kstream = REPO / "functions" / "kstream"
+    sources = {str(p.relative_to(kstream)): p.read_text(encoding="utf-8") for p in kstream.rglob("*.py")}
+    assert {name for name, text in sources.items() if re.search(r"(?<!class )\bRateLimited\(", text)} == {
+        "uploads/repository.py"}
+    assert {name for name, text in sources.items() if "RATE_LIMIT_EXCEEDED" in text} == {"errors.py"}
+    assert {name for name, text in sources.items() if re.search(r"\.take_start_slot\(", text)} == {"uploads/service.py"}
+    assert re.search(r"\.start\(request\.user, body\)", sources["api/uploads.py"])
+    main = (REPO / "functions" / "main.py").read_text(encoding="utf-8")
+    assert 'http_function("upload-start", "kstream.api.uploads:start")' in main
+    functions = function_list()
+    table = route_table(functions, self_limited=frozenset(self_limited))
+    assert edge_429_problems(table, functions, self_limited) == []
+
+
+def test_edge_429_check_catches_a_policy_on_upload_start() -> None:
+    functions = function_list()
+    everywhere = edge_429_problems(route_table(functions, self_limited=frozenset()), functions, {"upload-start"})
+    assert everywhere and all("upload-start" in p for p in everywhere)
+    assert len(everywhere) == 3  # /api/upload/start, /api/v1/..., /api/v7/...
+    nowhere = route_table(functions, self_limited=frozenset(f["name"] for f in functions))
+    assert len(edge_429_problems(nowhere, functions, {"upload-start"})) > len(functions)
 
 
 def test_latency_metric_reads_the_request_log() -> None:

@@ -11,3 +11,9 @@ output "signing_key" {
     secret_version = data.google_secret_manager_secret_version.signing_key.version
   }
 }
+
+output "fill_agent" {
+  description = "Email of the Cloud CDN fill service agent, available once the signing key exists (the agent appears with the project's first key): for read grants on other private buckets served through Cloud CDN (modules/edge's error envelopes)."
+  value       = var.cdn_fill_agent
+  depends_on  = [google_compute_backend_bucket_signed_url_key.media]
+}

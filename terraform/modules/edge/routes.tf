@@ -9,8 +9,9 @@
 #   100 + i   exact and v1 forms, paths with more literal segments first (so /api/metadata/videos/search is
 #             tried before a template that would take "metadata" as a parameter)
 #   1000 + i  the any-version forms, in the same order, after every exact form
-# Unmatched paths go to the default function (a public one), which answers 404 ROUTE_NOT_FOUND in the API's
-# error envelope.
+#   2000      every other path (prefix /) to the default function (a public one), which answers 404
+#             ROUTE_NOT_FOUND in the API's error envelope; the path matcher's default_service is the same function
+# Each rule says whether Cloud Armor's 429 gets the API's envelope there (edge_429, see the URL map below).
 
 locals {
   media_prefix = "${trimsuffix(var.media.path, "/")}/"
@@ -37,6 +38,7 @@ locals {
       templates = []
       prefixes  = [local.media_prefix]
       rewrite   = ["/"]
+      edge_429  = false # no Cloud Armor on the CDN backend bucket
     }],
     [for i, name in local.route_order : {
       priority = 100 + i
@@ -47,6 +49,7 @@ locals {
       ] : [local.routes[name].template]
       prefixes = []
       rewrite  = []
+      edge_429 = !var.functions[name].rate_limited
     }],
     [for i, name in local.route_order : {
       priority  = 1000 + i
@@ -54,7 +57,16 @@ locals {
       templates = [replace(local.routes[name].template, "/^\\/api\\//", "/api/*/")]
       prefixes  = []
       rewrite   = []
+      edge_429  = !var.functions[name].rate_limited
     } if local.routes[name].versioned],
+    [{
+      priority  = 2000
+      service   = google_compute_backend_service.function[local.default_function].id
+      templates = []
+      prefixes  = ["/"]
+      rewrite   = []
+      edge_429  = !var.functions[local.default_function].rate_limited
+    }],
   )
 }
 
@@ -98,6 +110,26 @@ resource "google_compute_url_map" "https" {
           content {
             url_rewrite {
               path_prefix_rewrite = route_action.value
+            }
+          }
+        }
+
+        # Cloud Armor's over-limit answer (deny(429), armor.tf) as the API's envelope (errors.tf). A custom error
+        # response policy matches a status code, whoever produced it: Cloud Armor, the load balancer or the backend
+        # (there is no setting to limit it to Cloud Armor's denials). So it sits on each route rule whose function
+        # never answers 429 itself, and nowhere above the rules: a default policy of the path matcher or of the URL
+        # map would also apply to the rules that have none. The routes of functions marked rate_limited in
+        # functions.yaml (upload-start, whose per-user quota answers the envelope with Retry-After and X-RateLimit-*)
+        # get none, so that 429 passes through untouched; Cloud Armor's own 429 there stays Google's generic one. Elsewhere a 429 that
+        # Cloud Run itself gives (no instance free) gets the envelope too.
+        dynamic "custom_error_response_policy" {
+          for_each = route_rules.value.edge_429 ? [google_compute_backend_bucket.errors.id] : []
+          content {
+            error_service = custom_error_response_policy.value
+            error_response_rule {
+              match_response_codes   = ["429"]
+              path                   = "/${local.rate_limit_error.object}"
+              override_response_code = 429
             }
           }
         }

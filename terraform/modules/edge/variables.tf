@@ -36,10 +36,11 @@ variable "domain" {
 variable "functions" {
   description = "HTTP functions to route to, by functions.yaml name (modules/functions output http_functions)."
   type = map(object({
-    service = string
-    method  = string
-    path    = string
-    access  = string
+    service      = string
+    method       = string
+    path         = string
+    access       = string
+    rate_limited = bool # answers 429 itself (functions.yaml): the edge's 429 response stays off its routes
   }))
   nullable = false
   validation {
@@ -50,6 +51,12 @@ variable "functions" {
     condition     = alltrue([for f in var.functions : startswith(f.path, "/") && length(regexall("\\{", f.path)) <= 4])
     error_message = "Every path must start with / and have at most 4 parameters (URL map templates allow 5 wildcards, one is the version)."
   }
+}
+
+variable "cdn_fill_agent" {
+  description = "Email of the Cloud CDN fill service agent (modules/cdn output fill_agent, which exists once a signing key does): it reads the private bucket of the error envelopes."
+  type        = string
+  nullable    = false
 }
 
 variable "media" {

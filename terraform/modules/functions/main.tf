@@ -25,6 +25,7 @@ locals {
       concurrency   = try(f.concurrency, local.defaults.concurrency)
       min_instances = min(try(f.min_instances, local.defaults.min_instances), var.scaling.min_instances_cap)
       max_instances = min(try(f.max_instances, local.defaults.max_instances), var.scaling.max_instances_cap)
+      rate_limited  = try(f.rate_limited, false)
     }
   }
 

@@ -11,13 +11,15 @@ output "functions" {
 }
 
 output "http_functions" {
-  description = "HTTP functions for the load balancer: Cloud Run service name, method, spec path and access."
+  description = "HTTP functions for the load balancer: Cloud Run service name, method, spec path, access and whether it answers its own 429s."
   value = {
     for name, f in local.http_functions : name => {
       service = google_cloudfunctions2_function.this[name].name
       method  = f.http.method
       path    = f.http.path
       access  = f.access
+      # answers 429 itself (its own quota): the edge leaves those alone
+      rate_limited = f.rate_limited
     }
   }
 }
