@@ -342,7 +342,9 @@ class LocalCloud:
         gateway = sup.start(Service(
             "gateway",
             [_python(), "-m", "local_emulator.gateway", "--state-dir", str(self.state_dir)],
-            env=env, cwd=str(REPO),
+            # aiohttp's C parser refuses raw UTF-8 in a query (`?q=사랑` as curl sends it) with a plain-text 400;
+            # Google's front end takes it, so the gateway parses requests with aiohttp's Python parser.
+            env={**env, "AIOHTTP_NO_EXTENSIONS": "1"}, cwd=str(REPO),
             health_url=f"{cfg.gateway_url}/_emulator/healthz",
         ))
         sup.wait_healthy([bridge, gateway])

@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import socket
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -15,7 +17,8 @@ from google.cloud import storage
 from google.oauth2 import service_account
 
 from local_emulator.stack import StackConfig
-from tests.helpers import api_as, assert_envelope
+from tests.emulator.test_catalog_api import seed
+from tests.helpers import api_as, assert_envelope, token_for
 
 
 def test_validate_answers_the_contract_for_an_uploader(local_cloud: StackConfig) -> None:
@@ -85,6 +88,32 @@ def test_request_id_travels_through_the_gateway(local_cloud: StackConfig) -> Non
     assert response.headers["X-Request-ID"] == sent
     generated = api_as(local_cloud, "user").get("/api/v2/videos/x")
     assert generated.json()["error"]["requestId"] == generated.headers["X-Request-ID"]
+
+
+def _raw_get(cfg: StackConfig, target: bytes, token: str) -> tuple[bytes, bytes]:
+    """One GET whose request line is sent byte for byte (requests would percent-encode it): (status line, body)."""
+    with socket.create_connection(("127.0.0.1", cfg.gateway_port), timeout=30) as conn:
+        conn.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+                     + token.encode() + b"\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while piece := conn.recv(65536):
+            answer += piece
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head.split(b"\r\n", 1)[0], body
+
+
+def test_raw_utf8_in_the_query_is_taken_as_curl_sends_it(local_cloud: StackConfig, unique: str) -> None:
+    """`curl ".../search?q=사랑"` sends the UTF-8 bytes unescaped; it must find what the escaped form finds."""
+    seed(local_cloud, f"u8{unique}", title=f"사랑의 불시착 {unique}", tags=[f"t{unique}"])
+    token = token_for(local_cloud, "user")
+    raw_status, raw_body = _raw_get(local_cloud, f"/api/metadata/videos/search?q=사랑&tags=t{unique}".encode(),
+                                    token)
+    escaped = f"/api/metadata/videos/search?q={quote('사랑')}&tags=t{unique}".encode()
+    escaped_status, escaped_body = _raw_get(local_cloud, escaped, token)
+    assert raw_status.endswith(b"200 OK") and escaped_status.endswith(b"200 OK"), (raw_status, raw_body[:300])
+    found = json.loads(raw_body)
+    assert [video["id"] for video in found["videos"]] == [f"u8{unique}"]
+    assert found == json.loads(escaped_body)
 
 
 def test_bad_bodies_get_the_envelope_from_every_json_endpoint(local_cloud: StackConfig) -> None:
