@@ -43,3 +43,18 @@ def test_bad_environment_is_a_configuration_error_naming_the_variable(
             settings_module.get_settings()
     finally:
         settings_module.get_settings.cache_clear()
+
+
+def test_the_environment_fills_fields_by_name_as_strings_converted() -> None:
+    built = Settings.from_environment({
+        "KSTREAM_PROJECT_ID": "demo-env", "KSTREAM_DEBUG": "true", "KSTREAM_MAX_BODY_BYTES": "2048",
+        "KSTREAM_SERVICE_ACCOUNTS": "a@x.iam,b@x.iam", "KSTREAM_NOT_A_SETTING": "ignored", "PROJECT_ID": "other",
+    })
+    assert (built.project_id, built.debug, built.max_body_bytes) == ("demo-env", True, 2048)
+    assert built.service_accounts == ["a@x.iam", "b@x.iam"]
+    assert built.region == "asia-northeast3"  # unset: the default
+
+
+def test_a_misspelt_keyword_is_an_error_not_a_silent_default() -> None:
+    with pytest.raises(ValueError, match="projet_id"):
+        Settings(project_id="demo-x", projet_id="typo")  # type: ignore[call-arg]
