@@ -191,7 +191,9 @@ def parse_function_list(raw: dict[str, Any]) -> FunctionList:
 def function_list() -> FunctionList:
     """The function list of this deployment, parsed once per process."""
     with FUNCTIONS_FILE.open(encoding="utf-8") as handle:
-        return parse_function_list(yaml.safe_load(handle))
+        # libyaml's safe loader when PyYAML has it (its wheels do): 2 ms instead of 25 ms of every cold start
+        safe_loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # both build plain data only
+        return parse_function_list(yaml.load(handle, Loader=safe_loader))  # noqa: S506
 
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
