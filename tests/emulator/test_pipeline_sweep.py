@@ -64,6 +64,19 @@ def _started(cfg: StackConfig, settings: Settings, service: TranscodeService, me
     return video_id, f"job-{video_id}", job_name
 
 
+def test_an_event_naming_a_generation_storage_never_had_is_dropped_not_retried(
+        local_cloud: StackConfig, settings: Settings, media: Path) -> None:
+    service = ts.local_service(settings)
+    video_id = uuid.uuid4().hex
+    name = f"sources/{video_id}/episode.mp4"
+    blob = ts.gcs().bucket(settings.source_bucket).blob(name)
+    blob.metadata = {"videoId": video_id}
+    blob.upload_from_filename(str(ts.make_source(media, "small.mp4")), content_type="video/mp4")
+    outcome = service.source_finalized(settings.source_bucket, name, int(blob.generation) + 1)
+    assert outcome.action == "ignored" and "no such generation was ever written" in (outcome.reason or ""), outcome
+    assert ts.job_status(local_cloud, f"job-{video_id}") == {}  # no job was claimed or created
+
+
 def test_a_failure_notice_first_wins_over_a_later_success(local_cloud: StackConfig, settings: Settings,
                                                            media: Path) -> None:
     service = ts.local_service(settings)

@@ -157,8 +157,9 @@ class TranscodeService:
         live = int(blob.generation or 0)
         if live > generation:
             return Outcome("stale", reason=f"generation {generation} of gs://{bucket}/{name} was replaced by {live}")
-        if live < generation:
-            raise Unavailable(f"storage does not show generation {generation} of gs://{bucket}/{name} yet")
+        if live < generation:  # Cloud Storage reads are strongly consistent: no later read would show it either
+            return Outcome("ignored", reason=f"the event names generation {generation} of gs://{bucket}/{name}, "
+                           f"storage has {live}: no such generation was ever written")
         metadata = {str(k): str(v) for k, v in (blob.metadata or {}).items()}
         folder, slash, _ = name[len(SOURCE_PREFIX):].partition("/")
         video_id = metadata.get("videoId") or (folder if slash else "")
