@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import math
 import re
+from collections.abc import Iterator
 from fractions import Fraction
 from typing import Any
 
@@ -358,23 +359,33 @@ def _positive_int(value: Any, field: str, *, low: int | None = None, high: int |
     return number
 
 
-def _elementary_streams(streams: Any, path: str) -> list[dict]:
-    if not streams:
-        raise invalid(f"{path}.elementaryStreams must contain at least one elementary stream")
-    if not isinstance(streams, list):
-        raise invalid(f"{path}.elementaryStreams must be a list")
+def _keyed_entries(items: Any, path: str, list_name: str, kind: str, object_name: str,
+                   key_pattern: re.Pattern[str] | None = None) -> Iterator[tuple[str, dict, str]]:
+    """(field, entry, key) of each entry of a non-empty list of objects with unique, required keys."""
+    if not items:
+        raise invalid(f"{path}.{list_name} must contain at least one {kind}")
+    if not isinstance(items, list):
+        raise invalid(f"{path}.{list_name} must be a list")
     seen: set[str] = set()
-    out = []
-    for i, stream in enumerate(streams):
-        field = f"{path}.elementaryStreams[{i}]"
-        if not isinstance(stream, dict):
-            raise invalid(f"{field} must be an ElementaryStream object")
-        key = stream.get("key") or ""
+    for i, entry in enumerate(items):
+        field = f"{path}.{list_name}[{i}]"
+        if not isinstance(entry, dict):
+            raise invalid(f"{field} must be a{'n' if object_name[0] in 'AEIOU' else ''} {object_name} object")
+        key = entry.get("key") or ""
         if not key:
             raise invalid(f"{field}.key is required")
+        if key_pattern is not None and not key_pattern.match(key):
+            raise invalid(f"{field}.key '{key}' may only contain letters, digits, '.', '_' and '-'")
         if key in seen:
-            raise invalid(f"{field}.key: duplicate elementary stream key '{key}'")
+            raise invalid(f"{field}.key: duplicate {kind} key '{key}'")
         seen.add(key)
+        yield field, entry, key
+
+
+def _elementary_streams(streams: Any, path: str) -> list[dict]:
+    out = []
+    for field, stream, key in _keyed_entries(streams, path, "elementaryStreams", "elementary stream",
+                                             "ElementaryStream"):
         kinds = [k for k in ("videoStream", "audioStream", "textStream") if stream.get(k)]
         if len(kinds) != 1:
             raise invalid(f"{field}: exactly one of videoStream, audioStream or textStream must be set")
@@ -492,24 +503,8 @@ def _audio(audio: dict, field: str) -> dict:
 
 
 def _mux_streams(muxes: Any, streams: dict[str, dict], path: str) -> list[dict]:
-    if not muxes:
-        raise invalid(f"{path}.muxStreams must contain at least one mux stream")
-    if not isinstance(muxes, list):
-        raise invalid(f"{path}.muxStreams must be a list")
-    seen: set[str] = set()
     out = []
-    for i, mux in enumerate(muxes):
-        field = f"{path}.muxStreams[{i}]"
-        if not isinstance(mux, dict):
-            raise invalid(f"{field} must be a MuxStream object")
-        key = mux.get("key") or ""
-        if not key:
-            raise invalid(f"{field}.key is required")
-        if not _FILE_NAME_RE.match(key):
-            raise invalid(f"{field}.key '{key}' may only contain letters, digits, '.', '_' and '-'")
-        if key in seen:
-            raise invalid(f"{field}.key: duplicate mux stream key '{key}'")
-        seen.add(key)
+    for field, mux, key in _keyed_entries(muxes, path, "muxStreams", "mux stream", "MuxStream", _FILE_NAME_RE):
         container = mux.get("container") or "mp4"
         if container not in CONTAINER_EXTENSIONS:
             raise invalid(f"{field}.container: unknown container '{container}'; supported containers are "
