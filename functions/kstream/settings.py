@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -147,3 +149,23 @@ def get_settings() -> Settings:
             f"{ENV_PREFIX}{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigurationError(f"invalid settings: {problems}") from None
+
+
+Built = TypeVar("Built")
+
+
+def per_settings(build: Callable[[Settings], Built]) -> Callable[[Settings], Built]:
+    """``build(settings)`` once per settings object (by identity; thread-safe): how a process keeps the services it
+    wires from clients, created on first use. Tests pass their own Settings and get their own services."""
+    built: dict[int, Built] = {}
+    lock = threading.Lock()
+
+    @functools.wraps(build)
+    def once(settings: Settings) -> Built:
+        with lock:
+            key = id(settings)
+            if key not in built:
+                built[key] = build(settings)
+            return built[key]
+
+    return once

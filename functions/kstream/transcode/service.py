@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -37,7 +36,7 @@ from contracts.transcode import GetJobStatusResponse, StartTranscodingRequest, S
 
 from ..adapters.transcoder import JobNotFound, JobRejected, JobView
 from ..errors import ErrorCode, KstreamError, NotFound, RequestInvalid, Unavailable
-from ..settings import Settings
+from ..settings import Settings, per_settings
 from . import callbacks, ladder
 from .container_probe import SourceInfo, UnsupportedSource, probe
 from .jobs import Claim, Job, JobRepository, Plan, Source
@@ -625,26 +624,18 @@ class CatalogBridge:
 
 
 # ==================================================================================================== wiring
-_services: dict[int, TranscodeService] = {}
-_services_lock = threading.Lock()
-
-
+@per_settings
 def service_for(settings: Settings) -> TranscodeService:
     """The transcode service of this process for ``settings`` (clients created once, on first use)."""
-    key = id(settings)
-    with _services_lock:
-        found = _services.get(key)
-        if found is None:
-            from ..adapters import firestore, storage
-            from ..adapters.transcoder import transcoder
-            from ..catalog.repository import CatalogRepository
-            from ..observability import StructuredLogger
+    from ..adapters import firestore, storage
+    from ..adapters.transcoder import transcoder
+    from ..catalog.repository import CatalogRepository
+    from ..observability import StructuredLogger
 
-            db = firestore.client(settings)
-            logger = StructuredLogger(settings.project_id, settings.log_level)
-            found = _services[key] = TranscodeService(
-                settings, JobRepository(db), storage.client(settings), transcoder(settings),
-                CatalogBridge(lambda: CatalogRepository(db)),
-                log=lambda message, **fields: logger.log("INFO", message, **fields),
-            )
-        return found
+    db = firestore.client(settings)
+    logger = StructuredLogger(settings.project_id, settings.log_level)
+    return TranscodeService(
+        settings, JobRepository(db), storage.client(settings), transcoder(settings),
+        CatalogBridge(lambda: CatalogRepository(db)),
+        log=lambda message, **fields: logger.log("INFO", message, **fields),
+    )

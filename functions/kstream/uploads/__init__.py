@@ -11,49 +11,40 @@ check, compose and verify. ``service_for(settings)`` is the per-process service 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from .. import http
 from ..adapters import firestore, storage, url_signing
-from ..settings import Settings
+from ..settings import Settings, per_settings
 from .chunk_store import ChunkStore
 from .repository import Upload, UploadRepository
 from .service import UploadService, VideoRegistrar
 
 __all__ = ["ChunkStore", "Upload", "UploadRepository", "UploadService", "service_for"]
 
-_services: dict[int, UploadService] = {}
-_lock = threading.Lock()
-
-
+@per_settings
 def service_for(settings: Settings) -> UploadService:
     """The upload service of this process for ``settings`` (clients created once, on first use)."""
-    key = id(settings)
-    with _lock:
-        found = _services.get(key)
-        if found is None:
-            client = storage.client(settings)
+    client = storage.client(settings)
 
-            def sign(bucket: str, names: Sequence[str], expires_at: datetime,
-                     headers: Sequence[Mapping[str, str]]) -> list[str]:
-                return url_signing.signer(settings).put_urls(bucket, names, expires_at, headers)
+    def sign(bucket: str, names: Sequence[str], expires_at: datetime,
+             headers: Sequence[Mapping[str, str]]) -> list[str]:
+        return url_signing.signer(settings).put_urls(bucket, names, expires_at, headers)
 
-            def log(message: str, **fields: Any) -> None:
-                http.logger(settings).log("INFO", message, **fields)
+    def log(message: str, **fields: Any) -> None:
+        http.logger(settings).log("INFO", message, **fields)
 
-            found = _services[key] = UploadService(
-                settings,
-                UploadRepository(firestore.client(settings)),
-                ChunkStore(client, settings.upload_bucket),
-                client,
-                sign,
-                register_video=catalog_registrar(settings),
-                log=log,
-            )
-        return found
+    return UploadService(
+        settings,
+        UploadRepository(firestore.client(settings)),
+        ChunkStore(client, settings.upload_bucket),
+        client,
+        sign,
+        register_video=catalog_registrar(settings),
+        log=log,
+    )
 
 
 def catalog_registrar(settings: Settings) -> VideoRegistrar:
