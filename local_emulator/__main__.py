@@ -20,6 +20,9 @@ def _up(args: argparse.Namespace) -> int:
     def _stop(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
+    # Both explicit: a shell script or CI job that starts us in the background leaves SIGINT ignored, and Python
+    # then installs no Ctrl-C handler of its own.
+    signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     try:
         cloud.start()
