@@ -264,7 +264,7 @@ class Gateway:
                 method=request.method,
                 host=request.host,
                 path=request.raw_path.split("?", 1)[0],
-                raw_query=request.query_string,
+                raw_query=request.rel_url.raw_query_string,  # as sent: the verifier decodes it once
                 headers=dict(request.headers),
                 public_keys=self.public_keys.get,
                 now=datetime.now(UTC),

@@ -67,7 +67,7 @@ def _is_json_object(segment: str) -> bool:
 
 def principal_from_claims(claims: dict[str, object]) -> Principal:
     role = claims.get("role") or DEFAULT_ROLE
-    if role not in ROLE_PERMISSIONS:
+    if not isinstance(role, str) or role not in ROLE_PERMISSIONS:
         # An unknown claim grants nothing beyond a viewer's rights; it is not an error of the caller's token.
         role = DEFAULT_ROLE
     uid = str(claims.get("uid") or claims.get("sub"))

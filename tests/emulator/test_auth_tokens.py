@@ -8,6 +8,9 @@ User records (for revocation) come from the real Auth emulator. Service OIDC tok
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import threading
 import time
@@ -87,8 +90,25 @@ def _firebase_token(signer_info: dict[str, str], project: str, uid: str, **overr
         "firebase": {"sign_in_provider": "password"},
     }
     claims.update(overrides)
+    claims = {key: value for key, value in claims.items() if value is not None}
     signer = crypt.RSASigner.from_service_account_info(signer_info)
     return jwt.encode(signer, claims, key_id=signer_info["private_key_id"]).decode()
+
+
+def _retyped(token: str, alg: str, signature: bytes) -> str:
+    """``token`` with its header's ``alg`` replaced (kid kept) and ``signature`` as its third part."""
+    header, payload, _ = token.split(".")
+    fields = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    new_header = base64.urlsafe_b64encode(json.dumps({**fields, "alg": alg}).encode()).rstrip(b"=").decode()
+    return f"{new_header}.{payload}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+
+
+def _hs256_with_certificate(token: str) -> str:
+    """The classic confusion: HMAC the token with the published certificate as the secret."""
+    unsigned = _retyped(token, "HS256", b"")
+    signing_input = unsigned.rsplit(".", 1)[0].encode()
+    mac = hmac.new(keys.certificate_pem(TRUSTED).encode(), signing_input, hashlib.sha256).digest()
+    return _retyped(token, "HS256", mac)
 
 
 def test_a_properly_signed_token_is_accepted(local_cloud: StackConfig, production_settings: Settings,
@@ -108,6 +128,12 @@ def test_a_properly_signed_token_is_accepted(local_cloud: StackConfig, productio
         ("wrong audience", "audience"),
         ("wrong issuer", "issuer"),
         ("unsigned", "Invalid ID token"),
+        ("alg none", "algorithm"),
+        ("HS256 keyed with the certificate", "algorithm"),
+        ("unknown kid", "Invalid ID token"),
+        ("auth_time in the future", "auth_time"),
+        ("no auth_time", "auth_time"),
+        ("issued in the future", "Invalid ID token"),
     ],
 )
 def test_forged_or_stale_tokens_are_refused(local_cloud: StackConfig, production_settings: Settings,
@@ -122,6 +148,12 @@ def test_forged_or_stale_tokens_are_refused(local_cloud: StackConfig, production
         "wrong audience": lambda: _firebase_token(TRUSTED, project, uid, aud="demo-other-project"),
         "wrong issuer": lambda: _firebase_token(TRUSTED, project, uid, iss="https://securetoken.google.com/evil"),
         "unsigned": lambda: tokens.user_token(local_cloud, "user", f"bad-{unique}@kstream.local"),
+        "alg none": lambda: _retyped(_firebase_token(TRUSTED, project, uid), "none", b""),
+        "HS256 keyed with the certificate": lambda: _hs256_with_certificate(_firebase_token(TRUSTED, project, uid)),
+        "unknown kid": lambda: _firebase_token({**TRUSTED, "private_key_id": "no-such-key"}, project, uid),
+        "auth_time in the future": lambda: _firebase_token(TRUSTED, project, uid, auth_time=now + 3600),
+        "no auth_time": lambda: _firebase_token(TRUSTED, project, uid, auth_time=None),
+        "issued in the future": lambda: _firebase_token(TRUSTED, project, uid, iat=now + 3600),
     }[case]()
     with pytest.raises(InvalidToken, match=fragment):
         firebase_auth.verify_id_token(token, production_settings)
@@ -188,3 +220,12 @@ def test_user_token_on_a_service_route_is_403(local_cloud: StackConfig) -> None:
                                                  headers={"X-Original-URI": "/api/metadata/videos",
                                                           "X-Original-Method": "POST"})
     assert_envelope(response, 403, "AUTH_INSUFFICIENT_PERMISSIONS")
+
+
+def test_disabled_users_are_refused(local_cloud: StackConfig, production_settings: Settings, unique: str) -> None:
+    uid = tokens.ensure_user(local_cloud, f"disabled-{unique}@kstream.local", "admin")
+    token = _firebase_token(TRUSTED, local_cloud.project_id, uid, role="admin")
+    firebase_auth.verify_id_token(token, production_settings)
+    fb_auth.update_user(uid, disabled=True, app=firebase_auth.app_for(production_settings))
+    with pytest.raises(InvalidToken, match="disabled"):
+        firebase_auth.verify_id_token(token, production_settings)

@@ -87,6 +87,24 @@ def test_series_visibility_by_role(local_cloud: StackConfig, unique: str) -> Non
     assert [e["episode"] for e in get(local_cloud, name, "uploader", owner_email)["episodes"]] == [1, 2, 3]
 
 
+def test_another_uploaders_hidden_episode_never_shows_through_the_series(local_cloud: StackConfig,
+                                                                        unique: str) -> None:
+    """The series' description, thumbnail, tags and language come from episodes the caller can see."""
+    other, _ = user(local_cloud, "uploader", f"hother{unique}")
+    mine, my_email = user(local_cloud, "uploader", f"hmine{unique}")
+    name = f"Secret Lead {unique}"
+    seed(local_cloud, f"s1{unique}", series=name, episode=1, uploaderId=other, status="processing",
+         description="unreleased plot twist", thumbnailUrl="/secret.jpg", tags=["spoiler"], language="ja")
+    seed(local_cloud, f"s2{unique}", series=name, episode=2, uploaderId=mine, status="processing",
+         description="my episode", thumbnailUrl="/mine.jpg", tags=["mine"], language="ko")
+    body = get(local_cloud, name, "uploader", my_email)
+    assert [e["id"] for e in body["episodes"]] == [f"s2{unique}"]
+    assert "spoiler" not in body["tags"] and "/secret.jpg" not in str(body) and "twist" not in str(body)
+    assert (body["description"], body["thumbnailUrl"], body["language"]) == ("my episode", "/mine.jpg", "ko")
+    admin = get(local_cloud, name, "admin")
+    assert admin["description"] == "unreleased plot twist"  # admins see the stored face
+
+
 def test_series_follows_status_changes_moves_and_deletes(local_cloud: StackConfig, unique: str) -> None:
     repo = repo_of(local_cloud)
     first, second = f"First {unique}", f"Second {unique}"

@@ -186,3 +186,33 @@ def test_cors_preflight_allows_browser_puts(local_cloud: StackConfig) -> None:
     assert response.headers["Access-Control-Allow-Origin"] == "http://127.0.0.1:8080"
     assert "PUT" in response.headers["Access-Control-Allow-Methods"]
     assert "content-md5" in response.headers["Access-Control-Allow-Headers"]
+
+
+def test_one_signed_url_writes_one_object_of_one_bucket(local_cloud: StackConfig, unique: str) -> None:
+    """Scope: the signature covers method, bucket, object and every query parameter; nothing else is reachable."""
+    name = f"uploads/{unique}/chunk-00000"
+    url = _signed(local_cloud, name)
+    other_chunk = url.replace("/chunk-00000?", "/chunk-00001?")
+    other_bucket = url.replace(f"/{local_cloud.upload_bucket}/", f"/{local_cloud.media_bucket}/")
+    for target in (other_chunk, other_bucket):
+        refused = requests.put(target, data=b"x", timeout=10)
+        assert refused.status_code == 403 and "SignatureDoesNotMatch" in refused.text
+    assert requests.get(url, timeout=10).status_code == 403  # a PUT URL reads nothing
+    extension = requests.put(url, data=b"x", headers={"x-goog-if-generation-match": "0"}, timeout=10)
+    assert extension.status_code == 400 and "MalformedSecurityHeader" in extension.text  # unsigned x-goog-*
+    escaped = url.replace(f"/{unique}/", f"/{unique}/%2E%2E/", 1)
+    assert requests.put(escaped, data=b"x", timeout=10).status_code == 403
+    assert requests.put(url, data=b"x", timeout=10).status_code == 200
+
+
+def test_the_query_is_decoded_once_as_cloud_storage_does(local_cloud: StackConfig, unique: str) -> None:
+    """``%252F`` is the three characters ``%2F`` to Cloud Storage, not a slash: a URL whose query only matches its
+    signature after a second decoding is not the URL that was signed."""
+    url = _signed(local_cloud, f"gateway-test/{unique}/twice")
+    assert "X-Goog-Credential=" in url and "%2F" in url
+    head, _, query = url.partition("?")
+    doubled = "&".join(item.replace("%2F", "%252F") if item.startswith("X-Goog-Credential=") else item
+                       for item in query.split("&"))
+    refused = requests.put(f"{head}?{doubled}", data=b"x", timeout=10)
+    assert refused.status_code in (400, 403), refused.text
+    assert requests.put(url, data=b"x", timeout=10).status_code == 200

@@ -53,6 +53,27 @@ def test_a_rotated_key_can_be_accepted_during_the_rollover() -> None:
         ("hooks.example.com/t", False, False),
         ("https://", False, False),
         ("https://host:99999/t", False, False),
+        # SSRF: internal hosts are refused whatever the scheme, in any spelling of the address
+        ("https://metadata.google.internal/computeMetadata/v1/", False, False),
+        ("https://metadata/computeMetadata/v1/", False, False),
+        ("https://169.254.169.254/computeMetadata/v1/", False, False),
+        ("https://169.254.169.254/t", True, False),
+        ("https://localhost/t", False, False),
+        ("https://127.0.0.1/t", False, False),
+        ("https://2130706433/t", False, False),  # 127.0.0.1 as one number
+        ("https://0x7f.1/t", False, False),
+        ("https://[::1]/t", False, False),
+        ("https://[::ffff:10.0.0.1]/t", False, False),
+        ("https://10.1.2.3/t", False, False),
+        ("https://172.16.0.9/t", False, False),
+        ("https://192.168.1.1/t", False, False),
+        ("https://100.64.0.1/t", False, False),
+        ("https://[fd00::1]/t", False, False),
+        ("https://0.0.0.0/t", False, False),
+        ("https://db.internal/t", False, False),
+        ("https://intranet/t", False, False),
+        ("https://8.8.8.8/t", False, True),
+        ("https://localhost:9443/t", True, True),  # loopback stays allowed in local runs
     ],
 )
 def test_callback_urls(url: str, local: bool, ok: bool) -> None:
@@ -62,6 +83,35 @@ def test_callback_urls(url: str, local: bool, ok: bool) -> None:
         with pytest.raises(RequestInvalid) as raised:
             callbacks.check_url(url, allow_loopback_http=local)
         assert raised.value.details == {"field": "callbackUrl"}
+
+
+@pytest.mark.parametrize(
+    ("addresses", "local", "sent"),
+    [
+        (["93.184.216.34"], False, True),
+        (["93.184.216.34", "169.254.169.254"], False, False),  # any internal answer refuses the host
+        (["10.0.0.7"], False, False),
+        (["::ffff:127.0.0.1"], False, False),
+        (["127.0.0.1"], True, True),  # local runs: loopback receivers
+        (["192.168.0.2"], True, False),
+    ],
+)
+def test_delivery_refuses_names_resolving_to_internal_addresses(addresses: list[str], local: bool,
+                                                                sent: bool) -> None:
+    session = _Session([204])
+    outcome = callbacks.deliver("https://hooks.example.com/t", {"jobId": "job-9"}, SECRET, session=session,  # type: ignore[arg-type]
+                                sleep=lambda _: None, allow_loopback=local, resolve=lambda host: addresses)
+    assert outcome.delivered is sent
+    assert len(session.calls) == (1 if sent else 0)
+    if not sent:
+        assert outcome.attempts == 0 and "internal address" in (outcome.error or "")
+
+
+def test_delivery_never_posts_to_an_internal_literal_host() -> None:
+    session = _Session([204])
+    outcome = callbacks.deliver("https://169.254.169.254/computeMetadata/v1/", {"jobId": "j"}, SECRET,
+                                session=session, resolve=lambda host: [host])  # type: ignore[arg-type]
+    assert not outcome.delivered and session.calls == []
 
 
 def test_signing_secret_comes_from_settings_or_the_local_development_key() -> None:
@@ -95,7 +145,8 @@ def _deliver(script: list[int | Exception], attempts: int = 3) -> tuple[callback
     session, sleeps = _Session(script), []
     outcome = callbacks.deliver("https://hooks.example.com/t", {"jobId": "job-9", "status": "completed"}, SECRET,
                                 attempts=attempts, session=session,  # type: ignore[arg-type]
-                                sleep=sleeps.append, clock=lambda: 1_700_000_000)
+                                sleep=sleeps.append, clock=lambda: 1_700_000_000,
+                                resolve=lambda host: ["93.184.216.34"])
     return outcome, session, sleeps
 
 

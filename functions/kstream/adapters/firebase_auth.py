@@ -2,7 +2,12 @@
 
 With ``FIREBASE_AUTH_EMULATOR_HOST`` set, firebase-admin talks to the Auth emulator and skips signature checks
 (the emulator's tokens are unsigned); the production path verifies RS256 signatures against Google's certificates,
-or against ``KSTREAM_FIREBASE_CERTS_URL`` in tests that serve their own.
+or against ``KSTREAM_FIREBASE_CERTS_URL`` in tests that serve their own. Because that switch turns signature checks
+off, it is honoured only for ``demo-*`` projects (which cannot exist in Google Cloud): a real project with the
+variable set refuses every token rather than trusting unsigned ones.
+
+firebase-admin checks the header (``kid``, ``alg`` RS256), signature, ``aud``, ``iss``, ``sub``, ``iat`` and ``exp``;
+Firebase's rules also require ``auth_time`` in the past, which is checked here.
 """
 
 from __future__ import annotations
@@ -10,15 +15,19 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import os
+import time
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidToken, Unavailable
+from ..errors import ConfigurationError, InvalidToken, Unavailable
 from ..settings import Settings
 
 if TYPE_CHECKING:
     import firebase_admin
 
 FIREBASE_ISSUER_PREFIX = "https://securetoken.google.com/"
+EMULATOR_VARIABLE = "FIREBASE_AUTH_EMULATOR_HOST"
+DEMO_PROJECT_PREFIX = "demo-"
 
 
 @functools.cache
@@ -56,8 +65,12 @@ def verify_id_token(token: str, settings: Settings) -> dict[str, Any]:
     from firebase_admin import auth as fb_auth
     from firebase_admin import exceptions as fb_exceptions
 
+    if os.environ.get(EMULATOR_VARIABLE) and not settings.project_id.startswith(DEMO_PROJECT_PREFIX):
+        raise ConfigurationError(f"{EMULATOR_VARIABLE} is set for project {settings.project_id!r}: ID-token "
+                                 "signatures would not be checked, so no token is accepted (emulators serve demo-* "
+                                 "projects only)")
     try:
-        return dict(fb_auth.verify_id_token(token, app=app_for(settings), check_revoked=True))
+        claims = dict(fb_auth.verify_id_token(token, app=app_for(settings), check_revoked=True))
     except fb_auth.ExpiredIdTokenError:
         raise InvalidToken("The ID token has expired: sign in again to get a fresh one") from None
     except fb_auth.RevokedIdTokenError:
@@ -72,6 +85,10 @@ def verify_id_token(token: str, settings: Settings) -> dict[str, Any]:
         raise InvalidToken(f"Invalid ID token: {_first_sentence(exc)}") from None
     except fb_exceptions.FirebaseError as exc:
         raise Unavailable(f"Firebase Auth is unreachable: {exc.code}") from None
+    auth_time = claims.get("auth_time")
+    if isinstance(auth_time, bool) or not isinstance(auth_time, int | float) or auth_time > time.time():
+        raise InvalidToken("Invalid ID token: its auth_time (when the user signed in) must be a time in the past")
+    return claims
 
 
 def set_role(email: str, role: str, settings: Settings) -> str:

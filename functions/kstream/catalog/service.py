@@ -531,15 +531,25 @@ def get_series(repo: CatalogRepository, viewer: Viewer, name: str) -> GetSeriesR
     found = repo.get_videos(e["videoId"] for e in visible)
     episodes = sorted((d for d in found.values() if viewer.can_see(d) and d.get(F_SERIES_KEY) == key),
                       key=lambda d: (d[F_EPISODE], d["id"]))
+    face = {"name": doc.get("name", name), "description": doc.get("description", ""),
+            "thumbnailUrl": doc.get("thumbnailUrl", ""), "language": doc.get("language", ""),
+            "tags": list(doc.get("tags", []))}
+    shown = {d["id"]: d for d in episodes}
+    if doc.get("leadId") not in shown:
+        # The stored face of the series (name, description, thumbnail, language, tags) comes from an episode this
+        # caller may not see (another uploader's processing or failed video): draw it from the visible ones only.
+        entries = [e for e in visible if e["videoId"] in shown]
+        lead = _lead(entries)
+        lead_doc = shown[lead["videoId"]] if lead else {}
+        pool = _pool(entries)
+        face = {"name": lead_doc.get("series", face["name"]), "description": lead_doc.get("description", ""),
+                "thumbnailUrl": lead_doc.get("thumbnailUrl", ""),
+                "language": _aggregate_language(pool, lead) if lead else "", "tags": _aggregate_tags(pool)}
     return GetSeriesResponse(
-        name=doc.get("name", name),
-        description=doc.get("description", ""),
         totalEpisodes=int(doc.get("totalEpisodes", 0)),
         availableEpisodes=list(doc.get("availableEpisodes", [])),
-        language=doc.get("language", ""),
-        tags=list(doc.get("tags", [])),
-        thumbnailUrl=doc.get("thumbnailUrl", ""),
         episodes=[to_metadata(d) for d in episodes],
+        **face,
     )
 
 

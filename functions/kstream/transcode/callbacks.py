@@ -10,6 +10,12 @@ The receiver recomputes the HMAC over the raw body bytes with the shared secret 
 compares in constant time and refuses timestamps more than 5 minutes away from its clock (:func:`verify` does all
 three). ``X-Kstream-Delivery`` repeats the job id for logs and de-duplication on the receiver's side.
 
+Where callbacks may go (SSRF): https only, to a public host. A host that names this network rather than the
+internet (``localhost``, ``metadata.google.internal`` and any ``*.internal``, a single-label name, an IP literal in
+any spelling, ``2130706433`` included, that is not globally routable: loopback, private, link-local such as
+169.254.169.254, CGNAT, reserved) is refused at start, and again at delivery after resolving the name, so a public
+name pointing at an internal address gets nothing either. Local runs also allow loopback hosts, over http too.
+
 Delivery: up to ``attempts`` POSTs with exponential backoff (0.5 s, 1 s, 2 s ...), each with a short timeout, no
 redirects followed. A 2xx answer is delivered; 408, 429 and 5xx answers, timeouts and connection errors are
 retried; any other 4xx is final (the receiver refused it). The job records the outcome (``callbackState``
@@ -22,8 +28,9 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -40,6 +47,7 @@ __all__ = [
     "Delivery",
     "check_url",
     "deliver",
+    "internal_target",
     "secret_for",
     "sign",
     "verify",
@@ -54,6 +62,8 @@ BACKOFF_SECONDS = 0.5
 TIMEOUT_SECONDS = 5.0
 _RETRY_STATUSES = {408, 425, 429}
 _LOOPBACK_NAMES = {"localhost"}
+_INTERNAL_NAMES = {"metadata", "metadata.google.internal"}
+_INTERNAL_SUFFIXES = (".internal", ".localhost", ".local")
 
 
 def secret_for(settings: Settings) -> str | None:
@@ -99,9 +109,13 @@ def check_url(url: str, *, allow_loopback_http: bool) -> str:
     if not host or parts.username or parts.password or len(url) > 2048:
         raise RequestInvalid("callbackUrl must be an absolute https URL with a host and no credentials",
                              details={"field": "callbackUrl"})
+    loopback_ok = allow_loopback_http and _loopback(host)
+    if not loopback_ok and _internal_host(host):
+        raise RequestInvalid(f"callbackUrl must name a public host; {host!r} is internal (loopback, private, "
+                             "link-local, metadata server)", details={"field": "callbackUrl"})
     if parts.scheme == "https":
         return url
-    if parts.scheme == "http" and allow_loopback_http and _loopback(host):
+    if parts.scheme == "http" and loopback_ok:
         return url
     allowed = "https (or http to a loopback host in local runs)" if allow_loopback_http else "https"
     raise RequestInvalid(f"callbackUrl must use {allowed}; found {parts.scheme or 'no'} scheme with host {host!r}"
@@ -111,10 +125,60 @@ def check_url(url: str, *, allow_loopback_http: bool) -> str:
 def _loopback(host: str) -> bool:
     if host in _LOOPBACK_NAMES:
         return True
+    address = _ip_literal(host)
+    return address is not None and address.is_loopback
+
+
+def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address ``host`` spells, in any form a resolver accepts (``127.1``, ``0x7f.1``, ``2130706433``)."""
+    host = host.strip("[]")
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return ipaddress.ip_address(host)
     except ValueError:
-        return False
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except (OSError, ValueError):
+        return None
+
+
+def _public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
+
+
+def _internal_host(host: str) -> bool:
+    """Whether ``host`` (lower-case, from a URL) names something on this network rather than the internet."""
+    address = _ip_literal(host)
+    if address is not None:
+        return not _public_address(address)
+    name = host.rstrip(".")
+    return (name in _LOOPBACK_NAMES or name in _INTERNAL_NAMES or name.endswith(_INTERNAL_SUFFIXES)
+            or "." not in name)
+
+
+def _resolve(host: str) -> list[str]:
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)]
+
+
+def internal_target(url: str, *, allow_loopback: bool,
+                    resolve: Callable[[str], Sequence[str]] = _resolve) -> str | None:
+    """Why ``url`` must not be called now (its host is or resolves to an internal address), or None."""
+    host = (urlsplit(url).hostname or "").lower()
+    if allow_loopback and _loopback(host):
+        return None
+    if _internal_host(host):
+        return f"{host} is an internal host"
+    try:
+        addresses = resolve(host)
+    except (OSError, UnicodeError):
+        return None  # unresolvable: the POST fails on its own and is retried like any network error
+    for text in addresses:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+        if not _public_address(address) and not (allow_loopback and address.is_loopback):
+            return f"{host} resolves to the internal address {address}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -128,8 +192,14 @@ class Delivery:
 def deliver(url: str, payload: Mapping[str, Any], secret: str, *, attempts: int = ATTEMPTS,
             backoff: float = BACKOFF_SECONDS, timeout: float = TIMEOUT_SECONDS,
             session: requests.Session | None = None, sleep: Callable[[float], None] = time.sleep,
-            clock: Callable[[], float] = time.time) -> Delivery:
-    """POST ``payload`` signed to ``url``, retrying with exponential backoff; never raises for network errors."""
+            clock: Callable[[], float] = time.time, allow_loopback: bool = False,
+            resolve: Callable[[str], Sequence[str]] = _resolve) -> Delivery:
+    """POST ``payload`` signed to ``url``, retrying with exponential backoff; never raises for network errors.
+
+    Nothing is sent when the host is, or resolves to, an internal address (``allow_loopback``: local runs)."""
+    refused = internal_target(url, allow_loopback=allow_loopback, resolve=resolve)
+    if refused is not None:
+        return Delivery(False, 0, None, f"not sent: {refused}")
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
     http = session or requests.Session()
     status: int | None = None

@@ -449,7 +449,8 @@ class TranscodeService:
             payload["outputFiles"] = files.model_dump(exclude_none=True)
         if job.error:
             payload["error"] = f"{ErrorCode.TRANSCODE_FAILED}: {job.error}"
-        delivery = self.deliver(job.callback_url, payload, secret)
+        delivery = self.deliver(job.callback_url, payload, secret,
+                                allow_loopback=bool(self.settings.transcoder_endpoint))
         self.jobs.callback_done(job.id, delivered=delivery.delivered, attempts=delivery.attempts,
                                 error=delivery.error)
         self.log("transcode callback " + ("delivered" if delivery.delivered else "failed"), jobId=job.id,
