@@ -116,7 +116,14 @@ module "edge" {
 }
 
 module "observability" {
-  source     = "../modules/observability"
-  project_id = module.project.project_id
-  prefix     = var.prefix
+  source                   = "../modules/observability"
+  project_id               = module.project.project_id
+  prefix                   = var.prefix
+  labels                   = var.labels
+  functions                = module.functions.functions
+  event_triggers           = module.functions.event_triggers
+  dead_letter_subscription = module.data.dead_letter_subscription
+  security_policy          = module.edge.security_policy
+  notification_channels    = var.notification_channels
+  alerts                   = var.alerts
 }

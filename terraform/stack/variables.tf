@@ -188,3 +188,23 @@ variable "labels" {
   type        = map(string)
   nullable    = false
 }
+
+variable "notification_channels" {
+  description = "Existing Cloud Monitoring notification channels (projects/<project>/notificationChannels/<id>) every alert policy notifies; empty pages nobody (incidents still open in the console). modules/observability validates them."
+  type        = list(string)
+  default     = []
+  nullable    = false
+}
+
+variable "alerts" {
+  description = "Alert thresholds (unset: modules/observability's, which also validates them): error_ratio (API 5xx share, 0.05), latency_p95_seconds (2.5), transcode_failures_per_hour (3), dead_letter_messages (0: any), armor_blocked_per_minute (600)."
+  type = object({
+    error_ratio                 = optional(number)
+    latency_p95_seconds         = optional(number)
+    transcode_failures_per_hour = optional(number)
+    dead_letter_messages        = optional(number)
+    armor_blocked_per_minute    = optional(number)
+  })
+  default  = {}
+  nullable = false
+}

@@ -820,8 +820,10 @@ def test_environments_call_the_shared_stack() -> None:
         assert call["labels"] == "${local.labels}"
         assert root["variable"]["region"]["default"] == "asia-northeast3"
     # The same interface everywhere: the same inputs and outputs (what cloudbuild.yaml and docs/deploy.md use).
+    # notification_channels (default empty: nobody paged) is per deployment too, but not passed by cloudbuild.yaml.
     assert {n: set(r["variable"]) for n, r in roots.items()} == {n: {"project_id", "region", "prefix", "domain",
-                                                                    "service_callers", "storage"} for n in roots}
+                                                                    "service_callers", "storage",
+                                                                    "notification_channels"} for n in roots}
     assert set(roots["dev"]["output"]) == set(roots["prod"]["output"]) == set(stack["output"])
 
 
@@ -1501,3 +1503,282 @@ def test_terraform_fmt() -> None:
                             capture_output=True, text=True, timeout=120, check=False)
     hint = "terraform fmt -check failed (fix: terraform fmt -recursive terraform)"
     assert result.returncode == 0, f"{hint}:\n{result.stdout}{result.stderr}"
+
+
+# ------------------------------------------------------------------------------------ alerts and dashboard
+
+OBSERVABILITY = MODULES / "observability"
+KSTREAM_SOURCE = REPO / "functions" / "kstream"
+SEVERITIES = {"CRITICAL", "ERROR", "WARNING"}
+# Metric types Google Cloud defines that the alert policies and the dashboard may read; the rest must be this
+# module's own log-based metrics.
+BUILT_IN_METRICS = {
+    "run.googleapis.com/request_count",
+    "pubsub.googleapis.com/subscription/num_undelivered_messages",
+    "pubsub.googleapis.com/subscription/dead_letter_message_count",
+    "networksecurity.googleapis.com/https/request_count",
+}
+
+
+def _unescape(text: str) -> str:
+    return text.replace('\\"', '"')
+
+
+def expand_locals(text: str, module_locals: dict[str, Any], depth: int = 5) -> str:
+    """``text`` with each ``local.NAME`` reference replaced by that local's own text (nested up to ``depth``)."""
+    def value(found: re.Match[str]) -> str:
+        name, key = found.group(1) or found.group(3), found.group(2) or found.group(4)
+        got = module_locals.get(name, found.group(0))
+        return str(got.get(key, found.group(0)) if key and isinstance(got, dict) else got)
+
+    for _ in range(depth):
+        expanded = re.sub(r"\$\{local\.(\w+)(?:\.(\w+))?\}|\blocal\.(\w+)(?:\.(\w+))?\b", value, text)
+        if expanded == text:
+            break
+        text = expanded
+    return _unescape(text)
+
+
+@functools.cache
+def log_vocabulary() -> dict[str, set[str]]:
+    """What the functions' code writes into log lines, read from functions/kstream with ast: every string literal
+    (and literal piece of an f-string), every action value (Outcome("x"), action="x", {"action": "x"}), and every
+    field name (keyword argument names and string dict keys)."""
+    strings: set[str] = set()
+    actions: set[str] = set()
+    fields: set[str] = set()
+    for path in sorted(KSTREAM_SOURCE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                strings.add(node.value)
+            elif isinstance(node, ast.Call):
+                name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+                if name == "Outcome" and node.args and isinstance(node.args[0], ast.Constant):
+                    actions.add(str(node.args[0].value))
+                for kw in node.keywords:
+                    if kw.arg:
+                        fields.add(kw.arg)
+                    if kw.arg == "action" and isinstance(kw.value, ast.Constant):
+                        actions.add(str(kw.value.value))
+            elif isinstance(node, ast.Dict):
+                for key, value in zip(node.keys, node.values, strict=True):
+                    if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                        fields.add(key.value)
+                        if key.value == "action" and isinstance(value, ast.Constant):
+                            actions.add(str(value.value))
+    return {"strings": strings, "actions": actions, "fields": fields}
+
+
+def log_filter_problems(name: str, log_filter: str, vocabulary: dict[str, set[str]]) -> list[str]:
+    """A log-based metric's filter names only messages, actions and fields the functions really write."""
+    problems = []
+    text = _unescape(log_filter)
+    for operator, quoted in re.findall(r'jsonPayload\.message\s*(=~|:|=)\s*"((?:[^"\\]|\\.)*)"', text):
+        if operator == "=~":
+            problems.append(f"{name}: matches jsonPayload.message with a regex ({quoted!r}): quote literal text")
+        elif not any(quoted in s if operator == ":" else quoted == s for s in vocabulary["strings"]):
+            problems.append(f"{name}: message text {quoted!r} is written nowhere in functions/kstream")
+    for values in re.findall(r'jsonPayload\.action\s*=\s*(\([^)]*\)|"[^"]*")', text):
+        for action in re.findall(r'"([^"]*)"', values):
+            if action not in vocabulary["actions"]:
+                problems.append(f"{name}: action {action!r} is logged nowhere in functions/kstream")
+    for field in set(re.findall(r"jsonPayload\.(\w+)", text)):
+        if field != "message" and field not in vocabulary["fields"]:
+            problems.append(f"{name}: field jsonPayload.{field} is written nowhere in functions/kstream")
+    return problems
+
+
+def test_log_metric_filters_name_what_the_functions_log() -> None:
+    metrics = merged(OBSERVABILITY)["resource"]["google_logging_metric"]
+    assert {"request_latency", "transcode_outcomes", "dropped_events"} <= set(metrics)
+    vocabulary = log_vocabulary()
+    for name, metric in metrics.items():
+        assert log_filter_problems(name, metric["filter"], vocabulary) == [], name
+        descriptor = one(metric["metric_descriptor"])
+        declared = {label["key"] for label in descriptor.get("labels", [])}
+        assert declared == set(metric.get("label_extractors", {})), f"{name}: every label needs its extractor"
+        if name != "request_latency":
+            assert (descriptor["metric_kind"], descriptor["value_type"]) == ("DELTA", "INT64"), name
+    outcomes = _unescape(metrics["transcode_outcomes"]["filter"])
+    assert '"completed" OR "failed"' in outcomes and '"swept"' in outcomes
+    assert metrics["transcode_outcomes"]["label_extractors"]["outcome"] == "EXTRACT(jsonPayload.action)"
+    assert ': dropped"' in _unescape(metrics["dropped_events"]["filter"])
+
+
+def test_log_filter_check_catches_a_renamed_log_line() -> None:
+    vocabulary = log_vocabulary()
+    assert log_filter_problems("m", 'jsonPayload.message:\\": dropped\\"', vocabulary) == []
+    assert log_filter_problems("m", 'jsonPayload.message:"transcode job begun"', vocabulary)
+    assert log_filter_problems("m", 'jsonPayload.action=("completed" OR "finished")', vocabulary)
+    assert log_filter_problems("m", 'jsonPayload.jobIdentifier:*', vocabulary)
+    assert log_filter_problems("m", 'jsonPayload.message=~"^x"', vocabulary)
+
+
+def metric_type_problems(where: str, text: str, module: dict[str, Any]) -> list[str]:
+    """Every metric.type in ``text`` is built in or one of the module's log-based metrics (by reference)."""
+    problems = []
+    types = re.findall(r'metric\.type\s*=\s*"([^"]+)"', expand_locals(text, module["locals"]))
+    if not types:
+        problems.append(f"{where}: names no metric.type")
+    defined = set(module["resource"].get("google_logging_metric", {}))
+    for metric_type in types:
+        user = re.fullmatch(r"logging\.googleapis\.com/user/\$\{google_logging_metric\.(\w+)\.name\}", metric_type)
+        if metric_type not in BUILT_IN_METRICS and not (user and user.group(1) in defined):
+            problems.append(f"{where}: metric {metric_type} is neither built in nor a log metric of this module")
+    return problems
+
+
+def alert_policy_problems(module: dict[str, Any]) -> list[str]:
+    """The alert policies (one resource, for_each over local.alert_policies): each notifies
+    var.notification_channels, with markdown documentation saying what it means and what to do, a severity, and
+    a condition whose threshold is a validated attribute of var.alerts and whose metrics exist."""
+    problems = []
+    resources = module["resource"].get("google_monitoring_alert_policy", {})
+    specs = module["locals"].get("alert_policies", {})
+    if set(resources) != {"this"} or not specs:
+        return [f"alert policies: expected one resource over local.alert_policies, found {sorted(resources)}"]
+    policy = resources["this"]
+    condition = one(one(policy.get("conditions", [{}])).get("condition_threshold", [{}]))
+    wiring = {
+        "for_each": (policy.get("for_each"), "${local.alert_policies}"),
+        "notification_channels": (policy.get("notification_channels"), "${var.notification_channels}"),
+        "severity": (policy.get("severity"), "${each.value.severity}"),
+        "documentation": (one(policy.get("documentation", [{}])).get("content"), "${each.value.content}"),
+        "mime_type": (one(policy.get("documentation", [{}])).get("mime_type"), "text/markdown"),
+        "threshold_value": (condition.get("threshold_value"), "${each.value.threshold}"),
+        "filter": (condition.get("filter"), "${each.value.filter}"),
+    }
+    problems += [f"alert policy resource: {key} is {got!r}, not {want!r}" for key, (got, want) in wiring.items()
+                 if got != want]
+    alerts = module["variable"].get("alerts", {})
+    attributes = set(re.findall(r"(\w+)\s*=\s*optional\(number", str(alerts.get("type", ""))))
+    validated = {a for v in alerts.get("validation", []) for a in re.findall(r"var\.alerts\.(\w+)", v["condition"])}
+    channels = module["variable"].get("notification_channels", {})
+    if not channels.get("validation") or channels.get("default") != []:
+        problems.append("variable notification_channels: needs a validation and an empty default")
+    for name, spec in specs.items():
+        if len(str(spec.get("content", "")).strip()) < 200 or "First" not in str(spec.get("content", "")):
+            problems.append(f"{name}: documentation does not say what it means and what to do first")
+        if spec.get("severity") not in SEVERITIES:
+            problems.append(f"{name}: severity {spec.get('severity')!r} is not one of {sorted(SEVERITIES)}")
+        value = str(spec.get("threshold", ""))
+        used = re.fullmatch(r"\$\{var\.alerts\.(\w+)\}", value)
+        if not used or used.group(1) not in attributes:
+            problems.append(f"{name}: threshold {value!r} is not an attribute of var.alerts")
+        elif used.group(1) not in validated:
+            problems.append(f"{name}: threshold var.alerts.{used.group(1)} has no validation")
+        for key in ("filter", "denominator_filter"):
+            if key in spec:
+                problems += metric_type_problems(f"{name} {key}", str(spec[key]), module)
+    return problems
+
+
+def test_alert_policies_are_documented_graded_and_routed() -> None:
+    module = merged(OBSERVABILITY)
+    assert alert_policy_problems(module) == []
+    specs = module["locals"]["alert_policies"]
+    assert set(specs) == {"api_errors", "api_latency", "transcode_failures", "dead_letters", "armor_blocked"}
+    assert "response_code_class" in specs["api_errors"]["filter"] and "denominator_filter" in specs["api_errors"]
+    assert "${local.dead_letter_subscription}" in specs["dead_letters"]["filter"]
+    # The stack gives the module its channels and thresholds (which the module validates).
+    stack = merged(STACK)
+    call = stack["module"]["observability"]
+    assert (call["notification_channels"], call["alerts"]) == ("${var.notification_channels}", "${var.alerts}")
+    assert call["dead_letter_subscription"] == "${module.data.dead_letter_subscription}"
+    assert call["functions"] == "${module.functions.functions}"
+    assert call["security_policy"] == "${module.edge.security_policy}"
+
+
+def test_alert_policy_check_catches_an_unrouted_policy() -> None:
+    module = merged(OBSERVABILITY)
+    policy = module["resource"]["google_monitoring_alert_policy"]["this"]
+    spec = module["locals"]["alert_policies"]["api_latency"]
+
+    def with_policy(body: dict[str, Any]) -> dict[str, Any]:
+        return {**module, "resource": {**module["resource"], "google_monitoring_alert_policy": {"this": body}}}
+
+    def with_spec(body: dict[str, Any]) -> dict[str, Any]:
+        return {**module, "locals": {**module["locals"], "alert_policies": {"p": body}}}
+
+    assert alert_policy_problems(with_policy({**policy, "notification_channels": []}))
+    assert alert_policy_problems(with_policy({k: v for k, v in policy.items() if k != "documentation"}))
+    assert alert_policy_problems(with_spec({**spec, "severity": "PAGE"}))
+    assert alert_policy_problems(with_spec({**spec, "content": "it broke"}))
+    assert alert_policy_problems(with_spec({**spec, "threshold": 3}))
+    assert alert_policy_problems(with_spec({**spec, "filter": 'metric.type = "x/y"'}))
+
+
+def test_alert_thresholds_are_validated_variables() -> None:
+    module = merged(OBSERVABILITY)
+    alerts = module["variable"]["alerts"]
+    assert alerts["description"] and alerts["default"] == {} and alerts["nullable"] is False
+    attributes = re.findall(r"(\w+)\s*=\s*optional\(number,\s*[0-9.]+\)", alerts["type"])
+    assert len(attributes) == 5, "every threshold typed, with its default"
+    for attr in attributes:
+        assert any(f"var.alerts.{attr}" in v["condition"] for v in alerts["validation"]), attr
+        assert attr in alerts["description"], f"alerts.{attr} is not described"
+    # The stack leaves every threshold unset (null: the module's default) and lists the same ones.
+    stack_alerts = merged(STACK)["variable"]["alerts"]
+    assert sorted(re.findall(r"(\w+)\s*=\s*optional\(number\)", stack_alerts["type"])) == sorted(attributes)
+
+
+def dashboard_tiles(charts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The tiles local.dashboard builds from local.charts (two 24x16 charts per row), as JSON."""
+    return [{"xPos": (i % 2) * 24, "yPos": (i // 2) * 16, "width": 24, "height": 16, "widget": {
+        "title": c["title"], "xyChart": {"dataSets": [{"plotType": c["plot"], "timeSeriesQuery": {"timeSeriesFilter": {
+            "filter": c["filter"], "aggregation": {"alignmentPeriod": c["period"], "perSeriesAligner": c["aligner"],
+                                                   "crossSeriesReducer": c["reducer"],
+                                                   "groupByFields": c["group_by"]}}}}]}}}
+        for i, c in enumerate(charts)]
+
+
+def dashboard_problems(dashboard: dict[str, Any], module: dict[str, Any]) -> list[str]:
+    problems = []
+    parsed = json.loads(json.dumps(dashboard))  # what jsonencode gives: plain JSON
+    if not parsed.get("displayName"):
+        problems.append("dashboard: no displayName")
+    layout = parsed.get("mosaicLayout", {})
+    columns, tiles = layout.get("columns", 0), layout.get("tiles", [])
+    if not tiles:
+        problems.append("dashboard: no tiles")
+    cells: set[tuple[int, int]] = set()
+    for tile in tiles:
+        title = tile.get("widget", {}).get("title", "?")
+        if tile.get("xPos", 0) + tile.get("width", 0) > columns:
+            problems.append(f"dashboard {title}: wider than the {columns} columns")
+        area = {(x, y) for x in range(tile.get("xPos", 0), tile.get("xPos", 0) + tile.get("width", 0))
+                for y in range(tile.get("yPos", 0), tile.get("yPos", 0) + tile.get("height", 0))}
+        if area & cells:
+            problems.append(f"dashboard {title}: overlaps another tile")
+        cells |= area
+        datasets = tile.get("widget", {}).get("xyChart", {}).get("dataSets", [])
+        if not datasets:
+            problems.append(f"dashboard {title}: no data")
+        for dataset in datasets:
+            query = dataset.get("timeSeriesQuery", {}).get("timeSeriesFilter", {})
+            problems += metric_type_problems(f"dashboard {title}", str(query.get("filter", "")), module)
+            if not query.get("aggregation", {}).get("perSeriesAligner"):
+                problems.append(f"dashboard {title}: no aligner")
+    return problems
+
+
+def test_dashboard_is_built_from_hcl_and_reads_known_metrics() -> None:
+    module = merged(OBSERVABILITY)
+    board = module["resource"]["google_monitoring_dashboard"]["operations"]
+    assert board["dashboard_json"] == "${jsonencode(local.dashboard)}", "built with jsonencode, not a pasted blob"
+    dashboard = module["locals"]["dashboard"]
+    tiles_expression = dashboard["mosaicLayout"]["tiles"]
+    assert tiles_expression.startswith("${[for i, c in local.charts : {xPos = (i % 2) * 24, yPos = floor(i / 2) * 16")
+    charts = module["locals"]["charts"]
+    built = {**dashboard, "mosaicLayout": {**dashboard["mosaicLayout"], "tiles": dashboard_tiles(charts)}}
+    assert dashboard_problems(built, module) == []
+    titles = " | ".join(c["title"] for c in charts)
+    for wanted in ("Requests/s by function", "5xx/s by function", "p50 by route", "p95 by route",
+                   "Transcode outcomes", "Dead letters", "dead-lettered", "Cloud Armor"):
+        assert wanted in titles, wanted
+    unknown = {**dashboard, "mosaicLayout": {"columns": 48, "tiles": [
+        {"xPos": 0, "yPos": 0, "width": 24, "height": 4, "widget": {"title": "x", "xyChart": {"dataSets": [
+            {"timeSeriesQuery": {"timeSeriesFilter": {"filter": 'metric.type = "logging.googleapis.com/user/nope"',
+                                                      "aggregation": {"perSeriesAligner": "ALIGN_SUM"}}}}]}}},
+        {"xPos": 12, "yPos": 0, "width": 48, "height": 4, "widget": {"title": "y"}}]}}
+    assert len(dashboard_problems(unknown, module)) >= 3

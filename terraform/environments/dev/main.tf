@@ -32,7 +32,9 @@ module "stack" {
   prefix          = var.prefix
   domain          = var.domain
   service_callers = var.service_callers
-  labels          = local.labels
+  # Paging: dev pages nobody unless channels are given (incidents still open in the console).
+  notification_channels = var.notification_channels
+  labels                = local.labels
 
   storage   = merge({ force_destroy = true }, var.storage) # buckets may be destroyed with their objects
   firestore = { point_in_time_recovery = false, delete_protection = false }

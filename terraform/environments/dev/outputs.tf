@@ -42,3 +42,13 @@ output "request_latency_metric" {
   description = "Cloud Monitoring metric type of request latency by route and status."
   value       = module.stack.request_latency_metric
 }
+
+output "dashboard" {
+  description = "Cloud Monitoring dashboard of the environment (requests, 5xx, latency, transcodes, dead letters, Cloud Armor)."
+  value       = module.stack.dashboard
+}
+
+output "alert_policies" {
+  description = "Alert policy ids by role: api_errors, api_latency, transcode_failures, dead_letters, armor_blocked."
+  value       = module.stack.alert_policies
+}

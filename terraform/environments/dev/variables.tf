@@ -1,4 +1,5 @@
-# What changes per deployment of this environment, from terraform.tfvars or -var (cloudbuild.yaml passes all six).
+# What changes per deployment of this environment, from terraform.tfvars or -var (cloudbuild.yaml passes the first six;
+# notification_channels: docs/deploy.md, "Alerts and dashboard").
 # ../../stack/variables.tf types and validates each value; the rest of what dev is, is in main.tf.
 
 variable "project_id" {
@@ -37,5 +38,12 @@ variable "service_callers" {
 variable "storage" {
   description = "Buckets: cors_origins, the web origins allowed to PUT upload chunks and fetch media (required), and optionally the retention periods and force_destroy (see ../../stack/variables.tf)."
   type        = any
+  nullable    = false
+}
+
+variable "notification_channels" {
+  description = "Existing Cloud Monitoring notification channels (projects/<project>/notificationChannels/<id>) the alert policies notify; empty pages nobody."
+  type        = list(string)
+  default     = []
   nullable    = false
 }

@@ -32,7 +32,9 @@ module "stack" {
   prefix          = var.prefix
   domain          = var.domain
   service_callers = var.service_callers
-  labels          = local.labels
+  # Paging: prod must be given its on-call channels (docs/deploy.md, "Alerts and dashboard").
+  notification_channels = var.notification_channels
+  labels                = local.labels
 
   storage   = merge({ force_destroy = false }, var.storage) # never in prod
   firestore = { point_in_time_recovery = true, delete_protection = true }

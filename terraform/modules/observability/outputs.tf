@@ -1,4 +1,19 @@
 output "request_latency_metric" {
   description = "Cloud Monitoring type of the latency distribution (logging.googleapis.com/user/<name>)."
-  value       = "logging.googleapis.com/user/${google_logging_metric.request_latency.name}"
+  value       = local.user_metric.request_latency
+}
+
+output "log_metrics" {
+  description = "Cloud Monitoring types of the log-based metrics, by name: request_latency, transcode_outcomes, dropped_events."
+  value       = local.user_metric
+}
+
+output "alert_policies" {
+  description = "Alert policy ids (projects/P/alertPolicies/N) by role: api_errors, api_latency, transcode_failures, dead_letters, armor_blocked."
+  value       = { for role, policy in google_monitoring_alert_policy.this : role => policy.name }
+}
+
+output "dashboard" {
+  description = "Id of the operations dashboard (projects/P/dashboards/D)."
+  value       = google_monitoring_dashboard.operations.id
 }
