@@ -820,7 +820,7 @@ def test_environments_call_the_shared_stack() -> None:
         assert call["labels"] == "${local.labels}"
         assert root["variable"]["region"]["default"] == "asia-northeast3"
     # The same interface everywhere: the same inputs and outputs (what cloudbuild.yaml and docs/deploy.md use).
-    # notification_channels (default empty: nobody paged) is per deployment too, but not passed by cloudbuild.yaml.
+    # notification_channels (default empty: nobody paged) is per deployment too (cloudbuild.yaml passes it).
     assert {n: set(r["variable"]) for n, r in roots.items()} == {n: {"project_id", "region", "prefix", "domain",
                                                                     "service_callers", "storage",
                                                                     "notification_channels"} for n in roots}
@@ -1493,6 +1493,11 @@ def test_cloudbuild_pipeline() -> None:
     assert build["options"]["logging"] == "CLOUD_LOGGING_ONLY"
     assert build["timeout"].endswith("s")
     assert subs["_TERRAFORM_IMAGE"] == "hashicorp/terraform:1.11.4"
+    # Every input of the environment roots comes from a substitution: one left out would be reset to its default
+    # (or, without one, stop the apply) on every build.
+    passed = set(re.findall(r"-var='?(\w+)=", text["terraform-plan"]))
+    for env in ENVIRONMENTS:
+        assert set(merged(env)["variable"]) == passed, (env.name, set(merged(env)["variable"]) ^ passed)
 
 
 def test_terraform_fmt() -> None:
