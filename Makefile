@@ -28,8 +28,10 @@ $(STAMP_PY): requirements.txt functions/requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
+# --omit=optional: firebase-tools' only optional native module (re2, for the hosting emulator) has no prebuilt
+# binary offline and compiles from source for minutes; the Auth emulator never loads it.
 $(STAMP_NODE): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm ci --no-audit --no-fund --loglevel=error --omit=optional
 	touch $@
 
 dev: setup ## the whole local cloud + a sample episode; Ctrl-C stops everything
