@@ -48,11 +48,16 @@ def _up(args: argparse.Namespace) -> int:
 def _token(args: argparse.Namespace) -> int:
     from . import tokens
 
-    cfg = StackConfig.read(args.state_dir)
-    if args.role == "service":
-        print(tokens.service_token(cfg))
-    else:
-        print(tokens.user_token(cfg, args.role, args.email))
+    try:
+        cfg = StackConfig.read(args.state_dir)
+        token = tokens.service_token(cfg) if args.role == "service" else tokens.user_token(cfg, args.role, args.email)
+    except FileNotFoundError as exc:  # no stack was ever started from this state dir
+        print(exc, file=sys.stderr)
+        return 1
+    except OSError as exc:  # described, but not running (URLError: connection refused)
+        print(f"the local cloud of {args.state_dir} is not running ({exc}): start it with `make dev`", file=sys.stderr)
+        return 1
+    print(token)
     return 0
 
 

@@ -46,6 +46,16 @@ def http_ok(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
+def _started_at(pid: int) -> str | None:
+    """When ``pid`` started (clock ticks since boot, /proc/<pid>/stat field 22), or None if it is not running: with
+    the pid it names one process, even after the pid is reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2:].split()[19]
+
+
 def _group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
@@ -83,12 +93,29 @@ class Supervisor:
         self.state_dir = state_dir
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.pid_file = state_dir / "pids.json"
+        self.owner_file = state_dir / "supervisor.json"  # the process running this state dir's services
+        self.owns_state = False  # set by claim(): only then may stop() remove the state dir's pid files
         self.log = log if log is not None else sys.stdout
         self.colour = self.log.isatty() if colour is None else colour
         self.services: list[Service] = []
         self._lock = threading.Lock()
 
     # -- leftovers of a crashed run -------------------------------------------------------------
+    def claim(self) -> None:
+        """Make this process the one running the state dir: refuse if another live one does (a second `make dev`
+        in the same checkout), else stop what a crashed one left behind."""
+        try:
+            owner = json.loads(self.owner_file.read_text())
+            pid, started = int(owner["pid"]), str(owner["started"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pid, started = 0, ""
+        if pid and pid != os.getpid() and _started_at(pid) == started:
+            raise StartupError(f"a local cloud is already running from {self.state_dir} (pid {pid}): use it, or "
+                               "stop it (Ctrl-C in its terminal) first")
+        self.reap_leftovers()
+        self.owner_file.write_text(json.dumps({"pid": os.getpid(), "started": _started_at(os.getpid())}))
+        self.owns_state = True
+
     def reap_leftovers(self) -> None:
         if not self.pid_file.exists():
             return
@@ -194,4 +221,7 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 pass
         self.services.clear()
-        self.pid_file.unlink(missing_ok=True)
+        if self.owns_state:
+            self.pid_file.unlink(missing_ok=True)
+            self.owner_file.unlink(missing_ok=True)
+            self.owns_state = False

@@ -219,7 +219,7 @@ class LocalCloud:
     def start(self) -> None:
         started = time.monotonic()
         cfg = self.config
-        self.supervisor.reap_leftovers()
+        self.supervisor.claim()
         busy = [f"{name}={getattr(cfg, name)}" for name in cfg.port_names() if port_in_use(getattr(cfg, name))]
         if busy:
             raise StartupError(f"ports already in use: {', '.join(busy)} (another `make dev`? stop it, or set "

@@ -1,5 +1,6 @@
-"""`make dev` as a developer lives it: READY within a minute, Ctrl-C leaves nothing running, and a start after a
-crash (the supervisor killed, its children orphaned) cleans up and comes up again."""
+"""`make dev` as a developer lives it: READY within a minute, Ctrl-C leaves nothing running, a start after a
+crash (the supervisor killed, its children orphaned) cleans up and comes up again, and a second start while one
+runs is refused instead of taking over."""
 
 from __future__ import annotations
 
@@ -72,5 +73,13 @@ def test_ready_fast_then_ctrl_c_stops_everything_and_a_crash_is_recovered(tmp_pa
     assert any(_alive(g) for g in orphans.values())
     again, _ = _start(tmp_path, ports)
     assert [name for name, g in orphans.items() if _alive(g)] == []
+
+    # A second start from the same checkout while one runs is refused; the running one is left alone.
+    env = {**os.environ, **{f"KSTREAM_LOCAL_{name.upper()}": str(port) for name, port in ports.items()}}
+    second = subprocess.run([sys.executable, "-m", "local_emulator", "--state-dir", str(tmp_path), "up", "--no-seed"],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert second.returncode == 1 and "already running" in second.stderr + second.stdout, second
+    running = _groups(tmp_path)
+    assert running and all(_alive(g) for g in running.values()) and again.poll() is None
     again.send_signal(signal.SIGINT)
     assert again.wait(timeout=60) == 0
