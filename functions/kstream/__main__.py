@@ -1,8 +1,9 @@
 """Admin commands: ``python -m kstream set-role EMAIL ROLE``, ``settings-table``, ``bundle DIR``.
 
 ``set-role`` works against the project in ``KSTREAM_PROJECT_ID`` with Application Default Credentials, or against
-the Auth emulator when ``FIREBASE_AUTH_EMULATOR_HOST`` is set (the README shows the local command; the user must exist). The new role reaches the
-user's ID token at its next refresh (at most an hour; signing in again is immediate).
+the Auth emulator when ``FIREBASE_AUTH_EMULATOR_HOST`` is set (the README shows the local command; the user must
+exist). The new role reaches the user's ID token at its next refresh (at most an hour; signing in again is
+immediate).
 """
 
 from __future__ import annotations
