@@ -41,8 +41,10 @@ def _up(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        ours = cloud.supervisor.owns_state  # a refused second start has nothing of its own to stop
         cloud.stop()
-        print("local cloud stopped", flush=True)
+        if ours:
+            print("local cloud stopped", flush=True)
 
 
 def _token(args: argparse.Namespace) -> int:

@@ -4,12 +4,14 @@ runs is refused instead of taking over."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,7 @@ def _start(state_dir: Path, ports: dict[str, int]) -> tuple[subprocess.Popen[str
         [sys.executable, "-m", "local_emulator", "--state-dir", str(state_dir), "up", "--no-seed"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
+    _SEEN.add(process.pid)  # its own session, so its own process group
     assert process.stdout is not None
     lines = []
     for line in process.stdout:
@@ -40,7 +43,24 @@ def _start(state_dir: Path, ports: dict[str, int]) -> tuple[subprocess.Popen[str
 
 
 def _groups(state_dir: Path) -> dict[str, int]:
-    return {k: int(v) for k, v in json.loads((state_dir / "pids.json").read_text()).items()}
+    groups = {k: int(v) for k, v in json.loads((state_dir / "pids.json").read_text()).items()}
+    _SEEN.update(groups.values())
+    return groups
+
+
+_SEEN: set[int] = set()  # every process group this test started, directly or through a supervisor
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_behind(tmp_path: Path) -> Iterator[None]:
+    """Whatever happens in the test, no emulator outlives it (a failed assertion used to leave a stack running)."""
+    _SEEN.clear()
+    yield
+    with contextlib.suppress(OSError, ValueError):
+        _groups(tmp_path)  # the services of a supervisor still running
+    for pgid in _SEEN:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
 
 
 def _alive(pgid: int) -> bool:
