@@ -40,7 +40,7 @@ README_END = "<!-- settings-table:end -->"
 
 
 def settings_table() -> str:
-    from .settings import Settings
+    from .settings import Settings, env_variable
 
     rows = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
     for name, field in Settings.model_fields.items():
@@ -51,7 +51,7 @@ def settings_table() -> str:
             default = f"`{','.join(value)}`" if value else "(empty)"
         else:
             default = f"`{field.default}`" if field.default not in ("", None) else "(empty)"
-        rows.append(f"| `KSTREAM_{name.upper()}` | {default} | {field.description} |")
+        rows.append(f"| `{env_variable(name)}` | {default} | {field.description} |")
     return "\n".join(rows) + "\n"
 
 

@@ -34,6 +34,11 @@ def _split_csv(value: object) -> object:
 ENV_PREFIX = "KSTREAM_"
 
 
+def env_variable(field: str) -> str:
+    """The environment variable of a settings field: ``project_id`` -> ``KSTREAM_PROJECT_ID``."""
+    return ENV_PREFIX + field.upper()
+
+
 class Settings(BaseModel):
     """Everything a kstream function may be configured with.
 
@@ -135,8 +140,7 @@ class Settings(BaseModel):
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         """The fields whose ``KSTREAM_<NAME>`` variable is set, as strings for pydantic to convert; defaults
         otherwise. Variables with the prefix that name no field are ignored (a newer deployment's settings)."""
-        return cls(**{name: environ[ENV_PREFIX + name.upper()] for name in cls.model_fields
-                      if ENV_PREFIX + name.upper() in environ})
+        return cls(**{name: environ[env_variable(name)] for name in cls.model_fields if env_variable(name) in environ})
 
 
 @functools.cache
@@ -146,7 +150,7 @@ def get_settings() -> Settings:
         return Settings.from_environment()
     except ValidationError as exc:
         problems = "; ".join(
-            f"{ENV_PREFIX}{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+            f"{env_variable('_'.join(str(p) for p in err['loc']))}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigurationError(f"invalid settings: {problems}") from None
 
