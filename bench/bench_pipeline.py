@@ -35,7 +35,7 @@ sys.path[:0] = [str(REPO), str(REPO / "functions")]
 from kstream.client import UploadApi, Uploader  # noqa: E402
 
 from local_emulator import tokens  # noqa: E402
-from local_emulator.stack import LocalCloud, StackConfig  # noqa: E402
+from local_emulator.stack import StackConfig, on_local_cloud  # noqa: E402
 
 
 def source(cache: Path, size: str, seconds: int) -> Path:
@@ -121,14 +121,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "kstream-bench-cache")
     parser.add_argument("--stack", type=Path, help="state dir of a running local cloud to use instead of a new one")
     args = parser.parse_args()
-    if args.stack:
-        run(StackConfig.read(args.stack), args)
-        return
-    state = Path(tempfile.mkdtemp(prefix="kstream-bench-cloud-"))
-    cfg = StackConfig.ephemeral(state)
-    with (state / "stack.log").open("w") as log, LocalCloud(cfg, log=log, colour=False):
-        run(cfg, args)
-
+    on_local_cloud(lambda cfg: run(cfg, args), args.stack)
 
 if __name__ == "__main__":
     main()

@@ -29,7 +29,6 @@ import hashlib
 import json
 import os
 import random
-import shutil
 import statistics
 import sys
 import tempfile
@@ -49,7 +48,7 @@ from kstream.client import UploadApi, Uploader  # noqa: E402
 from kstream.client.uploader import CHUNK_CHECKSUMS  # noqa: E402
 
 from local_emulator import tokens  # noqa: E402
-from local_emulator.stack import LocalCloud, StackConfig  # noqa: E402
+from local_emulator.stack import StackConfig, on_local_cloud  # noqa: E402
 
 MIB = 1024 * 1024
 MP4_HEAD = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
@@ -69,22 +68,31 @@ def make_file(path: Path, size: int, seed: int) -> None:
             left -= piece
 
 
+def direct_put(cfg: StackConfig, name: str, body: object) -> requests.Response:
+    """An XML-API PUT of ``body`` straight to fake-gcs-server's upload bucket, which routes a PUT to its XML handler
+    only when the query looks signed (it checks nothing)."""
+    url = f"{cfg.gcs_url}/{cfg.upload_bucket}/{name}?X-Goog-Algorithm=GOOG4-RSA-SHA256"
+    response = requests.put(url, data=body, headers={"Content-Type": "application/octet-stream"}, timeout=600)
+    response.raise_for_status()
+    return response
+
+
+def direct_delete(cfg: StackConfig, bucket: str, name: str) -> None:
+    requests.delete(f"{cfg.gcs_url}/storage/v1/b/{bucket}/o/{quote(name, safe='')}", timeout=60)
+
+
 def baseline_put(cfg: StackConfig, path: Path, name: str, api: str) -> float:
-    """One streaming upload of the whole file straight to fake-gcs-server: a JSON-API media POST, or an XML PUT
-    (fake-gcs-server routes a PUT to its XML handler only when the query looks signed; it checks nothing)."""
+    """One streaming upload of the whole file straight to fake-gcs-server: a JSON-API media POST, or an XML PUT."""
     started = time.perf_counter()
     with path.open("rb") as body:
         if api == "json":
             url = f"{cfg.gcs_url}/upload/storage/v1/b/{cfg.upload_bucket}/o?uploadType=media&name={name}"
-            response = requests.post(url, data=body, headers={"Content-Type": "application/octet-stream"},
-                                     timeout=600)
+            requests.post(url, data=body, headers={"Content-Type": "application/octet-stream"},
+                          timeout=600).raise_for_status()
         else:
-            url = f"{cfg.gcs_url}/{cfg.upload_bucket}/{name}?X-Goog-Algorithm=GOOG4-RSA-SHA256"
-            response = requests.put(url, data=body, headers={"Content-Type": "application/octet-stream"},
-                                    timeout=600)
-    response.raise_for_status()
+            direct_put(cfg, name, body)
     seconds = time.perf_counter() - started
-    requests.delete(f"{cfg.gcs_url}/storage/v1/b/{cfg.upload_bucket}/o/{name.replace('/', '%2F')}", timeout=60)
+    direct_delete(cfg, cfg.upload_bucket, name)
     return seconds
 
 
@@ -97,9 +105,7 @@ def storage_floor(cfg: StackConfig, path: Path, chunk_size: int, parallel: int, 
         with path.open("rb") as source:
             source.seek(index * chunk_size)
             body = source.read(chunk_size)
-        url = f"{cfg.gcs_url}/{cfg.upload_bucket}/{names[index]}?X-Goog-Algorithm=GOOG4-RSA-SHA256"
-        requests.put(url, data=body, headers={"Content-Type": "application/octet-stream"},
-                     timeout=600).raise_for_status()
+        direct_put(cfg, names[index], body)
 
     api = f"{cfg.gcs_url}/storage/v1/b"
     composed = f"floor/{tag}/composed"
@@ -118,7 +124,7 @@ def storage_floor(cfg: StackConfig, path: Path, chunk_size: int, parallel: int, 
     copy = time.perf_counter() - clock
     for bucket, name in [*((cfg.upload_bucket, name) for name in [*names, composed]),
                          (cfg.source_bucket, f"floor/{tag}.mp4")]:
-        requests.delete(f"{api}/{bucket}/o/{quote(name, safe='')}", timeout=60)
+        direct_delete(cfg, bucket, name)
     return {"chunks": chunks, "compose": compose, "copy": copy, "total": chunks + compose + copy}
 
 
@@ -306,19 +312,7 @@ def main() -> None:
     parser.add_argument("--skip-410", action="store_true", help="only the 1 GiB comparison")
     parser.add_argument("--stack", type=Path, help="state dir of a running local cloud to use instead of a new one")
     args = parser.parse_args()
-    if args.stack:
-        run(StackConfig.read(args.stack), args)
-        return
-    state = Path(tempfile.mkdtemp(prefix="kstream-bench-cloud-"))
-    cfg = StackConfig.ephemeral(state)
-    try:
-        with (state / "stack.log").open("w") as log, LocalCloud(cfg, log=log, colour=False):
-            run(cfg, args)
-    except BaseException:
-        print(f"local cloud log: {state / 'stack.log'}", file=sys.stderr)
-        raise
-    shutil.rmtree(state, ignore_errors=True)  # the stack's storage holds a GiB or more of objects
-
+    on_local_cloud(lambda cfg: run(cfg, args), args.stack)
 
 if __name__ == "__main__":
     main()

@@ -17,10 +17,12 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 from . import keys
 from .processes import Service, StartupError, Supervisor, free_port, http_ok, port_in_use
@@ -352,6 +354,27 @@ class LocalCloud:
     def running(self) -> bool:
         """Every started process is still alive (cheap: no requests)."""
         return all(s.process is not None and s.process.poll() is None for s in self.supervisor.services)
+
+
+Result = TypeVar("Result")
+
+
+def on_local_cloud(work: Callable[[StackConfig], Result], existing: Path | None = None) -> Result:
+    """``work(cfg)`` against the running local cloud of the state dir ``existing``, or against a throwaway one
+    started on free ports: its log path is printed if ``work`` fails, its state (storage objects included) deleted
+    once it succeeds."""
+    if existing is not None:
+        return work(StackConfig.read(existing))
+    state = Path(tempfile.mkdtemp(prefix="kstream-cloud-"))
+    cfg = StackConfig.ephemeral(state)
+    try:
+        with (state / "stack.log").open("w") as log, LocalCloud(cfg, log=log, colour=False):
+            result = work(cfg)
+    except BaseException:
+        print(f"local cloud log: {state / 'stack.log'}", file=sys.stderr)
+        raise
+    shutil.rmtree(state, ignore_errors=True)
+    return result
 
 
 def wait_for(url: str, timeout: float = 30.0) -> None:
