@@ -22,11 +22,17 @@ from local_emulator.stack import REPO, StackConfig
 READY_WITHIN_SECONDS = 60
 
 
-def _start(state_dir: Path, ports: dict[str, int]) -> tuple[subprocess.Popen[str], float]:
+def _up(state_dir: Path, ports: dict[str, int]) -> tuple[list[str], dict[str, str]]:
+    """The command and environment of `make dev` on ``ports`` with ``state_dir``."""
     env = {**os.environ, **{f"KSTREAM_LOCAL_{name.upper()}": str(port) for name, port in ports.items()}}
+    return [sys.executable, "-m", "local_emulator", "--state-dir", str(state_dir), "up", "--no-seed"], env
+
+
+def _start(state_dir: Path, ports: dict[str, int]) -> tuple[subprocess.Popen[str], float]:
+    command, env = _up(state_dir, ports)
     started = time.monotonic()
     process = subprocess.Popen(
-        [sys.executable, "-m", "local_emulator", "--state-dir", str(state_dir), "up", "--no-seed"],
+        command,
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
     _SEEN.add(process.pid)  # its own session, so its own process group
@@ -95,9 +101,8 @@ def test_ready_fast_then_ctrl_c_stops_everything_and_a_crash_is_recovered(tmp_pa
     assert [name for name, g in orphans.items() if _alive(g)] == []
 
     # A second start from the same checkout while one runs is refused; the running one is left alone.
-    env = {**os.environ, **{f"KSTREAM_LOCAL_{name.upper()}": str(port) for name, port in ports.items()}}
-    second = subprocess.run([sys.executable, "-m", "local_emulator", "--state-dir", str(tmp_path), "up", "--no-seed"],
-                            cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False)
+    command, env = _up(tmp_path, ports)
+    second = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert second.returncode == 1 and "already running" in second.stderr + second.stdout, second
     running = _groups(tmp_path)
     assert running and all(_alive(g) for g in running.values()) and again.poll() is None
