@@ -6,6 +6,7 @@
     rendition_names(config)         -> ["360p", ...]   names of the video renditions in a built config
     estimate_minutes(source)        -> int             rough wall-clock minutes the job will take
     check_transcodable(source)      -> None            raises UnsupportedSource past the Transcoder API's input limits
+    subtitle_mux_key(language)      -> "subtitles-en"  mux stream (and HLS playlist ``<key>.m3u8``) of a caption track
 
 The dict is a ``google.cloud.video.transcoder_v1.JobConfig`` in its REST JSON form (camelCase keys, durations as
 ``"6s"``, enums as names): send it as is over REST, or turn it into the client library's message with
@@ -34,6 +35,28 @@ up to 1280x720) and ``storyboard`` (160 px wide thumbnails, 10x10 per sheet, int
 
 Rotation: the Transcoder API takes sizes in the source's stored orientation and swaps them itself when the source
 carries rotation metadata, so for a 90/270-degree source the display sizes computed here are swapped back.
+
+Sources as broadcasters and fans deliver them (docs/decisions/0007-accepted-sources.md):
+    Anamorphic  the probe's width/height are the DISPLAY size (after the sample aspect ratio), so every rendition
+                is square-pixel at the display aspect: 1440x1080 SAR 4:3 -> 16:9 rungs, DV 720x480 SAR 8:9 ->
+                640x480 ("480p") and 480x360; no rendition is larger than the display size.
+    Interlaced  ``inputs[0].preprocessingConfig.deinterlace.bwdif`` with the probed field order as ``parity``
+                (``auto`` when unknown). ``mode`` is ``send_field`` (one frame per field) when the field rate fits
+                under FRAME_RATE_CAP, else ``send_frame``: 1080i29.97, 1080i25 and 480i come out 29.97p/25p.
+    Frame rate  every rung has the same output rate, so keyframes (gopDuration) fall on the same frames and every
+                segment of every rung starts on one: 23.976/25/29.97 pass through, 50/59.94 are halved by
+                DOWNSAMPLE; a variable-frame-rate source gets a constant rate (DROP_DUPLICATE at the standard rate
+                nearest its average, 30 when unknown).
+    10-bit      ``pixelFormat: yuv420p`` on every rung: 8-bit H.264 High, playable everywhere.
+    Audio       the first (default) audio track. 5.1 / 7.1 -> stereo through ``audioStream.mapping`` with the
+                ITU-R BS.775 downmix (L = FL + C -3 dB + SL -3 dB [+ BL -3 dB], R likewise, LFE dropped);
+                dual-mono (two programmes, e.g. Korean + original language) -> the first programme on both
+                channels; mono stays mono; other layouts are left to the API's own downmix.
+    Captions    ``subtitles=[SubtitleInput(language, label, uri)]`` (WebVTT in Cloud Storage) become, as Google's
+                sample ``create_job_with_standalone_captions`` builds them: one input ``caption-<n>`` per track,
+                listed in the edit atom; a ``textStream`` (webvtt, languageCode, displayName, mapping) and a
+                ``vtt`` mux stream ``subtitles-<language>`` with the video's segment settings, listed in the
+                HLS manifest only (the reference documents vtt mux streams for HLS).
 """
 
 from __future__ import annotations
@@ -44,7 +67,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kstream.transcode.container_probe import SourceInfo, UnsupportedSource
+try:
+    from kstream.transcode.media_probe import SourceInfo, UnsupportedSource
+except ImportError:  # pragma: no cover - until media_probe.py (pymediainfo) replaces container_probe.py
+    from kstream.transcode.container_probe import SourceInfo, UnsupportedSource  # type: ignore[no-redef]
 
 __all__ = [
     "AUDIO_BITRATE_BPS",
@@ -54,6 +80,7 @@ __all__ = [
     "MIN_VIDEO_BITRATE_BPS",
     "Rendition",
     "Rung",
+    "SubtitleInput",
     "build_job_config",
     "check_transcodable",
     "estimate_minutes",
@@ -61,6 +88,7 @@ __all__ = [
     "plan_renditions",
     "rendition_names",
     "storyboard_interval_seconds",
+    "subtitle_mux_key",
     "to_proto",
 ]
 
@@ -126,7 +154,53 @@ PROGRESSIVE_FILE = "progressive.mp4"
 POSTER_PREFIX = "poster"
 STORYBOARD_PREFIX = "storyboard"
 
+CAPTION_INPUT_PREFIX = "caption-"
+TEXT_ES_PREFIX = "es-text-"
+SUBTITLE_MUX_PREFIX = "subtitles-"
+MAX_SUBTITLE_TRACKS = 20
+
+# Deinterlacing: bwdif (yadif's successor in FFmpeg: yadif's edge-directed interpolation with w3fdif's filter
+# coefficients; sharper, less shimmer, about the same cost).
+DEINTERLACER = "bwdif"
+# Standard constant rates a variable-frame-rate source is conformed to (the nearest one at or under the cap).
+STANDARD_FRAME_RATES = (24000 / 1001, 24.0, 25.0, 30000 / 1001, 30.0)
+VFR_DEFAULT_FRAME_RATE = 30.0
+# The track index (in the input file, counting every track) of the audio the mapping reads. The probe reports how
+# many audio tracks there are, not where they sit; every container we take lists the picture first, so the first
+# audio track is track 1.
+FIRST_AUDIO_TRACK = 1
+MINUS_3_DB = round(20 * math.log10(math.sqrt(0.5)), 4)  # -3.0103 dB, a gain of 1/sqrt(2) (ITU-R BS.775)
+# ITU-R BS.775 stereo downmix as (input channel, output channel, gain dB), channels in decoded (FFmpeg / SMPTE)
+# order. 5.1: FL FR FC LFE SL SR; 7.1: FL FR FC LFE BL BR SL SR. LFE (3) is dropped, as BS.775 and Dolby's
+# Lo/Ro do.
+DOWNMIX_5_1 = (
+    (0, 0, 0.0), (2, 0, MINUS_3_DB), (4, 0, MINUS_3_DB),
+    (1, 1, 0.0), (2, 1, MINUS_3_DB), (5, 1, MINUS_3_DB),
+)
+DOWNMIX_7_1 = (
+    (0, 0, 0.0), (2, 0, MINUS_3_DB), (4, 0, MINUS_3_DB), (6, 0, MINUS_3_DB),
+    (1, 1, 0.0), (2, 1, MINUS_3_DB), (5, 1, MINUS_3_DB), (7, 1, MINUS_3_DB),
+)
+STEREO = ((0, 0, 0.0), (1, 1, 0.0))
+DUAL_MONO_FIRST_PROGRAMME = ((0, 0, 0.0), (0, 1, 0.0))
+MONO = ((0, 0, 0.0),)
+
 _TOPIC = re.compile(r"^projects/[^/]+/topics/[^/]+$")
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")  # BCP 47 shape: ko, en, en-US, zh-Hant, pt-BR
+
+
+@dataclass(frozen=True)
+class SubtitleInput:
+    """One caption track to burn into the job's outputs as a WebVTT rendition (not into the picture)."""
+
+    language: str  # BCP 47: "en", "ko", "pt-BR"
+    label: str  # display name in the player's menu: "English", "한국어"
+    uri: str  # gs:// of a WebVTT (UTF-8) file
+
+
+def subtitle_mux_key(language: str) -> str:
+    """The mux stream key of a caption track; the HLS media playlist is ``<key>.m3u8`` (``subtitles-en.m3u8``)."""
+    return SUBTITLE_MUX_PREFIX + language.lower()
 
 
 @dataclass(frozen=True)
@@ -234,6 +308,112 @@ def _fit(source: SourceInfo, box: tuple[int, int]) -> tuple[int, int]:
 
 
 # --------------------------------------------------------------------------------------------------------------------
+# what the source needs: deinterlacing, a constant frame rate, a stereo downmix
+
+
+def _is_interlaced(source: SourceInfo) -> bool:
+    return getattr(source, "scan_type", "progressive") == "interlaced"
+
+
+def deinterlace_for(source: SourceInfo) -> dict[str, Any] | None:
+    """``preprocessingConfig.deinterlace`` for an interlaced source (None for progressive).
+
+    One frame per field (``send_field``, full motion) when the field rate fits under FRAME_RATE_CAP, else one frame
+    per frame (``send_frame``): the ladder encodes at most 30 fps, and DOWNSAMPLE would otherwise throw away every
+    second bobbed frame, which is a worse send_frame. ``parity`` is the probed field order, ``auto`` if unknown.
+    """
+    if not _is_interlaced(source):
+        return None
+    field_rate = 2 * source.frame_rate if source.frame_rate else None
+    mode = "send_field" if field_rate and field_rate <= FRAME_RATE_CAP * (1 + FIT_TOLERANCE) else "send_frame"
+    parity = getattr(source, "field_order", None)
+    return {DEINTERLACER: {"mode": mode, "parity": parity if parity in ("tff", "bff") else "auto"}}
+
+
+def output_frame_rate(source: SourceInfo) -> tuple[float, str]:
+    """(frameRate, frameRateConversionStrategy) shared by every rung.
+
+    Constant-rate sources: FRAME_RATE_CAP with DOWNSAMPLE (23.976/25/29.97/30 pass through, 50/59.94 halve).
+    Variable-rate sources: DROP_DUPLICATE to the standard rate nearest the average (30 when the probe has none),
+    so the output is constant-rate and a GOP is a whole number of frames at the same times in every rung.
+    """
+    if getattr(source, "frame_rate_mode", "cfr") != "vfr":
+        return FRAME_RATE_CAP, "DOWNSAMPLE"
+    average = source.frame_rate
+    if not average or average <= 0:
+        return VFR_DEFAULT_FRAME_RATE, "DROP_DUPLICATE"
+    capped = min(average, FRAME_RATE_CAP)
+    return round(min(STANDARD_FRAME_RATES, key=lambda r: abs(r - capped)), 3), "DROP_DUPLICATE"
+
+
+def audio_mapping_for(source: SourceInfo) -> tuple[tuple[int, int, float], ...] | None:
+    """(input channel, output channel, gain dB) for the first audio track, or None to let the API map it.
+
+    5.1 and 7.1 -> BS.775 stereo downmix; dual-mono -> the first programme on both channels; with several audio
+    tracks the first track is pinned explicitly (stereo, or mono as it is). Other layouts: None (the API's
+    downmix).
+    """
+    if not source.has_audio:
+        return None
+    channels = source.audio_channels or 2
+    if getattr(source, "audio_dual_mono", False):
+        return DUAL_MONO_FIRST_PROGRAMME
+    if channels == 6:
+        return DOWNMIX_5_1
+    if channels == 8:
+        return DOWNMIX_7_1
+    if getattr(source, "audio_tracks", 1) > 1 and channels in (1, 2):
+        return MONO if channels == 1 else STEREO
+    return None
+
+
+def _audio_stream(source: SourceInfo) -> dict[str, Any]:
+    mapping = audio_mapping_for(source)
+    mono = source.audio_channels == 1 and mapping in (None, MONO)
+    stream: dict[str, Any] = {
+        "codec": AUDIO_CODEC,
+        "bitrateBps": AUDIO_MONO_BITRATE_BPS if mono else AUDIO_BITRATE_BPS,
+        "channelCount": 1 if mono else 2,
+        "channelLayout": ["fc"] if mono else ["fl", "fr"],
+        "sampleRateHertz": AUDIO_SAMPLE_RATE_HZ,
+    }
+    if mapping:
+        stream["mapping"] = [
+            {
+                "atomKey": ATOM_KEY,
+                "inputKey": INPUT_KEY,
+                "inputTrack": FIRST_AUDIO_TRACK,
+                "inputChannel": in_ch,
+                "outputChannel": out_ch,
+                "gainDb": gain,
+            }
+            for in_ch, out_ch, gain in mapping
+        ]
+    return stream
+
+
+def _check_subtitles(subtitles: Sequence[SubtitleInput]) -> list[SubtitleInput]:
+    tracks = list(subtitles)
+    if len(tracks) > MAX_SUBTITLE_TRACKS:
+        raise ValueError(f"at most {MAX_SUBTITLE_TRACKS} subtitle tracks, got {len(tracks)}")
+    seen: set[str] = set()
+    for i, track in enumerate(tracks):
+        if not isinstance(track, SubtitleInput):
+            raise ValueError(f"subtitles[{i}] must be a SubtitleInput, got {type(track).__name__}")
+        if not _LANGUAGE.match(track.language or ""):
+            raise ValueError(f"subtitles[{i}].language must be a BCP 47 tag like 'en' or 'pt-BR', "
+                             f"got {track.language!r}")
+        if track.language.lower() in seen:
+            raise ValueError(f"subtitles[{i}].language {track.language!r} appears twice")
+        seen.add(track.language.lower())
+        if not (track.label or "").strip():
+            raise ValueError(f"subtitles[{i}].label must name the track, got {track.label!r}")
+        if not (track.uri or "").startswith("gs://"):
+            raise ValueError(f"subtitles[{i}].uri must be a gs:// URI, got {track.uri!r}")
+    return tracks
+
+
+# --------------------------------------------------------------------------------------------------------------------
 # the job config
 
 
@@ -246,8 +426,10 @@ def build_job_config(
     segment_seconds: float = 6.0,
     formats: Iterable[str] = DEFAULT_FORMATS,
     rungs: Sequence[str] = DEFAULT_RUNGS,
+    subtitles: Sequence[SubtitleInput] = (),
 ) -> dict[str, Any]:
-    """The Transcoder JobConfig (REST JSON form) for ``source`` at ``input_uri``, written under ``output_uri``.
+    """The Transcoder JobConfig (REST JSON form) for ``source`` at ``input_uri``, written under ``output_uri``,
+    with one WebVTT rendition per ``subtitles`` track in the HLS manifest.
 
     Raises ValueError for bad arguments and UnsupportedSource for a source without a usable video track.
     """
@@ -264,8 +446,10 @@ def build_job_config(
     if not _TOPIC.match(pubsub_topic):
         raise ValueError(f"pubsub_topic must be 'projects/<project>/topics/<topic>', got {pubsub_topic!r}")
     gop = gop_seconds_for(segment_seconds)
+    tracks = _check_subtitles(subtitles)
     renditions = plan_renditions(source, rungs)
     segment_settings = {"segmentDuration": _duration(segment_seconds), "individualSegments": True}
+    frame_rate, frame_rate_strategy = output_frame_rate(source)
 
     elementary: list[dict[str, Any]] = []
     mux: list[dict[str, Any]] = []
@@ -278,8 +462,8 @@ def build_job_config(
                     "h264": {
                         "widthPixels": width,
                         "heightPixels": height,
-                        "frameRate": FRAME_RATE_CAP,
-                        "frameRateConversionStrategy": "DOWNSAMPLE",
+                        "frameRate": frame_rate,
+                        "frameRateConversionStrategy": frame_rate_strategy,
                         "bitrateBps": r.video_bitrate_bps,
                         "rateControlMode": "vbr",
                         "gopDuration": _duration(gop),
@@ -299,19 +483,7 @@ def build_job_config(
         )
     streaming_keys = [m["key"] for m in mux]
     if source.has_audio:
-        mono = source.audio_channels == 1
-        elementary.append(
-            {
-                "key": AUDIO_ES_KEY,
-                "audioStream": {
-                    "codec": AUDIO_CODEC,
-                    "bitrateBps": AUDIO_MONO_BITRATE_BPS if mono else AUDIO_BITRATE_BPS,
-                    "channelCount": 1 if mono else 2,
-                    "channelLayout": ["fc"] if mono else ["fl", "fr"],
-                    "sampleRateHertz": AUDIO_SAMPLE_RATE_HZ,
-                },
-            }
-        )
+        elementary.append({"key": AUDIO_ES_KEY, "audioStream": _audio_stream(source)})
         mux.append(
             {
                 "key": AUDIO_MUX_KEY,
@@ -332,9 +504,39 @@ def build_job_config(
         }
     )
 
+    inputs: list[dict[str, Any]] = [{"key": INPUT_KEY, "uri": input_uri}]
+    deinterlace = deinterlace_for(source)
+    if deinterlace:
+        inputs[0]["preprocessingConfig"] = {"deinterlace": deinterlace}
+    subtitle_keys: list[str] = []
+    for n, track in enumerate(tracks):
+        input_key = f"{CAPTION_INPUT_PREFIX}{n}"
+        es_key, mux_key = TEXT_ES_PREFIX + track.language.lower(), subtitle_mux_key(track.language)
+        inputs.append({"key": input_key, "uri": track.uri})
+        elementary.append(
+            {
+                "key": es_key,
+                "textStream": {
+                    "codec": "webvtt",
+                    "languageCode": track.language,
+                    "displayName": track.label,
+                    "mapping": [{"atomKey": ATOM_KEY, "inputKey": input_key}],
+                },
+            }
+        )
+        mux.append(
+            {
+                "key": mux_key,
+                "container": "vtt",
+                "elementaryStreams": [es_key],
+                "segmentSettings": dict(segment_settings),
+            }
+        )
+        subtitle_keys.append(mux_key)
+
     manifests: list[dict[str, Any]] = []
     if "hls" in formats:
-        manifests.append({"fileName": HLS_MANIFEST, "type": "HLS", "muxStreams": list(streaming_keys)})
+        manifests.append({"fileName": HLS_MANIFEST, "type": "HLS", "muxStreams": streaming_keys + subtitle_keys})
     if "dash" in formats:
         manifests.append(
             {
@@ -346,8 +548,8 @@ def build_job_config(
         )
 
     return {
-        "inputs": [{"key": INPUT_KEY, "uri": input_uri}],
-        "editList": [{"key": ATOM_KEY, "inputs": [INPUT_KEY]}],
+        "inputs": inputs,
+        "editList": [{"key": ATOM_KEY, "inputs": [i["key"] for i in inputs]}],
         "elementaryStreams": elementary,
         "muxStreams": mux,
         "manifests": manifests,
@@ -427,7 +629,9 @@ def estimate_minutes(source: SourceInfo) -> int:
 def check_transcodable(source: SourceInfo) -> None:
     """Raise UnsupportedSource when the Transcoder API would reject the input (size and duration limits)."""
     _validate_source(source)
-    if max(source.stored_width, source.stored_height) > MAX_INPUT_SIDE:
+    coded = (getattr(source, "coded_width", None), getattr(source, "coded_height", None))
+    stored = coded if all(coded) else (source.stored_width, source.stored_height)
+    if max(stored) > MAX_INPUT_SIDE:
         raise UnsupportedSource(
             f"video is {source.width}x{source.height}; the transcoder accepts at most {MAX_INPUT_SIDE} px a side"
         )
