@@ -8,7 +8,8 @@
 
 Only GET and HEAD; a path outside ``web/`` is a 404. Files go out with ``Cache-Control: no-cache`` (edit and
 reload) and a Content-Security-Policy that allows scripts from the site only, the API and Firebase Auth for
-``fetch``/XHR, and ``blob:`` for the media source and hls.js's worker.
+``fetch``/XHR, ``blob:`` for the media source and hls.js's worker, and ``data:`` media for the empty WebVTT
+(``data:,WEBVTT``) that hls.js gives each subtitle ``<track>`` it renders natively.
 
 ``python -m local_emulator.web export OUT --api-base URL --api-key KEY`` writes the same tree, with a cloud
 ``config.json``, for ``gsutil rsync`` to a bucket or ``firebase deploy --only hosting``.
@@ -76,13 +77,14 @@ def _origin(url: str) -> str:
 
 
 def _csp(config: dict[str, Any], storage_url: str) -> str:
-    """Scripts from the site only; fetch/XHR to the site, the API, Firebase Auth and storage (chunk PUTs)."""
+    """Scripts from the site only; fetch/XHR to the site, the API, Firebase Auth and storage (chunk PUTs); media from
+    the site, ``blob:`` (Media Source) and ``data:`` (hls.js's subtitle <track> elements start as ``data:,WEBVTT``)."""
     origins = {_origin(str(config["auth"][k])) for k in ("signInUrl", "refreshUrl")} | {_origin(storage_url)}
     if config["apiBase"]:
         origins.add(_origin(config["apiBase"]))
     connect = " ".join(["'self'", *sorted(origins)])
     return ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-            f"media-src 'self' blob:; worker-src 'self' blob:; connect-src {connect}; object-src 'none'; "
+            f"media-src 'self' blob: data:; worker-src 'self' blob:; connect-src {connect}; object-src 'none'; "
             "base-uri 'none'; frame-ancestors 'none'")
 
 

@@ -32,6 +32,7 @@ export class Api {
     } catch (err) {
       throw new ApiError(0, "NETWORK", "The API cannot be reached.");
     }
+    if (response.status === 204) return null;
     if (response.ok) return response.json();
     const error = (await response.json().catch(() => ({})))?.error || {};
     if (response.status === 401 && !retried) {
@@ -47,6 +48,8 @@ export class Api {
 
   get(path, params) { return this.request("GET", path, { params }); }
   post(path, body) { return this.request("POST", path, { body }); }
+  put(path, body) { return this.request("PUT", path, { body }); }
+  delete(path) { return this.request("DELETE", path); }
 
   search(params) { return this.get("/api/metadata/videos/search", params); }
   video(id) { return this.get(`/api/videos/${encodeURIComponent(id)}`); }

@@ -5,7 +5,8 @@ import { Api, ApiError } from "./api.js";
 import { Auth } from "./auth.js";
 import { clear, formatTime, h, hueOf } from "./dom.js";
 import { Player } from "./player.js";
-import { uploadEpisode } from "./upload.js";
+import { EpisodeUpload, LANGUAGE_PATTERN, SUBTITLE_EXTENSIONS, VIDEO_EXTENSIONS, languageFromFileName, putSubtitle,
+  subtitleFileProblem } from "./upload.js";
 
 const view = document.getElementById("view");
 const who = document.getElementById("who");
@@ -152,6 +153,16 @@ async function showSeries(name, current) {
     cards(series.episodes)));
 }
 
+// The video's subtitle languages (its ready tracks), e.g. "Subtitles: English · 한국어 CC".
+function subtitleLanguages(video) {
+  const tracks = video.subtitleTracks || [];
+  if (!tracks.length) return null;
+  return h("p", { class: "tracks muted", id: "video-subtitles" }, "Subtitles:",
+    tracks.map((track) => h("span", { class: "chip", lang: track.language, dataset: { lang: track.language },
+      title: track.kind === "captions" ? "Captions: speech and sounds" : undefined },
+    track.label || track.language, track.kind === "captions" ? " · CC" : "")));
+}
+
 async function showWatch(videoId, current) {
   clear(view, h("p", { class: "muted" }, "Loading…"));
   const video = await api.video(videoId);
@@ -165,11 +176,15 @@ async function showWatch(videoId, current) {
       h("h1", { id: "video-title" }, video.title),
       h("p", { class: "muted" }, link(seriesHref(video.series), video.series), ` · Episode ${video.episode} · `
         + `${formatTime(video.duration)} · ${(video.availableQualities || []).join(" / ")}`),
+      subtitleLanguages(video),
+      video.status === "failed" && video.failureReason ? h("p", { class: "error failure", id: "video-failure",
+        role: "alert" }, h("strong", {}, "Processing failed: "), video.failureReason) : null,
       h("p", { class: "description" }, video.description)),
     more));
   if (video.status !== "ready") {
     player.destroy();
-    player.showMessage(`This episode is ${video.status}; it plays once it is ready.`);
+    player.showMessage(video.status === "failed" ? "This episode could not be processed."
+      : `This episode is ${video.status}; it plays once it is ready.`);
   } else {
     await player.load(video);
   }
@@ -180,52 +195,189 @@ async function showWatch(videoId, current) {
   }
 }
 
+// One subtitle row of the upload form: file, language (from the file name when it ends in a tag), label, kind,
+// default. row.read() says what to send or throws the row's problem; row.show(text, state) writes its status line.
+function subtitleRow() {
+  const file = h("input", { type: "file", class: "subtitle-file", accept: SUBTITLE_EXTENSIONS.join(","),
+    "aria-label": "Subtitle file" });
+  const language = h("input", { class: "subtitle-language", placeholder: "en", maxlength: "35", size: "6",
+    "aria-label": "Language (BCP 47)", autocomplete: "off", spellcheck: false });
+  const label = h("input", { class: "subtitle-label", placeholder: "English", maxlength: "80",
+    "aria-label": "Label (optional)" });
+  const kind = h("select", { class: "subtitle-kind", "aria-label": "Kind" },
+    h("option", { value: "subtitles" }, "Subtitles"), h("option", { value: "captions" }, "Captions (CC)"));
+  const isDefault = h("input", { type: "radio", name: "subtitle-default", class: "subtitle-default" });
+  const status = h("p", { class: "row-status", role: "status" });
+  const remove = h("button", { type: "button", class: "remove", "aria-label": "Remove this subtitle file",
+    title: "Remove" }, "✕");
+  const row = h("div", { class: "subtitle-row" },
+    h("label", {}, "File", file), h("label", {}, "Language", language), h("label", {}, "Label", label),
+    h("label", {}, "Kind", kind), h("label", { class: "default" }, isDefault, "Default"), remove, status);
+  file.addEventListener("change", () => {
+    const chosen = file.files[0];
+    if (!chosen) return;
+    const tag = languageFromFileName(chosen.name);
+    if (tag) language.value = tag;
+    row.show(subtitleFileProblem(chosen), "invalid");
+  });
+  remove.addEventListener("click", () => row.remove());
+  row.show = (text, state = "") => {
+    status.className = `row-status${state === "failed" || state === "invalid" ? " error" : ""}`;
+    status.textContent = text || "";
+    row.dataset.state = text ? state : "";
+  };
+  row.read = () => {
+    const chosen = file.files[0];
+    if (!chosen) return null;
+    const problem = subtitleFileProblem(chosen);
+    if (problem) throw new Error(problem);
+    const tag = language.value.trim();
+    if (!LANGUAGE_PATTERN.test(tag)) {
+      throw new Error(tag ? `“${tag}” is not a language tag (BCP 47: en, ko, zh-Hant, pt-BR)`
+        : `Which language is ${chosen.name}? Type its tag (en, ko, ...)`);
+    }
+    return { file: chosen, language: tag, label: label.value.trim(), kind: kind.value, isDefault: isDefault.checked };
+  };
+  row.lock = (locked) => {
+    for (const el of [file, language, label, kind, isDefault, remove]) el.disabled = locked;
+  };
+  return row;
+}
+
 function showUpload() {
   if (!auth.canUpload) {
     clear(view, h("p", { class: "error" }, "Uploading needs the uploader role."));
     return;
   }
   const field = (label, input) => h("label", {}, label, input);
-  const file = h("input", { id: "upload-file", type: "file", accept: "video/*,.mp4,.m4v,.mov,.mkv,.webm", required: true });
+  const file = h("input", { id: "upload-file", type: "file", accept: VIDEO_EXTENSIONS.join(","), required: true,
+    "aria-describedby": "upload-formats" });
+  const formats = h("small", { id: "upload-formats", class: "muted" }, `Accepted: ${VIDEO_EXTENSIONS.join(" ")}`);
   const series = h("input", { id: "upload-series", required: true, maxlength: "300", placeholder: "별빛 정원 (Starlight Garden)" });
   const episode = h("input", { id: "upload-episode", type: "number", min: "0", max: "100000", required: true, value: "1" });
   const title = h("input", { id: "upload-title", required: true, maxlength: "300" });
   const description = h("textarea", { id: "upload-description", rows: "3", maxlength: "10000" });
   const language = h("select", { id: "upload-language" },
     [["ko", "한국어"], ["en", "English"], ["ja", "日本語"], ["zh", "中文"]].map(([v, n]) => h("option", { value: v }, n)));
+  const rows = h("div", { class: "subtitle-rows", id: "subtitle-rows" });
+  const addButton = h("button", { type: "button", class: "secondary", id: "subtitle-add", onclick: () => {
+    const row = subtitleRow();
+    rows.append(row);
+    row.querySelector(".subtitle-file").focus();
+  } }, "+ Subtitle file");
+  const subtitles = h("fieldset", { class: "subtitles", id: "upload-subtitles" },
+    h("legend", {}, `Subtitles (${SUBTITLE_EXTENSIONS.join(" ")}, 2 MiB each)`), rows, h("div", {}, addButton));
   const bar = h("progress", { id: "upload-progress", max: 100, value: 0 });
   const percent = h("span", { id: "upload-percent" }, "0%");
   const status = h("p", { id: "upload-status", class: "muted" }, "Chunks go straight to Cloud Storage.");
   const submit = h("button", { type: "submit", id: "upload-submit" }, "Upload");
+  const videoFields = [file, series, episode, title, description, language];
+  let upload = null;  // an EpisodeUpload whose chunks are stored, kept while subtitle files are being fixed
+
+  const lock = (locked) => {
+    for (const el of videoFields) el.disabled = locked || upload !== null;
+    for (const row of rows.children) row.lock(locked || row.dataset.state === "sent");
+    addButton.disabled = locked;
+    submit.disabled = locked;
+  };
+
+  // Every row's problem before anything is sent; the rows to send, or null when one must be fixed first.
+  const readRows = () => {
+    const wanted = [], seen = new Map();
+    let ok = true;
+    for (const row of rows.children) {
+      if (row.dataset.state === "sent") continue;
+      try {
+        const sub = row.read();
+        if (!sub) continue;
+        const key = sub.language.toLowerCase();
+        if (seen.has(key)) throw new Error(`Two files for “${sub.language}”: one track per language`);
+        seen.set(key, row);
+        if (row.dataset.state !== "failed") row.show("");
+        wanted.push({ row, sub });
+      } catch (err) {
+        row.show(err.message, "invalid");
+        ok = false;
+      }
+    }
+    return ok ? wanted : null;
+  };
+
+  // PUT each subtitle file; a refused one keeps its message beside its row. True when all went through.
+  const sendSubtitles = async (wanted) => {
+    let ok = true;
+    for (const { row, sub } of wanted) {
+      row.show(`Sending ${sub.file.name}…`, "sending");
+      try {
+        const track = await putSubtitle(api, upload.videoId, sub);
+        row.show(`✓ ${track.label || sub.language}: ${track.cueCount} cue${track.cueCount === 1 ? "" : "s"}`, "sent");
+        row.lock(true);
+      } catch (err) {
+        ok = false;
+        row.show(err instanceof ApiError ? `${err.message} (${err.code})` : String(err.message || err), "failed");
+      }
+    }
+    return ok;
+  };
+
   const form = h("form", { class: "panel upload", onsubmit: async (event) => {
     event.preventDefault();
     const chosen = file.files[0];
     if (!chosen) return;
-    form.querySelectorAll("input, textarea, select, button").forEach((el) => { el.disabled = true; });
+    const wanted = readRows();
+    if (!wanted) {
+      status.replaceChildren(h("span", { class: "error" }, "Fix the subtitle files marked below, or remove them."));
+      return;
+    }
+    lock(true);
     const metadata = { title: title.value.trim(), series: series.value.trim(), episode: Number(episode.value),
       language: language.value };
     if (description.value.trim()) metadata.description = description.value.trim();
     try {
-      status.textContent = `Uploading ${chosen.name}…`;
-      const done = await uploadEpisode(api, chosen, metadata, (sent, total) => {
-        const value = total ? Math.floor((sent / total) * 100) : 100;
-        bar.value = value;
-        percent.textContent = `${value}%`;
-      });
-      bar.value = 100;
-      percent.textContent = "100%";
+      if (!upload?.stored) {
+        status.textContent = `Uploading ${chosen.name}…`;
+        const started = new EpisodeUpload(api, chosen, metadata, (sent, total) => {
+          const value = total ? Math.floor((sent / total) * 100) : 100;
+          bar.value = value;
+          percent.textContent = `${value}%`;
+        });
+        await started.sendChunks();
+        upload = started;
+        bar.value = 100;
+        percent.textContent = "100%";
+      }
+      // Subtitles go before complete, while the upload session is open (the API allows it); an API that does not
+      // name the video at start gets them right after complete.
+      if (!upload.videoId) await upload.complete();
+      if (wanted.length) {
+        status.textContent = `Sending ${wanted.length} subtitle file${wanted.length === 1 ? "" : "s"}…`;
+        if (!(await sendSubtitles(wanted))) {
+          status.replaceChildren(h("span", { class: "error", id: "upload-subtitle-problem" },
+            "A subtitle file was refused (see below): fix it or remove it, then Continue. "
+            + "The video itself is stored and will not be sent again."));
+          submit.textContent = "Continue";
+          lock(false);
+          return;
+        }
+      }
+      const done = await upload.complete();
       status.dataset.videoId = done.videoId;
       status.textContent = "Uploaded. Transcoding…";
       await waitReady(done.videoId, status);
     } catch (err) {
       status.replaceChildren(problem(err));
-      form.querySelectorAll("input, textarea, select, button").forEach((el) => { el.disabled = false; });
+      if (upload?.completed) {  // the next press starts a new upload, with every subtitle row
+        upload = null;
+        for (const row of rows.children) row.show("");
+      }
+      submit.textContent = upload ? "Continue" : "Upload";
+      lock(false);
     }
   } },
   h("h1", {}, "에피소드 업로드 · Upload an episode"),
-  field("Video file", file), field("Series", series), field("Episode", episode), field("Title", title),
-  field("Description", description), field("Language", language),
-  submit, h("div", { class: "progress" }, bar, percent), status);
+  field("Video file", h("span", { class: "stack" }, file, formats)), field("Series", series),
+  field("Episode", episode), field("Title", title), field("Description", description), field("Language", language),
+  subtitles, submit, h("div", { class: "progress" }, bar, percent), status);
   clear(view, form);
 }
 
@@ -238,7 +390,10 @@ async function waitReady(videoId, status) {
       status.replaceChildren("Ready. ", h("a", { href: watchHref(video), id: "upload-play", class: "button" }, "▶ Play"));
       return;
     }
-    if (video.status === "failed") throw new Error("Transcoding failed; try another file.");
+    if (video.status === "failed") {
+      throw new Error(video.failureReason ? `Processing failed: ${video.failureReason}`
+        : "Processing failed; try another file.");
+    }
     status.dataset.state = video.status;
     await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
   }

@@ -4,6 +4,11 @@
 // signed on the CDN, and sets the Cloud-CDN-Cookie for the video's folder; the media playlists, segments, poster
 // and storyboard sheets under that folder then load with the cookie. Qualities come from hls.levels; choosing one
 // sets hls.currentLevel (an immediate switch), "Auto" hands the choice back to hls.js's bandwidth estimate.
+//
+// Subtitles: the master lists WebVTT renditions (EXT-X-MEDIA TYPE=SUBTITLES); hls.js exposes them as
+// hls.subtitleTracks and renders their cues natively (one <track> per rendition, so video.textTracks[i].activeCues
+// carries them). The CC menu lists "Off" and each track; the choice is remembered in localStorage by language
+// ("Off" too) and applied to the next video that has a track in that language.
 
 import { formatTime, h, icon } from "./dom.js";
 
@@ -16,6 +21,7 @@ const ICONS = {
   full: () => icon("~M4 9V4h5M15 4h5v5M20 15v5h-5M9 20H4v-5"),
 };
 const SHEET_COLUMNS = 10;
+const SUBTITLE_CHOICE_KEY = "kstream.subtitles";  // {"language": "en", "kind": "subtitles"} or {"off": true}
 const SHEET_ROWS = 10;
 
 // Seconds between storyboard thumbnails, as the pipeline asks the Transcoder for them
@@ -28,6 +34,37 @@ export function storyboardInterval(duration) {
 // The storyboard sheets live beside the poster: videos/<id>/storyboard0000000000.jpeg, ...
 export function storyboardSheetUrl(posterUrl, sheet) {
   return posterUrl.slice(0, posterUrl.lastIndexOf("/") + 1) + `storyboard${String(sheet).padStart(10, "0")}.jpeg`;
+}
+
+// The viewer's last CC choice: {language, kind}, {off: true}, or null (none yet: the video's default track shows).
+export function rememberedSubtitles() {
+  try {
+    const choice = JSON.parse(localStorage.getItem(SUBTITLE_CHOICE_KEY) || "null");
+    return choice && (choice.off === true || typeof choice.language === "string") ? choice : null;
+  } catch {
+    return null;
+  }
+}
+
+function rememberSubtitles(choice) {
+  try {
+    localStorage.setItem(SUBTITLE_CHOICE_KEY, JSON.stringify(choice));
+  } catch { /* storage disabled: the choice holds for this video only */ }
+}
+
+// hls.js marks a rendition as captions (for the deaf and hard of hearing) from its CHARACTERISTICS.
+const isCaptions = (track) => /transcribes-spoken-dialog/i.test(track.characteristics || track.attrs?.CHARACTERISTICS || "");
+const sameLanguage = (a, b) => (a || "").toLowerCase() === (b || "").toLowerCase();
+
+// The index in `tracks` (hls.subtitleTracks) that the remembered choice asks for: -1 for "Off", null for no opinion.
+export function subtitleIndexFor(choice, tracks) {
+  if (!choice) return null;
+  if (choice.off) return -1;
+  const kind = (track) => (isCaptions(track) ? "captions" : "subtitles");
+  const exact = tracks.findIndex((t) => sameLanguage(t.lang, choice.language) && kind(t) === choice.kind);
+  if (exact > -1) return exact;
+  const any = tracks.findIndex((t) => sameLanguage(t.lang, choice.language));
+  return any > -1 ? any : null;
 }
 
 const qualityName = (level) => (level.height ? `${Math.min(level.height, level.width || level.height)}p`
@@ -56,12 +93,19 @@ export class Player {
     this.preview);
     this.quality = h("select", { class: "ctl quality", id: "quality", "aria-label": "Quality", disabled: true },
       h("option", { value: "-1" }, "Auto"));
+    this.ccButton = h("button", { class: "ctl cc", id: "cc", type: "button", "aria-haspopup": "menu",
+      "aria-expanded": "false", "aria-controls": "cc-menu", "aria-label": "Subtitles: Off", title: "Subtitles",
+      disabled: true }, "CC");
+    this.ccMenu = h("div", { class: "cc-menu", id: "cc-menu", role: "menu", "aria-label": "Subtitles", hidden: true });
+    this.cc = h("div", { class: "cc-wrap" }, this.ccButton, this.ccMenu);
+    this.subtitlesApplied = false;
     this.muteButton = h("button", { class: "ctl", type: "button", "aria-label": "Mute" }, ICONS.sound());
     this.fullButton = h("button", { class: "ctl", type: "button", "aria-label": "Full screen" }, ICONS.full());
-    this.controls = h("div", { class: "controls" }, this.playButton, this.time, this.seek, this.quality,
-      this.muteButton, this.fullButton);
+    this.controls = h("div", { class: "controls" }, this.playButton, this.time, this.seek, this.cc,
+      this.quality, this.muteButton, this.fullButton);
     this.el = h("div", { class: "player" }, this.video, this.message, this.controls);
     this.wire();
+    this.drawSubtitleMenu([]);
   }
 
   wire() {
@@ -79,6 +123,7 @@ export class Player {
       if (document.fullscreenElement) document.exitFullscreen(); else this.el.requestFullscreen?.();
     });
     this.quality.addEventListener("change", () => this.setQuality(Number(this.quality.value)));
+    this.wireSubtitleMenu();
 
     let dragging = false;
     const seekTo = (event) => { v.currentTime = this.timeAt(event); this.drawTime(); };
@@ -113,6 +158,8 @@ export class Player {
     this.switches = [];
     this.sheets.clear();
     this.tile = null;
+    this.subtitlesApplied = false;
+    this.drawSubtitleMenu([]);
     this.showMessage(null);
     const Hls = window.Hls;
     if (!Hls || !Hls.isSupported()) {
@@ -129,6 +176,8 @@ export class Player {
     hls.on(Hls.Events.MANIFEST_PARSED, (_event, data) => this.onManifest(data));
     hls.on(Hls.Events.LEVEL_SWITCHED, (_event, data) => this.onSwitched(data.level));
     hls.on(Hls.Events.ERROR, (_event, data) => this.onError(data));
+    hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, () => this.onSubtitleTracks());
+    hls.on(Hls.Events.SUBTITLE_TRACK_SWITCH, () => this.drawSubtitleChoice());
     hls.loadSource(manifestUrl);
     hls.attachMedia(this.video);
   }
@@ -179,6 +228,111 @@ export class Player {
     if (!this.hls) return;
     this.hls.currentLevel = index;  // -1: automatic
     if (index === -1) this.quality.querySelector('option[value="-1"]').textContent = "Auto";
+  }
+
+  // -- subtitles -------------------------------------------------------------------------------------------------
+  wireSubtitleMenu() {
+    const items = () => [...this.ccMenu.querySelectorAll('[role="menuitemradio"]')];
+    const focusItem = (index) => {
+      const all = items();
+      all[(index + all.length) % all.length]?.focus();
+    };
+    this.ccButton.addEventListener("click", () => this.openSubtitleMenu(this.ccMenu.hidden));
+    this.ccButton.addEventListener("keydown", (e) => {
+      if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+        e.preventDefault();
+        this.openSubtitleMenu(true);
+        if (e.key === "ArrowUp") focusItem(-1);
+      }
+    });
+    this.ccMenu.addEventListener("keydown", (e) => {
+      const all = items(), at = all.indexOf(document.activeElement);
+      if (e.key === "ArrowDown") focusItem(at + 1);
+      else if (e.key === "ArrowUp") focusItem(at - 1);
+      else if (e.key === "Home") focusItem(0);
+      else if (e.key === "End") focusItem(-1);
+      else if (e.key === "Escape") {
+        this.openSubtitleMenu(false);
+        this.ccButton.focus();
+      } else if (e.key === "Tab") this.openSubtitleMenu(false);
+      else return;
+      if (e.key !== "Tab") e.preventDefault();
+    });
+    document.addEventListener("pointerdown", (e) => {
+      if (!this.ccMenu.hidden && !this.cc.contains(e.target)) this.openSubtitleMenu(false);
+    });
+    this.video.textTracks.addEventListener?.("change", () => this.drawSubtitleChoice());
+  }
+
+  openSubtitleMenu(open) {
+    this.ccMenu.hidden = !open;
+    this.ccButton.setAttribute("aria-expanded", String(open));
+    if (open) (this.ccMenu.querySelector('[aria-checked="true"]') || this.ccMenu.firstElementChild)?.focus();
+  }
+
+  onSubtitleTracks() {
+    this.drawSubtitleMenu(this.hls?.subtitleTracks || []);
+    // hls.js picks the DEFAULT=YES rendition right after this event; the remembered choice goes on top, once.
+    queueMicrotask(() => {
+      if (!this.hls || this.subtitlesApplied) return;
+      this.subtitlesApplied = true;
+      const index = subtitleIndexFor(rememberedSubtitles(), this.hls.subtitleTracks);
+      if (index !== null && index !== this.hls.subtitleTrack) this.selectSubtitles(index, false);
+      this.drawSubtitleChoice();
+    });
+  }
+
+  drawSubtitleMenu(tracks) {
+    const item = (index, ...label) => h("button", { type: "button", role: "menuitemradio", class: "cc-item",
+      "aria-checked": "false", tabindex: "-1", dataset: { track: String(index), lang: tracks[index]?.lang || "" },
+      onclick: () => {
+        this.selectSubtitles(index, true);
+        this.openSubtitleMenu(false);
+        this.ccButton.focus();
+      } }, ...label);
+    this.ccMenu.replaceChildren(item(-1, "Off"), ...tracks.map((track, index) => item(index,
+      h("span", { lang: track.lang || undefined }, track.name || track.lang || `Track ${index + 1}`),
+      isCaptions(track) ? h("span", { class: "cc-kind", title: "Captions: speech and sounds" }, "CC") : null)));
+    this.ccButton.disabled = tracks.length === 0;
+    this.cc.hidden = tracks.length === 0;
+    if (!tracks.length) this.openSubtitleMenu(false);
+    this.drawSubtitleChoice();
+  }
+
+  // index -1 is "Off". `remember`: the viewer chose it (kept for the next video); false: applied from memory.
+  selectSubtitles(index, remember) {
+    const hls = this.hls;
+    if (!hls) return;
+    if (index > -1) hls.subtitleDisplay = true;
+    hls.subtitleTrack = index;
+    if (remember) {
+      const track = hls.subtitleTracks[index];
+      rememberSubtitles(track ? { language: track.lang, kind: isCaptions(track) ? "captions" : "subtitles" }
+        : { off: true });
+    }
+    this.drawSubtitleChoice();
+  }
+
+  drawSubtitleChoice() {
+    const current = this.hls ? this.hls.subtitleTrack : -1;
+    const track = this.hls?.subtitleTracks[current];
+    for (const el of this.ccMenu.querySelectorAll('[role="menuitemradio"]')) {
+      el.setAttribute("aria-checked", String(Number(el.dataset.track) === current));
+    }
+    this.ccButton.classList.toggle("on", Boolean(track));
+    this.ccButton.setAttribute("aria-label", `Subtitles: ${track ? track.name || track.lang : "Off"}`);
+    this.el.dataset.subtitles = track ? track.lang || "" : "off";
+  }
+
+  subtitleState() {
+    const hls = this.hls;
+    return {
+      tracks: (hls?.subtitleTracks || []).map((t) => ({ name: t.name, lang: t.lang, kind: isCaptions(t) ? "captions"
+        : "subtitles", default: Boolean(t.default) })),
+      current: hls ? hls.subtitleTrack : -1,
+      showing: [...this.video.textTracks].filter((t) => t.mode === "showing").map((t) => ({ label: t.label,
+        lang: t.language, cues: [...(t.activeCues || [])].map((c) => c.text) })),
+    };
   }
 
   // -- the seek bar -----------------------------------------------------------------------------------------------
@@ -253,13 +407,14 @@ export class Player {
       videoId: this.meta?.id, currentTime: v.currentTime, paused: v.paused, videoHeight: v.videoHeight,
       levels: (this.hls?.levels || []).map((l) => l.height), currentLevel: this.hls ? this.hls.currentLevel : null,
       switches: this.switches.slice(), poster: v.poster, storyboardLoaded: Boolean(this.tile),
-      error: this.message.hidden ? null : this.message.textContent,
+      error: this.message.hidden ? null : this.message.textContent, subtitles: this.subtitleState(),
     };
   }
 
   destroy() {
     this.hls?.destroy();
     this.hls = null;
+    this.drawSubtitleMenu([]);
     this.video.removeAttribute("poster");
     this.video.removeAttribute("src");
   }
