@@ -27,7 +27,10 @@ MAX_CHUNK_SIZE = 512 * MIB
 MAX_CHUNKS = 1024
 MAX_API_CHUNK_SIZE = 16 * MIB  # the chunk endpoint: Cloud Run functions cap request bodies at 32 MiB
 SESSION_HOURS = 24
-VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".3gp", ".mkv", ".webm")
+# Every container the Transcoder API documents as a video input (MP4/MOV, MKV/WebM, MPEG2-TS, AVI, WMV/ASF,
+# MXF OP1a, GXF), as the extensions uploaders' files carry; docs/decisions/0007-accepted-sources.md.
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".3gp", ".mkv", ".webm", ".ts", ".m2ts", ".mts", ".avi", ".wmv", ".asf",
+                    ".mxf", ".gxf")
 
 UploadState = Literal["uploading", "completing", "completed", "failed", "expired"]
 
@@ -47,8 +50,9 @@ class StartUploadRequest(RequestModel):
     filename: str = Field(
         min_length=1,
         max_length=255,
-        description="Base name only (no '/', '\\' or control characters), ending in a video container extension: "
-        f"{', '.join(VIDEO_EXTENSIONS)}; another extension is 400 UPLOAD_INVALID_FORMAT.",
+        description="Base name only (no '/', '\\' or control characters), ending in a video container extension the "
+        f"Transcoder API takes: {', '.join(VIDEO_EXTENSIONS)}; another extension (FLV, audio-only, images, MPEG "
+        "program streams) is 400 UPLOAD_INVALID_FORMAT whose message and details.supported list these.",
     )
     totalSize: int = Field(
         ge=1,
@@ -75,6 +79,8 @@ class StartUploadRequest(RequestModel):
 
 class StartUploadResponse(ResponseModel):
     uploadId: str
+    videoId: str = Field(description="Extension: the video this upload creates, fixed at start; subtitle tracks may "
+                         "be attached to it (PUT /api/videos/{videoId}/subtitles/{language}) before complete.")
     chunkUrls: list[str] = Field(
         description="One V4 signed PUT URL per chunk, in chunk order; chunk i covers bytes "
         "[i*chunkSize, min((i+1)*chunkSize, totalSize)). Without declared checksums a plain PUT of those bytes "

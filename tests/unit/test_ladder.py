@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import replace
 from fractions import Fraction
 
 import pytest
 from google.cloud.video import transcoder_v1
-from kstream.transcode.container_probe import SourceInfo, UnsupportedSource
 from kstream.transcode.ladder import (
     AUDIO_BITRATE_BPS,
     LADDER,
+    SubtitleInput,
     build_job_config,
     check_transcodable,
     estimate_minutes,
@@ -18,8 +20,32 @@ from kstream.transcode.ladder import (
     plan_renditions,
     rendition_names,
     storyboard_interval_seconds,
+    subtitle_mux_key,
     to_proto,
 )
+
+from tests.media_corpus import SAMPLES
+
+try:
+    from kstream.transcode.media_probe import SourceInfo, UnsupportedSource
+except ImportError:  # until media_probe.py lands: the same fields on the old class
+    from dataclasses import dataclass as _dataclass
+
+    from kstream.transcode.container_probe import SourceInfo as _OldSourceInfo
+    from kstream.transcode.container_probe import UnsupportedSource
+
+    @_dataclass(frozen=True)
+    class SourceInfo(_OldSourceInfo):  # type: ignore[no-redef]
+        sample_aspect_ratio: Fraction = Fraction(1)
+        coded_width: int | None = None
+        coded_height: int | None = None
+        scan_type: str = "progressive"
+        field_order: str | None = None
+        bit_depth: int | None = 8
+        frame_rate_mode: str = "cfr"
+        audio_tracks: int = 0
+        audio_channel_layout: str | None = None
+        audio_dual_mono: bool = False
 
 TOPIC = "projects/kstream-test/topics/transcode-events"
 
@@ -33,7 +59,22 @@ def src(
     rotation: int = 0,
     fps: float | None = 23.976,
     channels: int | None = 2,
+    **new: object,
 ) -> SourceInfo:
+    """A probed source; ``new`` sets the fields the pymediainfo probe added (scan_type, field_order, ...)."""
+    fields: dict = {
+        "sample_aspect_ratio": Fraction(1),
+        "coded_width": None,
+        "coded_height": None,
+        "scan_type": "progressive",
+        "field_order": None,
+        "bit_depth": 8,
+        "frame_rate_mode": "cfr",
+        "audio_tracks": 1 if audio else 0,
+        "audio_channel_layout": None,
+        "audio_dual_mono": False,
+    }
+    fields.update(new)
     return SourceInfo(
         width=width,
         height=height,
@@ -46,6 +87,7 @@ def src(
         rotation=rotation,
         audio_codec="aac" if audio else None,
         audio_channels=channels if audio else None,
+        **fields,
     )
 
 
@@ -398,7 +440,7 @@ def test_estimate_minutes() -> None:
 
 
 def test_rejects_sources_without_video() -> None:
-    broken = SourceInfo(width=0, height=0, duration_seconds=10.0, has_audio=True, has_video=False, container="mp4")
+    broken = replace(src(1920, 1080), width=0, height=0, has_video=False)
     with pytest.raises(UnsupportedSource):
         build(broken)
 
@@ -410,3 +452,250 @@ def test_check_transcodable() -> None:
         check_transcodable(src(7680, 4320))
     with pytest.raises(UnsupportedSource, match="at least"):
         check_transcodable(src(1920, 1080, duration=2.0))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# sources as broadcasters and fans deliver them (docs/decisions/0007-accepted-sources.md)
+
+
+def video_settings(cfg: dict) -> list[dict]:
+    return [es["videoStream"]["h264"] for es in cfg["elementaryStreams"] if "videoStream" in es]
+
+
+def audio_stream(cfg: dict) -> dict:
+    (audio,) = [es["audioStream"] for es in cfg["elementaryStreams"] if "audioStream" in es]
+    return audio
+
+
+def downmix_matrix(audio: dict, in_channels: int) -> list[list[float]]:
+    """The linear gain of every input channel in each output channel, from the mapping."""
+    matrix = [[0.0] * in_channels for _ in range(audio["channelCount"])]
+    for m in audio["mapping"]:
+        assert (m["atomKey"], m["inputKey"], m["inputTrack"]) == ("atom0", "input0", 1)
+        matrix[m["outputChannel"]][m["inputChannel"]] += 10 ** (m["gainDb"] / 20)
+    return matrix
+
+
+@pytest.mark.parametrize(
+    ("fps", "field_order", "mode", "parity"),
+    [
+        (29.97, "tff", "send_frame", "tff"),  # 1080i29.97: 59.94 fields/s > the 30 fps cap
+        (25.0, "bff", "send_frame", "bff"),  # 1080i25 / 576i
+        (29.97, None, "send_frame", "auto"),  # field order unknown: the filter detects it
+        (15.0, "tff", "send_field", "tff"),  # 30 fields/s fit under the cap: one frame per field
+    ],
+)
+def test_interlaced_source_is_deinterlaced_with_bwdif(fps: float, field_order: str | None, mode: str,
+                                                      parity: str) -> None:
+    cfg = build(src(1920, 1080, fps=fps, scan_type="interlaced", field_order=field_order))
+    (video_input,) = [i for i in cfg["inputs"] if i["key"] == "input0"]
+    assert video_input["preprocessingConfig"] == {"deinterlace": {"bwdif": {"mode": mode, "parity": parity}}}
+    message = to_proto(cfg)
+    bwdif = message.inputs[0].preprocessing_config.deinterlace.bwdif
+    assert (bwdif.mode, bwdif.parity) == (mode, parity)
+    # every rung at the capped frame rate: 29.97 fields-paired frames stay 29.97p, never halved to 15
+    assert {h["frameRate"] for h in video_settings(cfg)} == {30.0}
+
+
+def test_progressive_source_is_not_deinterlaced() -> None:
+    cfg = build(src(1920, 1080, fps=25.0))
+    assert "preprocessingConfig" not in cfg["inputs"][0]
+
+
+def test_anamorphic_hdv_source_gets_square_pixel_16_9_rungs() -> None:
+    """1440x1080 stored with SAR 4:3 is shown 1920x1080: the probe reports the display size, the rungs are 16:9."""
+    source = src(1920, 1080, coded_width=1440, coded_height=1080, sample_aspect_ratio=Fraction(4, 3))
+    cfg = build(source)
+    assert rendition_names(cfg) == ["360p", "720p", "1080p"]
+    assert video_sizes(cfg) == [(640, 360), (1280, 720), (1920, 1080)]
+
+
+def test_anamorphic_dv_source_keeps_4_3_without_upscaling() -> None:
+    """DV 720x480 SAR 8:9 is shown 4:3 (640x480): a 480x360 rung and one at the display size, nothing larger."""
+    source = src(640, 480, fps=29.97, coded_width=720, coded_height=480, sample_aspect_ratio=Fraction(8, 9),
+                 scan_type="interlaced", field_order="bff")
+    cfg = build(source)
+    assert rendition_names(cfg) == ["360p", "480p"]
+    assert video_sizes(cfg) == [(480, 360), (640, 480)]
+    for w, h in video_sizes(cfg):
+        assert w / h == pytest.approx(4 / 3, abs=0.01)
+    assert cfg["inputs"][0]["preprocessingConfig"]["deinterlace"]["bwdif"]["parity"] == "bff"
+
+
+def test_51_audio_is_downmixed_to_stereo_by_bs775() -> None:
+    cfg = build(src(1920, 1080, channels=6))
+    audio = audio_stream(cfg)
+    assert (audio["channelCount"], audio["channelLayout"], audio["codec"]) == (2, ["fl", "fr"], "aac")
+    assert audio["bitrateBps"] == AUDIO_BITRATE_BPS
+    g = math.sqrt(0.5)
+    # decoded order FL FR FC LFE SL SR: L = FL + C/sqrt2 + SL/sqrt2, R = FR + C/sqrt2 + SR/sqrt2, LFE dropped
+    expected = [[1, 0, g, 0, g, 0], [0, 1, g, 0, 0, g]]
+    for got, want in zip(downmix_matrix(audio, 6), expected, strict=True):
+        assert got == pytest.approx(want, abs=1e-4)
+    assert {m["inputChannel"] for m in audio["mapping"]} == {0, 1, 2, 4, 5}  # every channel but LFE, none twice
+    to_proto(cfg)
+
+
+def test_71_audio_is_downmixed_to_stereo() -> None:
+    audio = audio_stream(build(src(1920, 1080, channels=8)))
+    g = math.sqrt(0.5)
+    # FL FR FC LFE BL BR SL SR
+    expected = [[1, 0, g, 0, g, 0, g, 0], [0, 1, g, 0, 0, g, 0, g]]
+    for got, want in zip(downmix_matrix(audio, 8), expected, strict=True):
+        assert got == pytest.approx(want, abs=1e-4)
+
+
+def test_dual_mono_plays_the_first_programme_on_both_channels() -> None:
+    audio = audio_stream(build(src(1920, 1080, channels=2, audio_dual_mono=True)))
+    assert audio["channelCount"] == 2
+    assert downmix_matrix(audio, 2) == [[1.0, 0.0], [1.0, 0.0]]  # never the second language mixed over the first
+
+
+def test_plain_stereo_and_mono_have_no_mapping() -> None:
+    assert "mapping" not in audio_stream(build(src(1920, 1080, channels=2)))
+    mono = audio_stream(build(src(1920, 1080, channels=1)))
+    assert "mapping" not in mono and (mono["channelCount"], mono["channelLayout"]) == (1, ["fc"])
+
+
+def test_several_audio_tracks_use_the_first_one() -> None:
+    stereo = audio_stream(build(src(1920, 1080, channels=2, audio_tracks=3)))
+    assert downmix_matrix(stereo, 2) == [[1.0, 0.0], [0.0, 1.0]]
+    mono = audio_stream(build(src(1920, 1080, channels=1, audio_tracks=2)))
+    assert (mono["channelCount"], downmix_matrix(mono, 1)) == (1, [[1.0]])
+
+
+@pytest.mark.parametrize("fps", [24000 / 1001, 25.0, 30000 / 1001, 50.0, 60000 / 1001])
+@pytest.mark.parametrize("segment", [6.0, 4.0])
+def test_every_frame_rate_gets_one_output_rate_and_aligned_gops(fps: float, segment: float) -> None:
+    cfg = build(src(1920, 1080, fps=fps), segment_seconds=segment)
+    settings = video_settings(cfg)
+    assert {(h["frameRate"], h["frameRateConversionStrategy"]) for h in settings} == {(30.0, "DOWNSAMPLE")}
+    out_fps = fps / math.ceil(fps / 30.0 - 1e-9)  # DOWNSAMPLE keeps every n-th frame
+    assert out_fps == pytest.approx({23.976: 23.976, 25.0: 25.0, 29.97: 29.97, 50.0: 25.0, 59.94: 29.97}[
+        round(fps, 3)], abs=0.001)
+    gops = {seconds(h["gopDuration"]) for h in settings}
+    assert len(gops) == 1  # the same keyframe times in every rung
+    (gop,) = gops
+    for mux in cfg["muxStreams"]:
+        if "segmentSettings" in mux:
+            assert (seconds(mux["segmentSettings"]["segmentDuration"]) / gop).denominator == 1
+
+
+@pytest.mark.parametrize(("average", "rate"), [(None, 30.0), (29.6, 29.97), (30.4, 30.0), (24.2, 24.0),
+                                               (23.9, 23.976), (25.3, 25.0), (58.0, 30.0), (12.0, 23.976)])
+def test_variable_frame_rate_source_gets_a_constant_rate(average: float | None, rate: float) -> None:
+    cfg = build(src(1080, 1920, fps=average, frame_rate_mode="vfr", rotation=90))
+    assert {(h["frameRate"], h["frameRateConversionStrategy"]) for h in video_settings(cfg)} == {
+        (rate, "DROP_DUPLICATE")
+    }
+    to_proto(cfg)
+
+
+def test_10_bit_source_comes_out_8_bit_h264_high() -> None:
+    cfg = build(src(1920, 1080, bit_depth=10))
+    for h in video_settings(cfg):
+        assert (h["pixelFormat"], h["profile"]) == ("yuv420p", "high")
+    assert to_proto(cfg).elementary_streams[0].video_stream.h264.pixel_format == "yuv420p"
+
+
+def test_transcodable_limit_is_on_the_stored_size_not_the_display_size() -> None:
+    # 3840x2160 stored with SAR 4:3 is shown 5120x2160; the API reads 3840 pixels a row
+    check_transcodable(src(5120, 2160, coded_width=3840, coded_height=2160, sample_aspect_ratio=Fraction(4, 3)))
+    with pytest.raises(UnsupportedSource, match="4096"):
+        check_transcodable(src(4000, 2160, coded_width=5000, coded_height=2160, sample_aspect_ratio=Fraction(4, 5)))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# captions
+
+
+SUBS = (
+    SubtitleInput("ko", "한국어", "gs://kstream-sources/v1/subtitles/ko.vtt"),
+    SubtitleInput("en-US", "English", "gs://kstream-sources/v1/subtitles/en-US.vtt"),
+)
+
+
+def test_subtitles_become_caption_inputs_text_streams_and_vtt_renditions() -> None:
+    cfg = build(src(1920, 1080), subtitles=SUBS)
+    assert cfg["inputs"][1:] == [
+        {"key": "caption-0", "uri": SUBS[0].uri},
+        {"key": "caption-1", "uri": SUBS[1].uri},
+    ]
+    assert cfg["editList"] == [{"key": "atom0", "inputs": ["input0", "caption-0", "caption-1"]}]
+    text = {es["key"]: es["textStream"] for es in cfg["elementaryStreams"] if "textStream" in es}
+    assert text == {
+        "es-text-ko": {"codec": "webvtt", "languageCode": "ko", "displayName": "한국어",
+                       "mapping": [{"atomKey": "atom0", "inputKey": "caption-0"}]},
+        "es-text-en-us": {"codec": "webvtt", "languageCode": "en-US", "displayName": "English",
+                          "mapping": [{"atomKey": "atom0", "inputKey": "caption-1"}]},
+    }
+    mux = {m["key"]: m for m in cfg["muxStreams"]}
+    video_segments = mux["video-1080p"]["segmentSettings"]
+    for track, es_key in zip(SUBS, text, strict=True):
+        key = subtitle_mux_key(track.language)
+        assert mux[key] == {"key": key, "container": "vtt", "elementaryStreams": [es_key],
+                            "segmentSettings": video_segments}
+    assert subtitle_mux_key("en-US") == "subtitles-en-us"  # the stream function finds subtitles-en-us.m3u8
+    manifests = {m["type"]: m["muxStreams"] for m in cfg["manifests"]}
+    assert manifests["HLS"][-2:] == ["subtitles-ko", "subtitles-en-us"]
+    assert not any(k.startswith("subtitles-") for k in manifests["DASH"])  # vtt muxes are documented for HLS
+    assert rendition_names(cfg) == ["360p", "720p", "1080p"]
+    message = to_proto(cfg)
+    assert [s.text_stream.language_code for s in message.elementary_streams if s.text_stream.codec] == ["ko", "en-US"]
+
+
+def test_no_subtitles_changes_nothing() -> None:
+    assert build(src(1920, 1080), subtitles=()) == build(src(1920, 1080))
+
+
+@pytest.mark.parametrize(
+    ("tracks", "message"),
+    [
+        ((SubtitleInput("ko", "한국어", "gs://b/a.vtt"), SubtitleInput("KO", "Korean", "gs://b/b.vtt")), "twice"),
+        ((SubtitleInput("korean!", "한국어", "gs://b/a.vtt"),), "BCP 47"),
+        ((SubtitleInput("", "x", "gs://b/a.vtt"),), "BCP 47"),
+        ((SubtitleInput("en", "English", "https://example.com/en.vtt"),), "gs://"),
+        ((SubtitleInput("en", " ", "gs://b/en.vtt"),), "label"),
+        (("en",), "SubtitleInput"),
+        (tuple(SubtitleInput(f"x{i:02d}"[:3], "x", "gs://b/x.vtt") for i in range(21)), "at most"),
+    ],
+)
+def test_bad_subtitle_inputs_are_refused(tracks: tuple, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        build(src(1920, 1080), subtitles=tracks)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# the corpus samples, as the probe describes them (tests/media_corpus.py)
+
+
+def from_expected(name: str) -> SourceInfo:
+    e = SAMPLES[name].expected
+    return SourceInfo(
+        width=e.width, height=e.height, duration_seconds=e.duration, has_audio=e.audio_tracks > 0, has_video=True,
+        container=e.container, video_codec=e.video_codec, frame_rate=e.frame_rate, rotation=e.rotation,
+        audio_codec=e.audio_codec, audio_channels=e.audio_channels, sample_aspect_ratio=e.sample_aspect_ratio,
+        coded_width=e.coded_width, coded_height=e.coded_height, scan_type=e.scan_type, field_order=e.field_order,
+        bit_depth=e.bit_depth, frame_rate_mode=e.frame_rate_mode, audio_tracks=e.audio_tracks,
+        audio_channel_layout=None, audio_dual_mono=e.audio_dual_mono,
+    )
+
+
+ACCEPTED = sorted(name for name, sample in SAMPLES.items() if sample.expected.refused is None)
+
+
+@pytest.mark.parametrize("name", ACCEPTED)
+def test_every_accepted_corpus_sample_gets_a_config_the_api_accepts(name: str) -> None:
+    source = from_expected(name)
+    cfg = build(source)
+    to_proto(cfg)
+    for r in plan_renditions(source):
+        assert r.width <= source.width and r.height <= source.height  # never above the display size
+        assert r.width / r.height == pytest.approx(source.width / source.height, abs=0.02)
+    assert ("preprocessingConfig" in cfg["inputs"][0]) == (source.scan_type == "interlaced")
+    if source.has_audio:
+        audio = audio_stream(cfg)
+        assert audio["channelCount"] == (1 if source.audio_channels == 1 else 2)
+        assert ("mapping" in audio) == (source.audio_channels == 6 or source.audio_dual_mono)
+    strategies = {h["frameRateConversionStrategy"] for h in video_settings(cfg)}
+    assert strategies == {"DROP_DUPLICATE" if source.frame_rate_mode == "vfr" else "DOWNSAMPLE"}

@@ -13,7 +13,7 @@ from kstream.uploads import compose, ratelimit, rules
 from kstream.uploads.chunk_store import StoredChunk, judge
 from kstream.validation import validate
 
-from contracts.upload import MAX_UPLOAD_BYTES, StartUploadRequest
+from contracts.upload import MAX_UPLOAD_BYTES, VIDEO_EXTENSIONS, StartUploadRequest
 
 MIB = 1024 * 1024
 
@@ -37,19 +37,50 @@ def test_paths_control_characters_and_empty_names_are_refused(name: str) -> None
     assert caught.value.details == {"field": "filename"}
 
 
-@pytest.mark.parametrize(("name", "content_type"), [("a.mp4", "video/mp4"), ("A.M4V", "video/mp4"),
-                                                    ("a.mov", "video/quicktime"), ("a.mkv", "video/x-matroska"),
-                                                    ("a.webm", "video/webm"), ("a.3gp", "video/3gpp")])
-def test_video_containers_are_accepted(name: str, content_type: str) -> None:
+@pytest.mark.parametrize(("name", "content_type"), [
+    ("a.mp4", "video/mp4"), ("A.M4V", "video/mp4"), ("a.mov", "video/quicktime"), ("a.mkv", "video/x-matroska"),
+    ("a.webm", "video/webm"), ("a.3gp", "video/3gpp"), ("KBS 드라마 E01.ts", "video/mp2t"),
+    ("00001.M2TS", "video/mp2t"),
+    ("clip.mts", "video/mp2t"), ("fan copy.avi", "video/x-msvideo"), ("old.WMV", "video/x-ms-wmv"),
+    ("old.asf", "video/x-ms-asf"), ("master.mxf", "application/mxf"), ("playout.gxf", "video/x-gxf"),
+])
+def test_video_containers_the_transcoder_takes_are_accepted(name: str, content_type: str) -> None:
     assert rules.content_type_for(name) == content_type
 
 
-@pytest.mark.parametrize("name", ["a.avi", "a.mp3", "a.txt", "mp4", "a.mp4.exe", "a."])
-def test_other_types_are_upload_invalid_format(name: str) -> None:
+def test_every_accepted_extension_has_a_content_type() -> None:
+    assert set(rules.CONTENT_TYPES) == set(VIDEO_EXTENSIONS)
+    assert not set(rules.REFUSED_EXTENSIONS) & set(VIDEO_EXTENSIONS)
+
+
+@pytest.mark.parametrize(("name", "reason"), [
+    ("clip.flv", "FLV is not accepted by the Transcoder API"),
+    ("clip.F4V", "FLV (F4V) is not accepted by the Transcoder API"),
+    ("ost.mp3", "audio-only uploads are not videos"),
+    ("ost.wav", "audio-only uploads are not videos"),
+    ("ost.aac", "audio-only uploads are not videos"),
+    ("ost.m4a", "audio-only uploads are not videos"),
+    ("poster.png", "image files are not videos"),
+    ("poster.JPG", "image files are not videos"),
+    ("photo.heic", "image files are not videos"),
+    ("dvd.vob", "MPEG program streams are not an input the Transcoder API documents"),
+    ("old.mpg", "MPEG program streams are not an input the Transcoder API documents"),
+    ("ep1.ko.smi", "subtitle files are attached to an episode"),
+    ("notes.txt", "not a video container the Transcoder API takes"),
+    ("mp4", "not a video container the Transcoder API takes"),
+    ("a.mp4.exe", "not a video container the Transcoder API takes"),
+    ("a.", "not a video container the Transcoder API takes"),
+])
+def test_other_types_are_upload_invalid_format_listing_the_accepted_extensions(name: str, reason: str) -> None:
     with pytest.raises(KstreamError) as caught:
         rules.content_type_for(name)
-    assert caught.value.code == ErrorCode.UPLOAD_INVALID_FORMAT
-    assert caught.value.status == 400
+    error = caught.value
+    assert error.code == ErrorCode.UPLOAD_INVALID_FORMAT
+    assert error.status == 400
+    assert reason in str(error) and error.details["reason"].startswith(reason)
+    assert "accepted extensions: " + ", ".join(VIDEO_EXTENSIONS) in str(error)
+    assert error.details["supported"] == list(VIDEO_EXTENSIONS)
+    assert error.details["field"] == "filename"
 
 
 def test_storage_names_keep_letters_and_replace_the_rest() -> None:
@@ -165,16 +196,95 @@ def test_final_checksum_forms() -> None:
 
 
 # -- containers ----------------------------------------------------------------------------------------------------
+def _ts(packet: int = 188, prefix: int = 0, packets: int = 8) -> bytes:
+    one = bytes(prefix) + b"\x47" + bytes(packet - prefix - 1)
+    return one * packets
+
+
+def _mxf(op: bytes, run_in: int = 0, registry: int = 1) -> bytes:
+    partition_key = bytes.fromhex("060e2b34020501010d01020101020400")
+    fixed = bytes(64)  # versions, KAG size, offsets, counts, SIDs
+    op_ul = bytes.fromhex("060e2b34040101") + bytes([registry]) + bytes.fromhex("0d010201") + op + b"\x00\x00"
+    value = fixed + op_ul + bytes(8)
+    return b"\x00" * run_in + partition_key + b"\x83" + len(value).to_bytes(3, "big") + value
+
+
+def _asf(*stream_types: bytes) -> bytes:
+    guid = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
+    body = b"".join(b"\x00" * 24 + t + b"\x00" * 40 for t in stream_types)
+    size = 30 + len(body)
+    return guid + size.to_bytes(8, "little") + b"\x00" * 6 + body + b"\x00" * 50  # then the data object
+
+
+ASF_VIDEO = bytes.fromhex("c0ef19bc4d5bcf11a8fd00805f5c442b")
+ASF_AUDIO = bytes.fromhex("409e69f84d5bcf11a8fd00805f5c442b")
+
+
 @pytest.mark.parametrize(("head", "found"), [
     (b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00", "iso-bmff"),
+    (b"\x00\x00\x00\x14ftypqt  \x00\x00\x02\x00qt  ", "iso-bmff"),
     (b"\x00\x00\x00\x08wide\x00\x00\x00\x00mdat", "iso-bmff"),
     (b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01", "matroska"),
-    (b"RIFF\x00\x00\x00\x00AVI LIST", None),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR", None),
+    (_ts(), "mpeg-ts"),
+    (_ts(packets=2), "mpeg-ts"),  # a whole (tiny) file of transport packets
+    (_ts(192, 4), "m2ts"),
+    (b"RIFF\x00\x00\x00\x00AVI LIST", "avi"),
+    (_asf(ASF_VIDEO, ASF_AUDIO), "asf"),
+    (_asf(ASF_VIDEO), "asf"),
+    (_mxf(b"\x01\x01"), "mxf"),  # OP1a
+    (_mxf(b"\x01\x01", run_in=60_000), "mxf"),  # behind a run-in (SMPTE 377: up to 64 KiB)
+    (_mxf(b"\x01\x01", registry=2), "mxf"),
+    (bytes.fromhex("0000000001bc0000015800000000e1e2") + bytes(64), "gxf"),
+    (b"\x47" + bytes(400), None),  # one sync byte is not a transport stream
+    (b"\x00\x00\x00\x00not a known format at all", None),
     (b"", None),
 ])
 def test_container_sniffing(head: bytes, found: str | None) -> None:
     assert rules.sniff_container(head) == found
+
+
+@pytest.mark.parametrize(("head", "detected", "says"), [
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR", "png", "a PNG image: image files are not videos"),
+    (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "jpeg", "a JPEG image"),
+    (b"GIF89a\x01\x00\x01\x00", "gif", "a GIF image"),
+    (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "webp", "a WebP image"),
+    (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", "heif", "a HEIF/AVIF image"),
+    (b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf", "heif", "a HEIF/AVIF image"),
+    (b"FLV\x01\x05\x00\x00\x00\x09", "flv", "FLV is not accepted by the Transcoder API"),
+    (b"RIFF\x24\x00\x00\x00WAVEfmt ", "wav", "audio-only uploads are not videos"),
+    (b"ID3\x04\x00\x00\x00\x00\x00\x00", "mpeg-audio", "audio-only uploads are not videos"),
+    (b"\xff\xfb\x90\x64\x00\x00", "mpeg-audio", "an MP3/AAC audio file"),  # MPEG-1 layer III frame
+    (b"\xff\xf1\x50\x80\x02\x1f\xfc", "mpeg-audio", "an MP3/AAC audio file"),  # ADTS AAC
+    (b"fLaC\x00\x00\x00\x22", "flac", "audio-only"),
+    (b"\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00M4A isom", "m4a", "an MPEG-4 audio file (M4A)"),
+    (_asf(ASF_AUDIO), "asf-audio", "Windows Media audio"),
+    (b"OggS\x00\x02", "ogg", "Ogg is not a container the Transcoder API takes"),
+    (b"\x00\x00\x01\xba\x44\x00\x04\x00", "mpeg-ps", "an MPEG program stream"),
+    (b"%PDF-1.7\n", "pdf", "a PDF document"),
+    (b"PK\x03\x04\x14\x00", "zip", "a ZIP archive"),
+    (_mxf(b"\x10\x03", registry=2), "mxf-op-atom", "MXF in OP1a only"),
+    (_mxf(b"\x01\x02"), "mxf-op1b", "operational pattern OP1b"),
+])
+def test_files_that_are_not_videos_are_refused_naming_what_they_are(head: bytes, detected: str, says: str) -> None:
+    with pytest.raises(KstreamError) as caught:
+        rules.sniff_container(head)
+    error = caught.value
+    assert error.code == ErrorCode.UPLOAD_INVALID_FORMAT and error.status == 400
+    assert error.details["detected"] == detected
+    assert says in str(error)
+    assert "accepted extensions: " + ", ".join(VIDEO_EXTENSIONS) in str(error)
+
+
+def test_the_sniffed_head_covers_an_mxf_run_in() -> None:
+    assert rules.SNIFF_BYTES >= rules.MXF_MAX_RUN_IN + 16 + 4 + 64 + 16
+    assert rules.sniff_container(_mxf(b"\x01\x01", run_in=rules.MXF_MAX_RUN_IN)[: rules.SNIFF_BYTES]) == "mxf"
+
+
+def test_an_unrecognised_file_gets_an_error_listing_the_accepted_extensions() -> None:
+    error = rules.unrecognised_container("episode.ts")
+    assert error.code == ErrorCode.UPLOAD_INVALID_FORMAT
+    assert "'episode.ts' does not start like any video container" in str(error)
+    assert error.details == {"filename": "episode.ts", "supported": list(VIDEO_EXTENSIONS)}
 
 
 # -- the start window ----------------------------------------------------------------------------------------------

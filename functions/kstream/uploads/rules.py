@@ -2,6 +2,12 @@
 
 Everything a request can get wrong is checked here and raised as the spec's error, so the service only
 orchestrates storage and Firestore.
+
+Which files are videos we take (docs/decisions/0007-accepted-sources.md): the containers the Transcoder API lists
+as video inputs, by extension at ``upload/start`` (``content_type_for``) and by their first bytes at
+``upload/complete`` (``sniff_container``). Extensions and signatures of things that are not such a video (FLV,
+audio-only files, images, MPEG program streams, subtitle files, documents) are refused with a reason that names
+what the file is and lists the accepted extensions.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import base64
 import binascii
 import math
 import re
+import struct
 import unicodedata
 from dataclasses import dataclass
 from typing import Literal
@@ -29,9 +36,32 @@ CONTENT_TYPES = {
     ".3gp": "video/3gpp",
     ".mkv": "video/x-matroska",
     ".webm": "video/webm",
+    ".ts": "video/mp2t",  # MPEG-2 transport stream (broadcast recordings)
+    ".m2ts": "video/mp2t",  # Blu-ray / AVCHD: 192-byte transport packets
+    ".mts": "video/mp2t",  # AVCHD camcorders
+    ".avi": "video/x-msvideo",
+    ".wmv": "video/x-ms-wmv",
+    ".asf": "video/x-ms-asf",
+    ".mxf": "application/mxf",  # RFC 4539
+    ".gxf": "video/x-gxf",  # SMPTE 360M; no registered media type
 }
 assert set(CONTENT_TYPES) == set(VIDEO_EXTENSIONS)
 
+_AUDIO_ONLY = "audio-only uploads are not videos; upload the episode's video file"
+_IMAGE = "image files are not videos"
+# Extensions we know and refuse at upload/start, with the reason the uploader reads.
+REFUSED_EXTENSIONS: dict[str, str] = {
+    ".flv": "FLV is not accepted by the Transcoder API; remux it to .mp4 (ffmpeg -i in.flv -c copy out.mp4)",
+    ".f4v": "FLV (F4V) is not accepted by the Transcoder API; remux it to .mp4",
+    **{ext: _AUDIO_ONLY for ext in (".mp3", ".wav", ".aac", ".m4a", ".flac", ".ogg", ".oga", ".opus", ".wma",
+                                    ".ac3", ".aiff", ".aif")},
+    **{ext: _IMAGE for ext in (".png", ".jpg", ".jpeg", ".gif", ".webp", ".heic", ".heif", ".avif", ".bmp",
+                               ".tif", ".tiff")},
+    **{ext: "MPEG program streams are not an input the Transcoder API documents; remux to .ts "
+            "(ffmpeg -i in.mpg -c copy out.ts)" for ext in (".mpg", ".mpeg", ".vob", ".m2v")},
+    **{ext: "subtitle files are attached to an episode, not uploaded as its video"
+       for ext in (".srt", ".vtt", ".smi", ".sami", ".ass", ".ssa")},
+}
 CHUNK_OBJECT_DIGITS = 5
 _HEX32 = re.compile(r"\A[0-9a-fA-F]{32}\Z")
 _HEX64 = re.compile(r"\A[0-9a-fA-F]{64}\Z")
@@ -42,7 +72,10 @@ _STORAGE_UNSAFE = re.compile(r"[^\w.\- ]", re.UNICODE)
 # Top-level ISO BMFF boxes a file may begin with (MP4, MOV, M4V, 3GP); QuickTime files may open with any of these.
 _ISO_FIRST_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot", b"styp"}
 _EBML_MAGIC = b"\x1a\x45\xdf\xa3"  # Matroska / WebM
-SNIFF_BYTES = 16
+# MXF (SMPTE 377M) may open with a run-in of up to 64 KiB before the header partition pack: read that much, so
+# every signature below (and a whole ASF header object, usually a few KiB) is in the sniffed head.
+MXF_MAX_RUN_IN = 65_536
+SNIFF_BYTES = MXF_MAX_RUN_IN + 256
 
 
 # -- names ---------------------------------------------------------------------------------------------------------
@@ -63,15 +96,23 @@ def clean_filename(raw: str) -> str:
     return name
 
 
+def _accepted() -> str:
+    return f"accepted extensions: {', '.join(VIDEO_EXTENSIONS)}"
+
+
 def content_type_for(filename: str) -> str:
-    """The video container type of ``filename`` from its extension; UPLOAD_INVALID_FORMAT otherwise."""
+    """The video container type of ``filename`` from its extension; UPLOAD_INVALID_FORMAT (naming what the file
+    is when the extension says so, and listing the accepted extensions) otherwise."""
     dot = filename.rfind(".")
     extension = filename[dot:].lower() if dot > 0 else ""
     if extension not in CONTENT_TYPES:
+        why = REFUSED_EXTENSIONS.get(extension, "not a video container the Transcoder API takes")
+        shown = extension or "no extension"
         raise KstreamError(
-            f"{filename!r} is not a supported video container; expected one of {', '.join(VIDEO_EXTENSIONS)}",
+            f"{filename!r} cannot be uploaded ({shown}): {why}; {_accepted()}",
             code=ErrorCode.UPLOAD_INVALID_FORMAT,
-            details={"field": "filename", "supported": list(VIDEO_EXTENSIONS)},
+            details={"field": "filename", "extension": extension or None, "reason": why,
+                     "supported": list(VIDEO_EXTENSIONS)},
         )
     return CONTENT_TYPES[extension]
 
@@ -222,10 +263,170 @@ def final_checksum(value: str) -> Checksum:
 
 
 # -- containers ---------------------------------------------------------------------------------------------------
+# Magic numbers, not a parser: a few fixed bytes per format, checked where the format puts them. The probe
+# (transcode/media_probe.py, MediaInfo) reads the whole header later and decides on tracks and codecs.
+_TS_PACKET = 188
+_M2TS_PACKET = 192  # a 4-byte arrival timestamp, then a transport packet
+_TS_SYNC = 0x47
+_TS_MIN_PACKETS = 3
+_ASF_HEADER = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
+_ASF_VIDEO_MEDIA = bytes.fromhex("c0ef19bc4d5bcf11a8fd00805f5c442b")  # ASF_Video_Media stream type
+_ASF_AUDIO_MEDIA = bytes.fromhex("409e69f84d5bcf11a8fd00805f5c442b")  # ASF_Audio_Media stream type
+_MXF_HEADER_PARTITION = bytes.fromhex("060e2b34020501010d0102010102")  # + partition status, then 0x00
+# operational pattern UL: 06 0E 2B 34 04 01 01 <registry version> 0D 01 02 01 <item complexity> <package complexity>
+_MXF_OP_PREFIX, _MXF_OP_GROUP = bytes.fromhex("060e2b34040101"), bytes.fromhex("0d010201")
+_GXF_LEADER = b"\x00\x00\x00\x00\x01"
+_GXF_MAP = 0xBC
+_GXF_TRAILER = b"\xe1\xe2"
+_ISO_AUDIO_BRANDS = {b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "}
+_ISO_IMAGE_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis", b"jpeg"}
+
+
+def _refuse(what: str, advice: str, detected: str) -> KstreamError:
+    return KstreamError(
+        f"the uploaded file is {what}: {advice}; {_accepted()}",
+        code=ErrorCode.UPLOAD_INVALID_FORMAT,
+        details={"field": "file", "detected": detected, "supported": list(VIDEO_EXTENSIONS)},
+    )
+
+
+def _transport_stream(head: bytes) -> str | None:
+    for kind, size, offset in (("mpeg-ts", _TS_PACKET, 0), ("m2ts", _M2TS_PACKET, 4)):
+        packets = (len(head) - offset) // size
+        if packets >= 1 and all(head[offset + i * size] == _TS_SYNC for i in range(min(packets, 64))) and (
+            packets >= _TS_MIN_PACKETS or len(head) - offset == packets * size
+        ):
+            return kind
+    return None
+
+
+def _ber_length(head: bytes, pos: int) -> tuple[int, int] | None:
+    """(length, bytes used) of an MXF KLV length (BER short or long form) at ``pos``."""
+    if pos >= len(head):
+        return None
+    first = head[pos]
+    if first < 0x80:
+        return first, 1
+    count = first & 0x7F
+    if not 1 <= count <= 8 or pos + 1 + count > len(head):
+        return None
+    return int.from_bytes(head[pos + 1 : pos + 1 + count], "big"), 1 + count
+
+
+def _mxf(head: bytes) -> str | None:
+    """'mxf' for an OP1a (or unreadable-pattern) MXF file; refuses OP-Atom and the other patterns; None if not MXF."""
+    at = head.find(_MXF_HEADER_PARTITION, 0, MXF_MAX_RUN_IN + len(_MXF_HEADER_PARTITION))
+    if at < 0:
+        return None
+    ber = _ber_length(head, at + 16)
+    # partition pack value: 2+2 version, 4 KAG, 5 x 8 offsets/counts, 4 IndexSID, 8 BodyOffset, 4 BodySID = 64
+    op = at + 16 + ber[1] + 64 if ber else -1
+    if ber and op + 16 <= len(head) and head[op : op + 7] == _MXF_OP_PREFIX and head[op + 8 : op + 12] == _MXF_OP_GROUP:
+        item, package = head[op + 12], head[op + 13]
+        if (item, package) != (0x01, 0x01):
+            name = "OP-Atom" if item == 0x10 else f"OP{item}{'abc'[package - 1] if 1 <= package <= 3 else '?'}"
+            raise _refuse(f"an MXF file in operational pattern {name}",
+                          "the Transcoder API takes MXF in OP1a only; export the master as OP1a", "mxf-" + name.lower())
+    return "mxf"
+
+
+def _asf(head: bytes) -> str:
+    """'asf' (WMV), or a refusal when the whole header object is here and lists audio streams but no video."""
+    if len(head) >= 24:
+        (header_size,) = struct.unpack_from("<Q", head, 16)
+        if 30 <= header_size <= len(head):
+            header = head[:header_size]
+            if _ASF_AUDIO_MEDIA in header and _ASF_VIDEO_MEDIA not in header:
+                raise _refuse("Windows Media audio (ASF without a video stream)", _AUDIO_ONLY, "asf-audio")
+    return "asf"
+
+
+def _iso_bmff(head: bytes) -> str:
+    if head[4:8] == b"ftyp" and len(head) >= 12:
+        (size,) = struct.unpack_from(">I", head, 0)
+        brands = {head[8:12]} | {head[i : i + 4] for i in range(16, min(size, len(head)) - 3, 4)}
+        if head[8:12] in _ISO_AUDIO_BRANDS:
+            raise _refuse("an MPEG-4 audio file (M4A)", _AUDIO_ONLY, "m4a")
+        if head[8:12] in _ISO_IMAGE_BRANDS or (brands & _ISO_IMAGE_BRANDS and not brands & {b"isom", b"mp41", b"mp42",
+                                                                                            b"qt  ", b"iso2"}):
+            raise _refuse("a HEIF/AVIF image", _IMAGE, "heif")
+    return "iso-bmff"
+
+
+def _mpeg_audio_frame(head: bytes) -> bool:
+    """An MPEG audio (MP1/2/3) or ADTS AAC frame header at the start."""
+    if len(head) < 4 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
+        return False
+    version, layer = (head[1] >> 3) & 0x3, (head[1] >> 1) & 0x3
+    if layer == 0:  # ADTS (AAC): MPEG version bit + layer 00
+        return head[1] & 0xF6 == 0xF0
+    bitrate, rate = head[2] >> 4, (head[2] >> 2) & 0x3
+    return version != 1 and bitrate != 0xF and rate != 0x3
+
+
+def _not_a_video(head: bytes) -> KstreamError | None:
+    """A refusal naming what ``head`` is, for formats that are certainly not a video we take."""
+    riff = head[8:12] if head[:4] == b"RIFF" else b""
+    signatures: list[tuple[bool, str, str, str]] = [
+        (head.startswith(b"\x89PNG\r\n\x1a\n"), "a PNG image", _IMAGE, "png"),
+        (head.startswith(b"\xff\xd8\xff"), "a JPEG image", _IMAGE, "jpeg"),
+        (head[:6] in (b"GIF87a", b"GIF89a"), "a GIF image", _IMAGE, "gif"),
+        (riff == b"WEBP", "a WebP image", _IMAGE, "webp"),
+        (head[:4] in (b"II*\x00", b"MM\x00*"), "a TIFF image", _IMAGE, "tiff"),
+        (head[:2] == b"BM" and len(head) >= 14 and head[6:10] == b"\x00\x00\x00\x00", "a BMP image", _IMAGE, "bmp"),
+        (head.startswith(b"FLV\x01"), "Flash Video (FLV)", "FLV is not accepted by the Transcoder API; remux it "
+         "to .mp4 (ffmpeg -i in.flv -c copy out.mp4)", "flv"),
+        (riff == b"WAVE", "a WAV audio file", _AUDIO_ONLY, "wav"),
+        (head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"), "an AIFF audio file", _AUDIO_ONLY, "aiff"),
+        (head.startswith(b"ID3") or _mpeg_audio_frame(head), "an MP3/AAC audio file", _AUDIO_ONLY, "mpeg-audio"),
+        (head.startswith(b"fLaC"), "a FLAC audio file", _AUDIO_ONLY, "flac"),
+        (head.startswith(b"\x0b\x77"), "an AC-3 audio stream", _AUDIO_ONLY, "ac3"),
+        (head.startswith(b"OggS"), "an Ogg file", "Ogg is not a container the Transcoder API takes; remux to .mkv "
+         "or .webm", "ogg"),
+        (head.startswith(b"\x00\x00\x01\xba"), "an MPEG program stream (.mpg/.vob)", "the Transcoder API does "
+         "not document it as an input; remux to .ts (ffmpeg -i in.mpg -c copy out.ts)", "mpeg-ps"),
+        (head.startswith(b"\x00\x00\x01\xb3"), "a raw MPEG video elementary stream", "put it in a container "
+         "(.ts or .mp4) first", "mpeg-video"),
+        (head.startswith(b"%PDF"), "a PDF document", "upload the episode's video file", "pdf"),
+        (head.startswith(b"PK\x03\x04"), "a ZIP archive", "upload the video file itself, not an archive", "zip"),
+    ]
+    for matched, what, advice, detected in signatures:
+        if matched:
+            return _refuse(what, advice, detected)
+    return None
+
+
 def sniff_container(head: bytes) -> str | None:
-    """'iso-bmff' or 'matroska' when the first bytes look like a container we transcode, else None."""
+    """The container family of a file from its first SNIFF_BYTES bytes: 'iso-bmff' (MP4/MOV/M4V/3GP),
+    'matroska' (MKV/WebM), 'mpeg-ts', 'm2ts', 'avi', 'asf' (WMV), 'mxf' (OP1a) or 'gxf'.
+
+    Raises UPLOAD_INVALID_FORMAT naming what the file is when it is recognisably not such a video (an image, an
+    audio-only file, FLV, an MPEG program stream, MXF in another operational pattern, ...); None when the bytes
+    match nothing known.
+    """
     if head[:4] == _EBML_MAGIC:
         return "matroska"
     if len(head) >= 8 and head[4:8] in _ISO_FIRST_BOXES:
-        return "iso-bmff"
-    return None
+        return _iso_bmff(head)
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "avi"
+    if head[:16] == _ASF_HEADER:
+        return _asf(head)
+    if len(head) >= 16 and head[:5] == _GXF_LEADER and head[5] == _GXF_MAP and head[14:16] == _GXF_TRAILER:
+        return "gxf"
+    transport = _transport_stream(head)
+    if transport:
+        return transport
+    refusal = _not_a_video(head)
+    if refusal is not None:
+        raise refusal
+    return _mxf(head)
+
+
+def unrecognised_container(filename: str) -> KstreamError:
+    """The error for a file whose first bytes match no container we take (``sniff_container`` answered None)."""
+    return KstreamError(
+        f"{filename!r} does not start like any video container the Transcoder API takes; {_accepted()}",
+        code=ErrorCode.UPLOAD_INVALID_FORMAT,
+        details={"filename": filename, "supported": list(VIDEO_EXTENSIONS)},
+    )
