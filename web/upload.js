@@ -18,7 +18,8 @@ const RETRY_STATUSES = new Set([0, 408, 429, 500, 502, 503, 504]);
 
 // What POST /api/upload/start accepts (contracts/upload.py VIDEO_EXTENSIONS) and PUT .../subtitles/{language}
 // (contracts/subtitles.py SUBTITLE_EXTENSIONS, MAX_SUBTITLE_FILE_BYTES); the browser tests hold them equal.
-export const VIDEO_EXTENSIONS = [".mp4", ".m4v", ".mov", ".3gp", ".mkv", ".webm"];
+export const VIDEO_EXTENSIONS = [".mp4", ".m4v", ".mov", ".3gp", ".mkv", ".webm", ".ts", ".m2ts", ".mts", ".avi",
+  ".wmv", ".asf", ".mxf", ".gxf"];
 export const SUBTITLE_EXTENSIONS = [".srt", ".vtt", ".ass", ".ssa", ".smi", ".sami"];
 export const MAX_SUBTITLE_BYTES = 2 * MIB;
 export const LANGUAGE_PATTERN = /^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$/;  // contracts/metadata.py LANGUAGE_PATTERN
