@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from . import auth, metadata, stream, transcode, upload
+from . import auth, metadata, stream, subtitles, transcode, upload
 from .errors import ErrorCode
 
 COMMON_ERRORS = (ErrorCode.REQUEST_INVALID, ErrorCode.API_VERSION_UNSUPPORTED, ErrorCode.SYSTEM_ERROR)
@@ -26,6 +26,8 @@ class Endpoint:
     errors: tuple[ErrorCode, ...] = ()
     response_media_types: tuple[str, ...] = ("application/json",)
     extra_responses: dict[int, str] = field(default_factory=dict)
+    success_status: int = 200
+    success_description: str = "OK"
 
 
 ENDPOINTS: dict[str, Endpoint] = {
@@ -115,5 +117,25 @@ ENDPOINTS: dict[str, Endpoint] = {
         "A series and its episodes in episode order",
         response=metadata.GetSeriesResponse,
         errors=(ErrorCode.SERIES_NOT_FOUND, ErrorCode.SYSTEM_UNAVAILABLE),
+    ),
+    "subtitles-list": Endpoint(
+        "A video's subtitle tracks (pending ones only for its uploader and admins)",
+        response=subtitles.ListSubtitlesResponse,
+        errors=(ErrorCode.STREAM_VIDEO_NOT_FOUND, ErrorCode.SYSTEM_UNAVAILABLE),
+    ),
+    "subtitle-put": Endpoint(
+        "Add or replace the subtitle track of one language (the video's uploader or an admin; also while its upload "
+        "session is open). The file is parsed and stored as WebVTT; the video is not transcoded again",
+        request=subtitles.PutSubtitleRequest,
+        response=subtitles.SubtitleTrack,
+        errors=(ErrorCode.STREAM_VIDEO_NOT_FOUND, ErrorCode.SYSTEM_UNAVAILABLE),
+        extra_responses={201: "Created: the video had no track in this language"},
+    ),
+    "subtitle-delete": Endpoint(
+        "Delete the subtitle track of one language (the video's uploader or an admin); 204 also when there was none",
+        response=None,
+        errors=(ErrorCode.STREAM_VIDEO_NOT_FOUND, ErrorCode.SYSTEM_UNAVAILABLE),
+        success_status=204,
+        success_description="Deleted (or there was no track in this language)",
     ),
 }

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from ._base import RequestModel, ResponseModel
+from .subtitles import SubtitleTrackSummary
 
 Quality = Literal["360p", "720p", "1080p"]
 VIDEO_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
@@ -48,8 +49,13 @@ class VideoMetadata(ResponseModel):
     streamingUrls: StreamingUrls
     tags: list[str] = Field(default_factory=list)
     language: str = "ko"
-    subtitles: list[str] = Field(default_factory=list)
+    subtitles: list[str] = Field(default_factory=list, description="Languages (BCP 47) of the video's ready "
+                                 "subtitle tracks, in the order of subtitleTracks.")
+    subtitleTracks: list[SubtitleTrackSummary] = Field(default_factory=list, description="Extension: the ready "
+                                                       "subtitle tracks (GET /api/videos/{videoId}/subtitles).")
     status: Literal["processing", "ready", "failed"] = "ready"
+    failureReason: str | None = Field(None, description="Extension: why processing failed, in words the uploader "
+                                      "can act on. Only on failed videos, only for their uploader and admins.")
 
 
 class CreateVideoMetadataRequest(RequestModel):
@@ -70,7 +76,10 @@ class CreateVideoMetadataRequest(RequestModel):
     streamingUrls: StreamingUrlsIn
     tags: list[Tag] | None = Field(None, max_length=30)
     language: str = Field(min_length=2, max_length=35, pattern=LANGUAGE_PATTERN)
-    subtitles: list[Language] | None = Field(None, max_length=50)
+    subtitles: list[Language] | None = Field(
+        None, max_length=50,
+        description="Accepted for compatibility and ignored: a video's subtitles are the languages of its subtitle "
+        "tracks (PUT /api/videos/{videoId}/subtitles/{language}).")
     status: Literal["processing", "ready", "failed"] | None = Field(
         None,
         description="Extension. Omitted: a new video is 'ready' (the body describes a playable video) and an "
@@ -93,6 +102,9 @@ class SearchVideosQuery(RequestModel):
     language: str | None = Field(None, min_length=2, max_length=35, pattern=LANGUAGE_PATTERN,
                                  description="Language code, case-insensitive (ko, en, ...).")
     uploader: str | None = Field(None, min_length=1, max_length=128, description="Uploader id (uploader.id).")
+    subtitles: str | None = Field(None, min_length=2, max_length=35, pattern=LANGUAGE_PATTERN,
+                                  description="Only videos with a ready subtitle track in this language "
+                                  "(BCP 47, case-insensitive: en, ko, zh-Hant).")
     tags: str | None = Field(
         None,
         max_length=600,

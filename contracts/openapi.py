@@ -146,15 +146,17 @@ def _operation(function: dict[str, Any], endpoint: Endpoint) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": {"$ref": REF.format(model=endpoint.request.__name__)}}},
         }
-    if endpoint.response is not None:
-        ok: dict[str, Any] = {
-            "description": "OK",
+    if endpoint.success_status == 204:
+        ok: dict[str, Any] = {"description": endpoint.success_description}
+    elif endpoint.response is not None:
+        ok = {
+            "description": endpoint.success_description,
             "content": {"application/json": {"schema": {"$ref": REF.format(model=endpoint.response.__name__)}}},
         }
     else:
         ok = {"description": "OK", "content": {media: {"schema": {"type": "string"}}
                                                for media in endpoint.response_media_types}}
-    responses: dict[str, Any] = {"200": ok}
+    responses: dict[str, Any] = {str(endpoint.success_status): ok}
     responses.update({str(status): {"description": text} for status, text in endpoint.extra_responses.items()})
     responses.update(_error_responses(tuple(codes)))
     operation["responses"] = dict(sorted(responses.items()))

@@ -57,7 +57,7 @@ class ApiRequest:
                 f"Content-Type must be application/json, found {self.raw.content_type or 'none'!r}",
                 details={"field": "Content-Type"},
             )
-        limit = self.settings.max_body_bytes
+        limit = self.spec.max_body_bytes or self.settings.max_body_bytes
         if self.raw.content_length is not None and self.raw.content_length > limit:
             raise RequestInvalid(
                 f"Request body is {self.raw.content_length} bytes; the limit is {limit}",

@@ -83,6 +83,7 @@ class FunctionSpec:
     min_instances: int
     max_instances: int
     rate_limited: bool = False  # keeps its own quota and answers 429 itself
+    max_body_bytes: int | None = None  # overrides Settings.max_body_bytes for this function's JSON body
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,11 @@ def parse_function_list(raw: dict[str, Any]) -> FunctionList:
         if not isinstance(rate_limited, bool) or (rate_limited and http is None):
             raise ConfigurationError(f"{where} ({name}): rate_limited must be true or false, and only on HTTP "
                                      "functions")
+        max_body = merged.get("max_body_bytes")
+        if max_body is not None and (isinstance(max_body, bool) or not isinstance(max_body, int) or http is None
+                                     or not 1024 <= max_body <= 32 * 1024 * 1024):
+            raise ConfigurationError(f"{where} ({name}): max_body_bytes must be an integer from 1024 to 32 MiB (the "
+                                     "Cloud Run request limit), and only on HTTP functions")
         specs.append(
             FunctionSpec(
                 name=name,
@@ -182,6 +188,7 @@ def parse_function_list(raw: dict[str, Any]) -> FunctionList:
                 min_instances=int(merged["min_instances"]),
                 max_instances=int(merged["max_instances"]),
                 rate_limited=rate_limited,
+                max_body_bytes=max_body,
             )
         )
     return FunctionList(functions=tuple(specs))

@@ -47,6 +47,7 @@ PARAMETERS: dict[str, list[Any]] = {
     "language": ["ko"],
     "uploader": ["someone-else", "me"],
     "tags": ["romance,로맨스"],
+    "subtitles": ["en"],
 }
 VIEWERS = [service.Viewer("me", "viewer"), service.Viewer("me", "uploader"), service.Viewer("me", "admin")]
 SORTS = [None, "title", "uploadDate", "episode", "series"]
@@ -163,7 +164,8 @@ def test_the_index_file_has_the_firebase_cli_format() -> None:
 def test_the_planner_is_enumerated_widely(shapes: dict[Shape, str]) -> None:
     # Every primary criterion (or none) in every sort field and direction: a planner change that stops producing
     # one of these is a change this test must notice.
-    primaries = {"seriesKey", "uploaderId", "episode", "languageKey", "searchTokens", "tagKeys", None}
+    primaries = {"seriesKey", "uploaderId", "episode", "languageKey", "searchTokens", "tagKeys", "subtitleKeys",
+                 None}
     for primary in primaries:
         for sort_field, direction in itertools.product(["titleSort", "uploadDate", "seriesSort"],
                                                        ["ASCENDING", "DESCENDING"]):

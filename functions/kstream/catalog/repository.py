@@ -13,7 +13,8 @@ plan and checks ``functions/firestore.indexes.json`` against the result.
 
 Schema of ``videos/{videoId}`` (field names are the constants below): the spec's metadata fields, plus
 ``status``, ``seriesKey``, ``titleSort`` / ``seriesSort`` (normalized, for ordering), ``languageKey``, ``tagKeys``,
-``searchTokens`` (kstream.catalog.search_text), ``uploadDate`` / ``updatedAt`` (timestamps).
+``subtitleKeys`` (ready subtitle languages), ``searchTokens`` (kstream.catalog.search_text), ``uploadDate`` /
+``updatedAt`` (timestamps).
 Schema of ``series/{seriesKey}``: see kstream.catalog.service (the series aggregate is the service's rule).
 """
 
@@ -55,6 +56,7 @@ F_SERIES_KEY = "seriesKey"
 F_EPISODE = "episode"
 F_LANGUAGE_KEY = "languageKey"
 F_TAG_KEYS = "tagKeys"
+F_SUBTITLE_KEYS = "subtitleKeys"
 F_TOKENS = "searchTokens"
 F_TITLE_SORT = "titleSort"
 F_SERIES_SORT = "seriesSort"

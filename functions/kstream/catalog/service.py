@@ -46,6 +46,7 @@ from contracts.metadata import (
     SearchVideosQuery,
     SearchVideosResponse,
     StreamingUrls,
+    SubtitleTrackSummary,
     Uploader,
     VideoMetadata,
 )
@@ -61,6 +62,7 @@ from .repository import (
     F_SERIES_KEY,
     F_SERIES_SORT,
     F_STATUS,
+    F_SUBTITLE_KEYS,
     F_TAG_KEYS,
     F_TITLE_SORT,
     F_TOKENS,
@@ -86,6 +88,7 @@ __all__ = [
     "mark_ready",
     "plan_search",
     "search",
+    "set_subtitle_tracks",
     "to_metadata",
     "upsert_from_request",
     "upsert_video",
@@ -93,6 +96,9 @@ __all__ = [
 ]
 
 PROCESSING, READY, FAILED = "processing", "ready", "failed"
+F_SUBTITLE_TRACKS = "subtitleTracks"
+F_MEDIA = "media"
+"""Every subtitle track of the video, pending ones included, with where its files are (kstream.subtitles.tracks)."""
 STATUSES = (PROCESSING, READY, FAILED)
 IN_PROGRESS = [PROCESSING, FAILED]
 
@@ -114,7 +120,7 @@ SORT_FIELDS: dict[str, tuple[str, ...]] = {
     "episode": (F_EPISODE,),
     "series": (F_SERIES_SORT, F_EPISODE),
 }
-PRIMARY_ORDER = ("text", "series", "uploader", "episode", "tags", "language")
+PRIMARY_ORDER = ("text", "series", "uploader", "episode", "tags", "language", "subtitles")
 _VIDEO_ID = re.compile(VIDEO_ID_PATTERN)
 _TOKEN_SALT = b"kstream-page-token-v1\x00"
 
@@ -140,6 +146,11 @@ class Viewer:
             return True
         return self.scope == "uploader" and doc.get(F_UPLOADER) == self.id
 
+    def manages(self, doc: Mapping[str, Any]) -> bool:
+        """Whether the viewer may change the video and see what only its owner sees (failure reason, pending
+        subtitle tracks): its uploader, admins and service identities."""
+        return self.scope == "admin" or (self.scope == "uploader" and doc.get(F_UPLOADER) == self.id)
+
 
 # -- documents <-> contract ----------------------------------------------------------------------------------
 def _iso(value: Any) -> str:
@@ -148,8 +159,17 @@ def _iso(value: Any) -> str:
     return str(value)
 
 
-def to_metadata(doc: Mapping[str, Any]) -> VideoMetadata:
+def ready_tracks(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The video's subtitle tracks viewers get, default first, then by language."""
+    tracks = [t for t in doc.get(F_SUBTITLE_TRACKS) or [] if t.get("status") == READY]
+    return sorted(tracks, key=lambda t: (not t.get("default"), t["language"].casefold()))
+
+
+def to_metadata(doc: Mapping[str, Any], viewer: Viewer | None = None) -> VideoMetadata:
+    """The contract form of a stored video; owner-only fields (``failureReason``) when ``viewer`` manages it."""
     urls = doc.get("streamingUrls") or {}
+    tracks = ready_tracks(doc)
+    reason = doc.get("failureReason") if doc.get(F_STATUS) == FAILED and viewer and viewer.manages(doc) else None
     return VideoMetadata(
         id=str(doc["id"]),
         title=doc.get("title", ""),
@@ -165,8 +185,11 @@ def to_metadata(doc: Mapping[str, Any]) -> VideoMetadata:
         streamingUrls=StreamingUrls(hls=urls.get("hls", ""), dash=urls.get("dash")),
         tags=list(doc.get("tags") or []),
         language=doc.get("language", ""),
-        subtitles=list(doc.get("subtitles") or []),
+        subtitles=[t["language"] for t in tracks],
+        subtitleTracks=[SubtitleTrackSummary(language=t["language"], label=t["label"], kind=t["kind"],
+                                             default=bool(t.get("default"))) for t in tracks],
         status=doc.get(F_STATUS, READY),
+        failureReason=reason or None,
     )
 
 
@@ -182,9 +205,14 @@ def _unique_tags(tags: Iterable[str]) -> tuple[list[str], list[str]]:
     return shown, keys
 
 
-def _video_document(req: CreateVideoMetadataRequest, *, status: str, upload_date: datetime, now: datetime
+def _video_document(req: CreateVideoMetadataRequest, *, status: str, upload_date: datetime, now: datetime,
+                    tracks: Sequence[Mapping[str, Any]] = (), media: Mapping[str, Any] | None = None
                     ) -> dict[str, Any]:
+    """The stored form of a video. ``subtitles`` (the spec's list of tags, and ``subtitleKeys`` for search) derive
+    from the subtitle ``tracks`` that are ready; the request's own ``subtitles`` is not stored. ``media`` holds what
+    the pipeline learnt of the renditions (``segmentSeconds``, ``subtitleMpegts``) for later subtitle writes."""
     tags, tag_keys = _unique_tags(req.tags or [])
+    ready = ready_tracks({F_SUBTITLE_TRACKS: list(tracks)})
     urls = {"hls": req.streamingUrls.hls}
     if req.streamingUrls.dash is not None:
         urls["dash"] = req.streamingUrls.dash
@@ -206,7 +234,10 @@ def _video_document(req: CreateVideoMetadataRequest, *, status: str, upload_date
         F_TAG_KEYS: tag_keys,
         "language": req.language,
         F_LANGUAGE_KEY: req.language.casefold(),
-        "subtitles": list(dict.fromkeys(req.subtitles or [])),
+        "subtitles": [t["language"] for t in ready],
+        F_SUBTITLE_KEYS: [t["language"].casefold() for t in ready],
+        F_SUBTITLE_TRACKS: [dict(t) for t in tracks],
+        F_MEDIA: dict(media or {}),
         F_STATUS: status,
         F_TITLE_SORT: search_text.normalize(req.title),
         F_SERIES_SORT: search_text.normalize(req.series),
@@ -242,7 +273,6 @@ def _request_of(doc: Mapping[str, Any], **changes: Any) -> CreateVideoMetadataRe
         "streamingUrls": dict(doc.get("streamingUrls") or {"hls": ""}),
         "tags": list(doc.get("tags") or []),
         "language": doc.get("language", "ko"),
-        "subtitles": list(doc.get("subtitles") or []),
     }
     data.update({k: v for k, v in changes.items() if v is not None})
     return validate(CreateVideoMetadataRequest, data, where="video")
@@ -389,16 +419,19 @@ def _default_repo() -> CatalogRepository:
     return CatalogRepository(firestore_adapter.client(get_settings()))
 
 
-def upsert_from_request(repo: CatalogRepository, request: CreateVideoMetadataRequest) -> VideoMetadata:
+def upsert_from_request(repo: CatalogRepository, request: CreateVideoMetadataRequest, *,
+                        initial_tracks: Sequence[Mapping[str, Any]] = ()) -> VideoMetadata:
     """Create or update a video from a validated request; idempotent on ``videoId``.
 
-    A new video gets ``request.status`` or ``ready``; an existing one keeps its status unless one is given, and
-    keeps its ``uploadDate``."""
+    A new video gets ``request.status`` or ``ready`` and ``initial_tracks`` (subtitle tracks attached during its
+    upload); an existing one keeps its status unless one is given, its ``uploadDate`` and its subtitle tracks."""
 
     def change(old: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
         status = request.status or (old or {}).get(F_STATUS) or READY
         upload_date = (old or {}).get(F_UPLOAD_DATE) or now
-        return _video_document(request, status=status, upload_date=upload_date, now=now)
+        tracks = (old or {}).get(F_SUBTITLE_TRACKS) or initial_tracks
+        return _video_document(request, status=status, upload_date=upload_date, now=now, tracks=tracks,
+                               media=(old or {}).get(F_MEDIA))
 
     written = _write(repo, request.videoId, change)
     assert written is not None
@@ -421,7 +454,7 @@ def upsert_video(
     streaming_urls: Mapping[str, str] | None = None,
     tags: Sequence[str] = (),
     language: str = "ko",
-    subtitles: Sequence[str] = (),
+    subtitle_tracks: Sequence[Mapping[str, Any]] = (),
     status: Literal["processing", "ready", "failed"] | None = None,
     repo: CatalogRepository | None = None,
 ) -> VideoMetadata:
@@ -437,9 +470,9 @@ def upsert_video(
         "duration": duration, "fileSize": file_size, "uploaderId": uploader_id,
         "uploaderUsername": uploader_username, "availableQualities": list(available_qualities),
         "thumbnailUrl": thumbnail_url, "streamingUrls": dict(streaming_urls or {"hls": ""}), "tags": list(tags),
-        "language": language, "subtitles": list(subtitles), "status": status,
+        "language": language, "status": status,
     }, where="video")
-    return upsert_from_request(repo or _default_repo(), request)
+    return upsert_from_request(repo or _default_repo(), request, initial_tracks=subtitle_tracks)
 
 
 def _existing(video_id: str, old: dict[str, Any] | None) -> dict[str, Any]:
@@ -456,16 +489,24 @@ def mark_ready(
     thumbnail_url: str | None = None,
     duration: float | None = None,
     file_size: int | None = None,
+    publish_tracks: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
+    media: Mapping[str, Any] | None = None,
     repo: CatalogRepository | None = None,
 ) -> VideoMetadata:
     """The transcode finished: store the renditions and make the video visible to everyone (its series'
-    ``availableEpisodes`` gains its episode in the same transaction). NotFound (404) for an unknown video."""
+    ``availableEpisodes`` gains its episode in the same transaction). ``publish_tracks(tracks) -> tracks`` turns
+    the subtitle tracks stored with the video into ready ones (it may run again if the transaction is retried).
+    NotFound (404) for an unknown video."""
 
     def change(old: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
         doc = _existing(video_id, old)
         request = _request_of(doc, availableQualities=list(available_qualities), streamingUrls=dict(streaming_urls),
                               thumbnailUrl=thumbnail_url, duration=duration, fileSize=file_size)
-        return _video_document(request, status=READY, upload_date=doc.get(F_UPLOAD_DATE) or now, now=now)
+        tracks = [dict(t) for t in doc.get(F_SUBTITLE_TRACKS) or []]
+        if publish_tracks is not None:
+            tracks = publish_tracks(tracks)
+        return _video_document(request, status=READY, upload_date=doc.get(F_UPLOAD_DATE) or now, now=now,
+                               tracks=tracks, media={**(doc.get(F_MEDIA) or {}), **(media or {})})
 
     written = _write(repo or _default_repo(), video_id, change)
     assert written is not None
@@ -483,6 +524,26 @@ def mark_failed(*, video_id: str, reason: str = "", repo: CatalogRepository | No
     written = _write(repo or _default_repo(), video_id, change)
     assert written is not None
     return to_metadata(written)
+
+
+def set_subtitle_tracks(
+    repo: CatalogRepository, video_id: str,
+    change: Callable[[dict[str, Any]], list[dict[str, Any]] | None],
+) -> dict[str, Any] | None:
+    """Replace a video's subtitle tracks with ``change(doc) -> tracks`` (None: leave the video as it is), in one
+    transaction with its derived fields (``subtitles``, ``subtitleKeys``). Returns the new document; NotFound
+    (404 STREAM_VIDEO_NOT_FOUND) when the video does not exist."""
+
+    def apply(old: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
+        doc = _existing(video_id, old)
+        tracks = change(doc)
+        if tracks is None:
+            return doc
+        ready = ready_tracks({F_SUBTITLE_TRACKS: tracks})
+        return {**doc, F_SUBTITLE_TRACKS: tracks, "subtitles": [t["language"] for t in ready],
+                F_SUBTITLE_KEYS: [t["language"].casefold() for t in ready], "updatedAt": now}
+
+    return _write(repo, video_id, apply)
 
 
 def delete_video(*, video_id: str, by: Principal, repo: CatalogRepository | None = None) -> None:
@@ -509,7 +570,7 @@ def get_video(repo: CatalogRepository, viewer: Viewer, video_id: str) -> VideoMe
     doc = repo.get_video(video_id)
     if doc is None or not viewer.can_see(doc):
         raise _video_not_found(video_id)
-    return to_metadata(doc)
+    return to_metadata(doc, viewer)
 
 
 def get_series(repo: CatalogRepository, viewer: Viewer, name: str) -> GetSeriesResponse:
@@ -548,7 +609,7 @@ def get_series(repo: CatalogRepository, viewer: Viewer, name: str) -> GetSeriesR
     return GetSeriesResponse(
         totalEpisodes=int(doc.get("totalEpisodes", 0)),
         availableEpisodes=list(doc.get("availableEpisodes", [])),
-        episodes=[to_metadata(d) for d in episodes],
+        episodes=[to_metadata(d, viewer) for d in episodes],
         **face,
     )
 
@@ -564,6 +625,7 @@ class Criteria:
     language_key: str | None
     uploader: str | None
     tag_keys: tuple[str, ...]
+    subtitle_key: str | None = None
 
     @classmethod
     def of(cls, query: SearchVideosQuery) -> Criteria:
@@ -583,6 +645,7 @@ class Criteria:
             language_key=query.language.casefold() if query.language else None,
             uploader=query.uploader,
             tag_keys=tag_keys,
+            subtitle_key=query.subtitles.casefold() if query.subtitles else None,
         )
 
     def active(self) -> tuple[str, ...]:
@@ -593,6 +656,7 @@ class Criteria:
             "episode": self.episode is not None,
             "tags": bool(self.tag_keys),
             "language": self.language_key is not None,
+            "subtitles": self.subtitle_key is not None,
         }
         return tuple(name for name in PRIMARY_ORDER if present[name])
 
@@ -618,6 +682,8 @@ class Criteria:
             return Filter(F_TAG_KEYS, "array_contains_any", list(self.tag_keys))
         if name == "language":
             return Filter(F_LANGUAGE_KEY, "==", self.language_key)
+        if name == "subtitles":
+            return Filter(F_SUBTITLE_KEYS, "array_contains", self.subtitle_key)
         raise ValueError(name)
 
     def accepts(self, name: str, doc: Mapping[str, Any]) -> bool:
@@ -636,6 +702,8 @@ class Criteria:
             return any(k in keys for k in self.tag_keys)
         if name == "language":
             return doc.get(F_LANGUAGE_KEY) == self.language_key
+        if name == "subtitles":
+            return self.subtitle_key in (doc.get(F_SUBTITLE_KEYS) or [])
         raise ValueError(name)
 
 
@@ -727,6 +795,7 @@ def plan_search(viewer: Viewer, query: SearchVideosQuery) -> SearchPlan:
     identity = {
         "q": criteria.text.normalized, "series": criteria.series_key, "episode": criteria.episode,
         "language": criteria.language_key, "uploader": criteria.uploader, "tags": sorted(criteria.tag_keys),
+        "subtitles": criteria.subtitle_key,
         "sort": sort, "order": query.order, "limit": query.limit, "scope": viewer.scope,
         "viewer": viewer.id if viewer.scope == "uploader" else None,
     }
@@ -1023,7 +1092,7 @@ def _respond(plan: SearchPlan, window: _Window, sub: int, page: int, total: int,
     elif not window.exhausted:
         token = _Token(window.last, 0, page + 1, total, exact, before + len(ranked))
     return SearchVideosResponse(
-        videos=[to_metadata(d) for d in shown],
+        videos=[to_metadata(d, plan.viewer) for d in shown],
         total=total,
         page=page,
         limit=limit,

@@ -31,12 +31,15 @@ __all__ = [
     "HlsVariant",
     "ManifestError",
     "RenditionMissing",
+    "SubtitleRendition",
     "hls_variant_for",
     "hls_variants",
     "object_under",
     "rendition_name",
     "rewrite_hls",
     "rewrite_mpd",
+    "with_dash_subtitles",
+    "with_hls_subtitles",
 ]
 
 Signer = Callable[[str], str]
@@ -167,6 +170,54 @@ def hls_variant_for(text: str, quality: str) -> HlsVariant:
     raise RenditionMissing(quality, [v.rendition for v in variants if v.rendition])
 
 
+@dataclass(frozen=True)
+class SubtitleRendition:
+    """A ready subtitle track as the manifests list it; paths relative to the video's folder (the master's)."""
+
+    language: str
+    label: str
+    kind: str  # subtitles | captions
+    default: bool
+    playlist: str  # HLS media playlist
+    vtt: str  # the whole track, for DASH
+
+
+SUBTITLE_GROUP = "subs"
+_CAPTION_CHARACTERISTICS = ("public.accessibility.transcribes-spoken-dialog,"
+                            "public.accessibility.describes-music-and-sound")
+_SUBTITLES_ATTRIBUTE = re.compile(r',SUBTITLES="[^"]*"|SUBTITLES="[^"]*",?')
+
+
+def with_hls_subtitles(text: str, renditions: list[SubtitleRendition]) -> str:
+    """The master playlist with exactly ``renditions`` as its subtitle group: subtitle ``EXT-X-MEDIA`` entries the
+    stored master has (a Transcoder job writes its own) are replaced, every variant names the group, or none when
+    there is no rendition. The catalogue's track list is the truth: a deleted track disappears, a replaced one
+    points at its new version."""
+    lines = _lines(text)
+    out: list[str] = []
+    media = [
+        f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="{SUBTITLE_GROUP}",NAME="{r.label}",LANGUAGE="{r.language}",'
+        f'DEFAULT={"YES" if r.default else "NO"},AUTOSELECT=YES,FORCED=NO'
+        + (f',CHARACTERISTICS="{_CAPTION_CHARACTERISTICS}"' if r.kind == "captions" else "")
+        + f',URI="{r.playlist}"'
+        for r in renditions
+    ]
+    for raw in lines:
+        line = raw.rstrip()
+        if line.startswith("#EXT-X-MEDIA:") and "TYPE=SUBTITLES" in line:
+            continue
+        if line.startswith("#EXT-X-STREAM-INF:"):
+            attributes = _SUBTITLES_ATTRIBUTE.sub("", line[len("#EXT-X-STREAM-INF:"):]).rstrip(",")
+            if renditions:
+                attributes += f',SUBTITLES="{SUBTITLE_GROUP}"'
+            if media:
+                out.extend(media)
+                media = []
+            line = "#EXT-X-STREAM-INF:" + attributes
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
 # --------------------------------------------------------------------------------------------------------- DASH
 
 
@@ -255,6 +306,10 @@ def rewrite_mpd(text: str, mpd_url: str, sign: Signer, quality: str | None = Non
     if quality is not None:
         _keep_quality(root, quality)
     _absolutize(root, mpd_url, sign)
+    return _serialize(root, prefixes)
+
+
+def _serialize(root: ET.Element, prefixes: dict[str, str]) -> str:
     for prefix, uri in prefixes.items():
         if prefix and not re.fullmatch(r"ns\d+", prefix):
             ET.register_namespace(prefix, uri)
@@ -262,6 +317,36 @@ def rewrite_mpd(text: str, mpd_url: str, sign: Signer, quality: str | None = Non
         ET.register_namespace("", DASH_NS)  # players expect the MPD namespace as the default, not as ns0:
     body = ET.tostring(root, encoding="unicode")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"
+
+
+def with_dash_subtitles(text: str, renditions: list[SubtitleRendition]) -> str:
+    """The MPD with one text AdaptationSet (WebVTT, the whole track as one file) per rendition in each Period,
+    replacing any text AdaptationSets it had; URLs stay relative (``rewrite_mpd`` signs them)."""
+    root, prefixes = _parse_mpd(text)
+    ns = _namespace(root.tag)
+
+    def tag(name: str) -> str:
+        return f"{{{ns}}}{name}" if ns else name
+
+    for period in (child for child in root if _local(child.tag) == "Period"):
+        for adaptation in [a for a in period if _local(a.tag) == "AdaptationSet"]:
+            kinds = (adaptation.get("contentType", ""), adaptation.get("mimeType", ""))
+            if "text" in kinds or any(k.startswith(("text/", "application/ttml")) for k in kinds):
+                period.remove(adaptation)
+        for index, rendition in enumerate(renditions):
+            adaptation = ET.SubElement(period, tag("AdaptationSet"), {
+                "id": f"subtitles-{index}", "contentType": "text", "mimeType": "text/vtt",
+                "lang": rendition.language})
+            ET.SubElement(adaptation, tag("Role"), {"schemeIdUri": "urn:mpeg:dash:role:2011",
+                                                     "value": "caption" if rendition.kind == "captions" else
+                                                     "subtitle"})
+            if rendition.default:
+                ET.SubElement(adaptation, tag("Role"), {"schemeIdUri": "urn:mpeg:dash:role:2011", "value": "main"})
+            ET.SubElement(adaptation, tag("Label")).text = rendition.label
+            representation = ET.SubElement(adaptation, tag("Representation"), {
+                "id": f"subtitles-{rendition.language}", "bandwidth": "256"})
+            ET.SubElement(representation, tag("BaseURL")).text = rendition.vtt
+    return _serialize(root, prefixes)
 
 
 def object_under(prefix_url: str, url: str) -> str | None:

@@ -6,15 +6,19 @@ manifest whose URIs point at the CDN, or a redirect to the CDN.
 =================  =========================================================================================
 format / quality   answer
 =================  =========================================================================================
-hls                the HLS master playlist; variant and audio playlist URIs absolute on the CDN, signed
+hls                the HLS master playlist; variant, audio and subtitle playlist URIs absolute on the CDN, signed
                    (prefix query); the static media playlists behind them keep relative segment URIs, which
                    the ``Cloud-CDN-Cookie`` set with the answer authorises
 hls + quality      that rendition's HLS media playlist, every URI (``EXT-X-MAP`` and segments) absolute and
                    signed: plays without the cookie. Video only: audio is its own rendition in the master.
 dash (+ quality)   the MPD (only that video representation), every segment template absolute and signed: plays
-                   without the cookie, audio included
+                   without the cookie, audio and subtitles (one WebVTT file per language) included
 mp4 (+ quality)    302 to the signed CDN URL of ``progressive.mp4`` (byte ranges are served by the CDN)
 =================  =========================================================================================
+
+Subtitles: the video's ready tracks in the catalogue (kstream.subtitles.tracks) are the truth: the master gets exactly
+their ``EXT-X-MEDIA:TYPE=SUBTITLES`` entries (replacing any the Transcoder wrote), so a track added, replaced or
+deleted after transcoding shows at once, with no new job.
 
 Errors: 404 STREAM_VIDEO_NOT_FOUND (no such video), 403 STREAM_ACCESS_DENIED (not visible to the caller, or not
 ready), 404 STREAM_QUALITY_NOT_AVAILABLE (quality not in the video's ``availableQualities`` or not in the
@@ -31,7 +35,7 @@ from urllib.parse import urljoin
 
 from contracts.stream import StreamQuery
 
-from ..catalog.service import Viewer
+from ..catalog.service import Viewer, ready_tracks
 from ..errors import ErrorCode, KstreamError
 from ..transcode.ladder import DASH_MANIFEST, HLS_MANIFEST, PROGRESSIVE_FILE, PROGRESSIVE_MAX_SHORT_SIDE
 from . import manifests
@@ -109,9 +113,11 @@ class StreamService:
         grant = self.signer.grant(video_id, self.clock())
         if query.format == "mp4":
             return self._progressive(grant, available, query.quality)
+        subtitles = [manifests.SubtitleRendition(t["language"], t["label"], t["kind"], bool(t.get("default")),
+                                                 t["playlist"], t["vtt"]) for t in ready_tracks(doc)]
         if query.format == "dash":
-            return self._dash(grant, query.quality)
-        return self._hls(grant, query.quality)
+            return self._dash(grant, query.quality, subtitles)
+        return self._hls(grant, query.quality, subtitles)
 
     # -- formats ---------------------------------------------------------------------------------------------
     def _object(self, grant: MediaGrant, name: str) -> str:
@@ -127,11 +133,13 @@ class StreamService:
                                  format=fmt)
         return text
 
-    def _hls(self, grant: MediaGrant, quality: str | None) -> StreamAnswer:
+    def _hls(self, grant: MediaGrant, quality: str | None,
+             subtitles: list[manifests.SubtitleRendition]) -> StreamAnswer:
         master_url = grant.url(HLS_MANIFEST)
         master = self._read(grant, HLS_MANIFEST, "hls")
         try:
             if quality is None:
+                master = manifests.with_hls_subtitles(master, subtitles)
                 return StreamAnswer(grant, manifests.rewrite_hls(master, master_url, grant.sign), HLS_MEDIA_TYPE)
             variant = manifests.hls_variant_for(master, quality)
             playlist_url = urljoin(master_url, variant.uri)
@@ -146,9 +154,11 @@ class StreamService:
         except manifests.ManifestError as exc:
             raise _damaged(grant.video_id, "HLS manifest", exc) from None
 
-    def _dash(self, grant: MediaGrant, quality: str | None) -> StreamAnswer:
+    def _dash(self, grant: MediaGrant, quality: str | None,
+              subtitles: list[manifests.SubtitleRendition]) -> StreamAnswer:
         mpd = self._read(grant, DASH_MANIFEST, "dash")
         try:
+            mpd = manifests.with_dash_subtitles(mpd, subtitles)
             body = manifests.rewrite_mpd(mpd, grant.url(DASH_MANIFEST), grant.sign, quality)
         except manifests.RenditionMissing as missing:
             raise _not_available(grant.video_id, f"The DASH manifest of video {grant.video_id!r} has no {quality} "

@@ -97,13 +97,14 @@ class Plan:
     height: int
     has_audio: bool
     estimated_minutes: int
+    subtitles: dict[str, str] = field(default_factory=dict)  # language -> track version carried as caption input
 
     def to_doc(self) -> dict[str, Any]:
         return {
             "renditions": self.renditions, "qualities": self.qualities, "formats": self.formats,
             "segmentSeconds": self.segment_seconds, "outputPrefix": self.output_prefix,
             "durationSeconds": self.duration_seconds, "width": self.width, "height": self.height,
-            "hasAudio": self.has_audio, "estimatedMinutes": self.estimated_minutes,
+            "hasAudio": self.has_audio, "estimatedMinutes": self.estimated_minutes, "subtitles": self.subtitles,
         }
 
     @classmethod
@@ -114,6 +115,7 @@ class Plan:
             output_prefix=str(doc.get("outputPrefix") or ""), duration_seconds=doc.get("durationSeconds"),
             width=int(doc.get("width") or 0), height=int(doc.get("height") or 0),
             has_audio=bool(doc.get("hasAudio")), estimated_minutes=int(doc.get("estimatedMinutes") or 0),
+            subtitles=dict(doc.get("subtitles") or {}),
         )
 
 

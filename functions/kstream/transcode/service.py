@@ -37,6 +37,7 @@ from contracts.transcode import GetJobStatusResponse, StartTranscodingRequest, S
 from ..adapters.transcoder import JobNotFound, JobRejected, JobView
 from ..errors import ErrorCode, KstreamError, NotFound, RequestInvalid, Unavailable
 from ..settings import Settings, per_settings
+from ..subtitles.tracks import JobTrack
 from . import callbacks, ladder
 from .container_probe import SourceInfo, UnsupportedSource, probe
 from .jobs import Claim, Job, JobRepository, Plan, Source
@@ -75,8 +76,10 @@ class CatalogPort(Protocol):
     """What the service needs of the catalog (kstream.catalog.service); see :class:`CatalogBridge`."""
 
     def ensure_video(self, video_id: str, metadata: Mapping[str, str]) -> bool: ...
+    def subtitle_inputs(self, video_id: str, duration: float | None) -> tuple[list[JobTrack], list[str]]: ...
     def mark_ready(self, video_id: str, metadata: Mapping[str, str], *, available_qualities: Sequence[str],
-                   streaming_urls: Mapping[str, str], thumbnail_url: str, duration: float, file_size: int) -> bool: ...
+                   streaming_urls: Mapping[str, str], thumbnail_url: str, duration: float, file_size: int,
+                   segment_seconds: float, carried_subtitles: Mapping[str, str]) -> bool: ...
     def mark_failed(self, video_id: str, metadata: Mapping[str, str], *, reason: str) -> bool: ...
 
 
@@ -293,11 +296,15 @@ class TranscodeService:
             return self._fail(job, f"{source.uri} generation {source.generation} was deleted or replaced before "
                                    "it could be read")
         prefix = f"{MEDIA_PREFIX}{job.video_id}/"
+        captions, refused = self.catalog.subtitle_inputs(job.video_id, info.duration_seconds)
+        media = self.settings.media_bucket
         try:
             config = ladder.build_job_config(
-                info, input_uri=source.uri, output_uri=f"gs://{self.settings.media_bucket}/{prefix}",
+                info, input_uri=source.uri, output_uri=f"gs://{media}/{prefix}",
                 pubsub_topic=f"projects/{self.settings.project_id}/topics/{self.settings.transcoder_topic}",
                 segment_seconds=segment_seconds, formats=formats, rungs=rungs or ladder.DEFAULT_RUNGS,
+                subtitles=[ladder.SubtitleInput(t.language, t.label, f"gs://{media}/{t.vtt_object}")
+                           for t in captions],
             )
         except UnsupportedSource as exc:
             return self._fail(job, f"the source cannot be transcoded: {exc.reason}")
@@ -306,7 +313,7 @@ class TranscodeService:
             renditions=renditions, qualities=qualities_for(renditions), formats=sorted(formats),
             segment_seconds=segment_seconds, output_prefix=prefix, duration_seconds=info.duration_seconds,
             width=info.width, height=info.height, has_audio=info.has_audio,
-            estimated_minutes=ladder.estimate_minutes(info),
+            estimated_minutes=ladder.estimate_minutes(info), subtitles={t.language: t.version for t in captions},
         )
         self.jobs.set_plan(job.id, lease_id, plan)
         view = self.transcoder.find_job(JOB_LABEL, job.id) if takeover else None
@@ -320,7 +327,7 @@ class TranscodeService:
             "transcoderJob": view.name, "renditions": renditions, "source": f"{source.uri}#{source.generation}",
             "width": info.width, "height": info.height, "hasAudio": info.has_audio,
             "durationSeconds": info.duration_seconds, "estimatedMinutes": plan.estimated_minutes,
-            "inCatalog": cataloged,
+            "inCatalog": cataloged, "subtitles": sorted(plan.subtitles), "subtitlesLeftOut": refused,
         })
 
     @staticmethod
@@ -405,7 +412,7 @@ class TranscodeService:
                 job.video_id, job.metadata, available_qualities=plan.qualities, streaming_urls=urls,
                 thumbnail_url=self._url(outputs, outputs.thumbnail) if outputs.thumbnail else "",
                 duration=float(plan.duration_seconds or 0.0),
-                file_size=job.source.size,
+                file_size=job.source.size, segment_seconds=plan.segment_seconds, carried_subtitles=plan.subtitles,
             )
         finished = self.jobs.finish(job.id, "completed", now=self.now(), outputs=outputs.to_doc(),
                                     transcoder_state="SUCCEEDED", callback_lease_seconds=CALLBACK_LEASE_SECONDS)
@@ -548,12 +555,13 @@ class CatalogBridge:
 
     A video normally exists before its source is written (upload-complete registers it as ``processing``); when the
     source event comes first, or a start request names a video the catalog does not have, the video is created
-    from the source object's metadata (title, series, episode, uploaderId, language, subtitles). Without that
+    from the source object's metadata (title, series, episode, uploaderId, language). Without that
     metadata the job still runs and the catalog is left alone (logged by the caller's outcome).
     """
 
-    def __init__(self, repo_factory: Callable[[], Any]) -> None:
+    def __init__(self, repo_factory: Callable[[], Any], tracks_factory: Callable[[], Any] | None = None) -> None:
         self._repo_factory = repo_factory
+        self._tracks_factory = tracks_factory  # -> kstream.subtitles.tracks.SubtitleTracks
 
     def _repo(self) -> Any:
         return self._repo_factory()
@@ -569,14 +577,13 @@ class CatalogBridge:
             episode = int(metadata["episode"])
         except ValueError:
             raise BadSourceMetadata(f"episode {metadata['episode']!r} is not a whole number") from None
-        subtitles = [s for s in metadata.get("subtitles", "").split(",") if s]
         try:
             catalog.upsert_video(
                 video_id=video_id, title=metadata["title"], series=metadata["series"], episode=episode,
                 uploader_id=metadata["uploaderId"],
                 uploader_username=metadata.get("uploaderUsername") or metadata["uploaderId"],
                 description=metadata.get("description", ""), language=metadata.get("language") or "ko",
-                subtitles=subtitles, status=status, repo=self._repo(), **fields,  # type: ignore[arg-type]
+                status=status, repo=self._repo(), **fields,  # type: ignore[arg-type]
             )
         except RequestInvalid as exc:
             raise BadSourceMetadata(exc.message) from None
@@ -590,14 +597,28 @@ class CatalogBridge:
         self._upsert(video_id, metadata, "processing")
         return True
 
-    def mark_ready(self, video_id: str, metadata: Mapping[str, str], *, available_qualities: Sequence[str],
-                   streaming_urls: Mapping[str, str], thumbnail_url: str, duration: float, file_size: int) -> bool:
-        from ..catalog import service as catalog
+    def subtitle_inputs(self, video_id: str, duration: float | None) -> tuple[list[JobTrack], list[str]]:
+        """The video's pending subtitle tracks that its job should carry (and why others are left out)."""
+        from ..subtitles.tracks import SubtitleTracks
 
+        doc = self._repo().get_video(video_id)
+        return SubtitleTracks.job_inputs(doc, duration) if doc else ([], [])
+
+    def mark_ready(self, video_id: str, metadata: Mapping[str, str], *, available_qualities: Sequence[str],
+                   streaming_urls: Mapping[str, str], thumbnail_url: str, duration: float, file_size: int,
+                   segment_seconds: float, carried_subtitles: Mapping[str, str]) -> bool:
+        from ..catalog import service as catalog
+        from ..subtitles.tracks import SUBTITLE_MPEGTS
+
+        publish = None
+        if self._tracks_factory is not None:
+            publish = self._tracks_factory().publisher(video_id, duration=duration, segment_seconds=segment_seconds,
+                                                       mpegts=SUBTITLE_MPEGTS, carried=carried_subtitles)
         try:
             catalog.mark_ready(video_id=video_id, available_qualities=available_qualities,
                                streaming_urls=streaming_urls, thumbnail_url=thumbnail_url, duration=duration,
-                               file_size=file_size, repo=self._repo())
+                               file_size=file_size, publish_tracks=publish, repo=self._repo(),
+                               media={"segmentSeconds": segment_seconds, "subtitleMpegts": SUBTITLE_MPEGTS})
             return True
         except NotFound:
             if not self._describable(metadata):
@@ -635,8 +656,14 @@ def service_for(settings: Settings) -> TranscodeService:
 
     db = firestore.client(settings)
     logger = StructuredLogger(settings.project_id, settings.log_level)
+
+    def subtitle_tracks() -> Any:
+        from ..subtitles.tracks import tracks_for
+
+        return tracks_for(settings)
+
     return TranscodeService(
         settings, JobRepository(db), storage.client(settings), transcoder(settings),
-        CatalogBridge(lambda: CatalogRepository(db)),
+        CatalogBridge(lambda: CatalogRepository(db), subtitle_tracks),
         log=lambda message, **fields: logger.log("INFO", message, **fields),
     )

@@ -66,7 +66,7 @@ def catalog_registrar(settings: Settings) -> VideoRegistrar:
             file_size=upload.total_size,
             tags=meta.get("tags") or (),
             language=meta.get("language") or "ko",
-            subtitles=meta.get("subtitles") or (),
+            subtitle_tracks=upload.subtitle_tracks,
             status="processing",
             repo=CatalogRepository(firestore.client(settings)),
         )

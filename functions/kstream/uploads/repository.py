@@ -3,6 +3,7 @@
     uploads/{uploadId}
         ownerId, ownerUsername, filename, storageName, contentType, totalSize, chunkSize, totalChunks,
         metadata{title, series, episode, ...}, chunkMd5s [base64] | null, videoId, transcodingJobId,
+        subtitleTracks [track records attached before the video exists: kstream.subtitles.tracks]
         status: uploading -> completing -> completed   (completing -> uploading when a check fails)
         lease{id, until} while completing, createdAt, expiresAt, completedAt, finalChecksum, sourceObject
     rateLimits/upload-start:{userId}/slots/{000..limit-1}
@@ -27,6 +28,7 @@ from typing import Any, Literal, TypeVar
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
 
 from ..errors import RateLimited, Unavailable
 from . import ratelimit
@@ -62,6 +64,7 @@ class Upload:
     completed_at: datetime | None = None
     final_checksum: str | None = None
     source_object: str | None = None
+    subtitle_tracks: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def expired(self, now: datetime) -> bool:
@@ -88,6 +91,7 @@ class Upload:
             "completedAt": self.completed_at,
             "finalChecksum": self.final_checksum,
             "sourceObject": self.source_object,
+            "subtitleTracks": self.subtitle_tracks,
         }
 
     @classmethod
@@ -113,6 +117,7 @@ class Upload:
             completed_at=_utc(doc["completedAt"]) if doc.get("completedAt") else None,
             final_checksum=doc.get("finalChecksum"),
             source_object=doc.get("sourceObject"),
+            subtitle_tracks=list(doc.get("subtitleTracks") or []),
         )
 
 
@@ -160,6 +165,25 @@ class UploadRepository:
     def get(self, upload_id: str) -> Upload | None:
         snapshot = self._ref(upload_id).get()
         return Upload.from_doc(upload_id, snapshot.to_dict() or {}) if snapshot.exists else None
+
+    def find_by_video(self, video_id: str) -> Upload | None:
+        """The session that creates ``video_id`` (each session fixes its video id at start)."""
+        found = list(self._db.collection(UPLOADS).where(filter=FieldFilter("videoId", "==", video_id))
+                     .limit(1).stream())
+        return Upload.from_doc(found[0].id, found[0].to_dict() or {}) if found else None
+
+    def change_subtitle_tracks(self, upload_id: str,
+                               change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> str:
+        """Apply ``change(tracks) -> tracks`` while the session is still ``uploading``: once a complete has begun,
+        the video is created with the tracks it read, so a later change must wait for the video (503)."""
+
+        def decide(doc: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
+            if doc.get("status") != "uploading":
+                raise Unavailable("The upload is completing: send the subtitle again in a moment, to the video",
+                                  headers={"Retry-After": "2"})
+            return upload_id, {"subtitleTracks": change(list(doc.get("subtitleTracks") or []))}
+
+        return self._change(self._ref(upload_id), decide)
 
     def begin_complete(self, upload_id: str, now: datetime, lease_seconds: float) -> BeginOutcome:
         """Move ``uploading`` to ``completing`` under a fresh lease, unless another caller holds a live one."""

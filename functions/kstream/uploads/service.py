@@ -130,6 +130,7 @@ class UploadService:
             raise
         response = StartUploadResponse(
             uploadId=upload_id,
+            videoId=video_id,
             chunkUrls=urls,
             expiresAt=_iso(expires_at),
             checksums=md5s or [""] * plan.count,
