@@ -562,7 +562,7 @@ def _template(path: str) -> str:
     return re.sub(r"\{[^}/]+\}", "*", path)
 
 
-Route = tuple[int, list[str], str, bool]
+Route = tuple[int, list[str], str, bool, str | None]  # priority, patterns, target, edge_429, method to match
 
 
 def default_function(functions: list[dict[str, Any]]) -> str:
@@ -582,19 +582,22 @@ def route_table(functions: list[dict[str, Any]], media_path: str = "/media",
     literal = {f["name"]: len([s for s in f["http"]["path"].split("/") if s and not s.startswith("{")]) for f in http}
     order = [key.split("|")[1] for key in sorted(f"{100 - literal[f['name']]:03d}|{f['name']}" for f in http)]
     by_name = {f["name"]: f for f in http}
-    table: list[Route] = [(10, [media_path.rstrip("/") + "/**"], "media", False)]
+    last_of_path = {by_name[name]["http"]["path"]: name for name in order}  # local.path_last
+    method = {name: None if last_of_path[by_name[name]["http"]["path"]] == name
+              else by_name[name]["http"]["method"].upper() for name in order}
+    table: list[Route] = [(10, [media_path.rstrip("/") + "/**"], "media", False, None)]
     for i, name in enumerate(order):
         t = _template(by_name[name]["http"]["path"])
         versioned = by_name[name]["http"]["path"].startswith("/api/")
         table.append((100 + i, [t, re.sub(r"^/api/", "/api/v1/", t)] if versioned else [t], name,
-                      name not in self_limited))
+                      name not in self_limited, method[name]))
     for i, name in enumerate(order):
         t = _template(by_name[name]["http"]["path"])
         if by_name[name]["http"]["path"].startswith("/api/"):
-            table.append((1000 + i, [re.sub(r"^/api/", "/api/*/", t)], name, name not in self_limited))
+            table.append((1000 + i, [re.sub(r"^/api/", "/api/*/", t)], name, name not in self_limited, method[name]))
     fallback = default_function(functions)
-    table.append((2000, ["/**"], fallback, fallback not in self_limited))
-    return sorted(table)
+    table.append((2000, ["/**"], fallback, fallback not in self_limited, None))
+    return sorted(table, key=lambda rule: rule[0])
 
 
 def _matches(pattern: str, path: str) -> bool:
@@ -604,15 +607,15 @@ def _matches(pattern: str, path: str) -> bool:
     return len(want) == len(have) and all((w == "*" and h) or w == h for w, h in zip(want, have, strict=True))
 
 
-def rule_for(table: list[Route], path: str) -> Route | None:
+def rule_for(table: list[Route], path: str, method: str = "GET") -> Route | None:
     for rule in table:
-        if any(_matches(p, path) for p in rule[1]):
+        if any(_matches(p, path) for p in rule[1]) and rule[4] in (None, method):
             return rule
     return None
 
 
-def route(table: list[Route], path: str) -> str | None:
-    rule = rule_for(table, path)
+def route(table: list[Route], path: str, method: str = "GET") -> str | None:
+    rule = rule_for(table, path, method)
     return rule[2] if rule else None
 
 
@@ -623,24 +626,28 @@ def sample_path(template: str, version: str | None) -> str:
     return path
 
 
-def spec_paths(functions: list[dict[str, Any]]) -> Iterator[tuple[str, str]]:
-    """(function name, sample path) for every form of every HTTP path: unversioned, /api/v1, /api/v7."""
+def spec_paths(functions: list[dict[str, Any]]) -> Iterator[tuple[str, str, str]]:
+    """(function name, sample path, method) for every form of every HTTP path: unversioned, /api/v1, /api/v7."""
     for f in functions:
         if not f.get("http"):
             continue
         for version in (None, "v1", "v7"):
             if version and not f["http"]["path"].startswith("/api/"):
                 continue
-            yield f["name"], sample_path(f["http"]["path"], version)
+            yield f["name"], sample_path(f["http"]["path"], version), f["http"]["method"].upper()
 
 
 def routing_problems(functions: list[dict[str, Any]]) -> list[str]:
     table = route_table(functions)
     problems = []
-    for name, path in spec_paths(functions):
-        got = route(table, path)
+    path_of = {f["name"]: f["http"]["path"] for f in functions if f.get("http")}
+    for name, path, method in spec_paths(functions):
+        got = route(table, path, method)
         if got != name:
-            problems.append(f"{path} reaches {got}, not {name}")
+            problems.append(f"{method} {path} reaches {got}, not {name}")
+        preflight = route(table, path, "OPTIONS")
+        if path_of.get(preflight or "") != path_of[name]:
+            problems.append(f"a CORS preflight of {path} reaches {preflight}, not a function of that path")
     if route(table, "/media/videos/ep1/manifest.mpd") != "media":
         problems.append("/media/... does not reach the CDN backend bucket")
     if route(table, "/nothing-here") != default_function(functions):
@@ -653,8 +660,8 @@ def edge_429_problems(table: list[Route], functions: list[dict[str, Any]], answe
     a function that does (its envelope carries Retry-After and X-RateLimit-*) keeps its own answer on every form
     of its path: the edge policy is not on a rule that can reach it."""
     problems = []
-    for name, path in spec_paths(functions):
-        rule = rule_for(table, path)
+    for name, path, method in spec_paths(functions):
+        rule = rule_for(table, path, method)
         assert rule is not None and rule[2] == name, path
         if name in answer_own_429 and rule[3]:
             problems.append(f"{path}: the edge 429 policy would replace {name}'s own 429")
@@ -1283,6 +1290,11 @@ def test_edge_routes_every_spec_path_to_its_function() -> None:
                   "priority = 2000", "google_compute_backend_service.function[local.default_function].id"):
         assert piece in rules, f"routes.tf no longer builds {piece!r}: update route_table() here"
     assert "100 - r.literal_segments" in edge["locals"]["route_order"]
+    for piece in ("method = local.method[name]", "method = null"):
+        assert piece in rules, f"routes.tf no longer builds {piece!r}: update route_table() here"
+    assert "reverse([for name in local.route_order : name if var.functions[name].path == path])[0]" in \
+        edge["locals"]["path_last"]  # the last function of a path in route order takes every method
+    assert "local.path_last[f.path] == name ? null : upper(f.method)" in edge["locals"]["method"]
     url_map = edge["resource"]["google_compute_url_map"]
     route_rule = dynamic(one(url_map["https"]["path_matcher"]), "route_rules")
     assert route_rule["for_each"] == "${local.route_rules}"

@@ -11,6 +11,9 @@
 #   1000 + i  the any-version forms, in the same order, after every exact form
 #   2000      every other path (prefix /) to the default function (a public one), which answers 404
 #             ROUTE_NOT_FOUND in the API's error envelope; the path matcher's default_service is the same function
+# Functions sharing one path with different methods (PUT and DELETE of a subtitle track): every one but the last in
+# route order also matches its method (the `:method` pseudo-header); the last takes every other method of the path,
+# so a CORS preflight (OPTIONS) reaches a function of that path, which answers it for all of them.
 # Each rule says whether Cloud Armor's 429 gets the API's envelope there (edge_429, see the URL map below).
 
 locals {
@@ -29,6 +32,15 @@ locals {
     split("|", key)[1]
   ]
 
+  # per path, the function last in route order: it takes every method; the others of that path match their own
+  path_last = {
+    for path in distinct([for f in var.functions : f.path]) :
+    path => reverse([for name in local.route_order : name if var.functions[name].path == path])[0]
+  }
+  method = {
+    for name, f in var.functions : name => local.path_last[f.path] == name ? null : upper(f.method)
+  }
+
   default_function = try(sort([for name, f in var.functions : name if f.access == "public"])[0], sort(keys(var.functions))[0])
 
   route_rules = concat(
@@ -38,6 +50,7 @@ locals {
       templates = []
       prefixes  = [local.media_prefix]
       rewrite   = ["/"]
+      method    = null
       edge_429  = false # no Cloud Armor on the CDN backend bucket
     }],
     [for i, name in local.route_order : {
@@ -49,6 +62,7 @@ locals {
       ] : [local.routes[name].template]
       prefixes = []
       rewrite  = []
+      method   = local.method[name]
       edge_429 = !var.functions[name].rate_limited
     }],
     [for i, name in local.route_order : {
@@ -57,6 +71,7 @@ locals {
       templates = [replace(local.routes[name].template, "/^\\/api\\//", "/api/*/")]
       prefixes  = []
       rewrite   = []
+      method    = local.method[name]
       edge_429  = !var.functions[name].rate_limited
     } if local.routes[name].versioned],
     [{
@@ -65,6 +80,7 @@ locals {
       templates = []
       prefixes  = ["/"]
       rewrite   = []
+      method    = null
       edge_429  = !var.functions[local.default_function].rate_limited
     }],
   )
@@ -95,6 +111,13 @@ resource "google_compute_url_map" "https" {
           for_each = route_rules.value.templates
           content {
             path_template_match = match_rules.value
+            dynamic "header_matches" {
+              for_each = route_rules.value.method == null ? [] : [route_rules.value.method]
+              content {
+                header_name = ":method"
+                exact_match = header_matches.value
+              }
+            }
           }
         }
 
