@@ -9,7 +9,10 @@ made with ffmpeg and sent through the real pipeline (upload → compose → tran
    a changed recipe makes a new file and a second ``make dev`` makes none);
 3. episodes the catalogue already has (same series and number, not failed) are kept, the others are uploaded with
    the upload client library (``kstream.client``: signed chunk PUTs straight to storage, then complete);
-4. it waits until every episode is ``ready`` (GET /api/videos/{id}); ``failed`` or a timeout is a SeedFailed
+4. each upload attaches Korean and English subtitles before it completes, so the Transcoder job carries them (as
+   uploaders really send them: episode 1 a Korean SAMI file in CP949 and an English SubRip file, episode 2 a UTF-8
+   Korean SubRip file and an English WebVTT file);
+5. it waits until every episode is ``ready`` (GET /api/videos/{id}); ``failed`` or a timeout is a SeedFailed
    naming the video and what to look at.
 
 Episode 1 is 1280x720, so the ladder gives it two renditions (360p, 720p) to switch between; episode 2 is 640x360.
@@ -40,9 +43,10 @@ if str(FUNCTIONS_DIR) not in sys.path:
     sys.path.append(str(FUNCTIONS_DIR))
 
 from kstream.client import ApiError, UploadApi, Uploader, UploadFailed
+from kstream.client.uploader import SubtitleFile
 
 __all__ = ["DEMO_UPLOADER", "DEMO_VIEWER", "EPISODES", "SERIES", "SampleEpisode", "SeedFailed", "SeededEpisode",
-           "make_sample", "seed_sample"]
+           "make_sample", "make_subtitles", "seed_sample"]
 
 Say = Callable[[str, str], None]
 
@@ -105,6 +109,16 @@ EPISODES = (
 )
 TAGS = ["romance", "fantasy", "로맨스", "판타지", "sample"]
 
+# (start, end, Korean, English): the lines both languages of an episode carry
+DIALOGUE: dict[int, tuple[tuple[float, float, str, str], ...]] = {
+    1: ((0.5, 3.5, "어젯밤에 어디 있었어?", "Where were you last night?"),
+        (4.0, 6.5, "온실에서 별이 떨어지는 걸 봤어.", "I saw a star fall into the greenhouse."),
+        (7.0, 9.5, "그 씨앗… 빛나고 있어.", "That seed... it's glowing.")),
+    2: ((0.5, 3.5, "매일 밤 여기로 별빛이 내려와요.", "Starlight comes down here every night."),
+        (4.0, 6.5, "저는 천문학자 서윤이에요.", "I'm Seo-yun, an astronomer."),
+        (7.0, 9.5, "그 빛을 따라왔어요.", "I followed the light.")),
+}
+
 
 @dataclass(frozen=True)
 class SeededEpisode:
@@ -160,6 +174,49 @@ def make_sample(sample: SampleEpisode, directory: Path = SAMPLES_DIR) -> Path:
     return target
 
 
+def _clock(seconds: float, separator: str) -> str:
+    millis = round(seconds * 1000)
+    return (f"{millis // 3_600_000:02d}:{millis // 60_000 % 60:02d}:{millis // 1000 % 60:02d}"
+            f"{separator}{millis % 1000:03d}")
+
+
+def _srt(lines: list[tuple[float, float, str]]) -> str:
+    return "".join(f"{n}\n{_clock(a, ',')} --> {_clock(b, ',')}\n{text}\n\n" for n, (a, b, text) in
+                   enumerate(lines, 1))
+
+
+def _vtt(lines: list[tuple[float, float, str]]) -> str:
+    return "WEBVTT\n\n" + "".join(f"{_clock(a, '.')} --> {_clock(b, '.')}\n{text}\n\n" for a, b, text in lines)
+
+
+def _sami(lines: list[tuple[float, float, str]]) -> str:
+    """A SAMI file as Korean fansubs make them: a <STYLE> naming the class, a <SYNC> per cue and an &nbsp; one
+    to end it."""
+    body = "".join(f"<SYNC Start={round(a * 1000)}><P Class=KRCC>{text}\n<SYNC Start={round(b * 1000)}>"
+                   "<P Class=KRCC>&nbsp;\n" for a, b, text in lines)
+    return ("<SAMI>\n<HEAD>\n<TITLE>별빛 정원</TITLE>\n<STYLE TYPE=\"text/css\">\n<!--\n"
+            "P { margin-left:8pt; margin-right:8pt; text-align:center; font-size:20pt; }\n"
+            ".KRCC { Name:한국어; lang:ko-KR; SAMIType:CC; }\n-->\n</STYLE>\n</HEAD>\n<BODY>\n"
+            f"{body}</BODY>\n</SAMI>\n")
+
+
+def make_subtitles(sample: SampleEpisode, directory: Path = SAMPLES_DIR) -> list[SubtitleFile]:
+    """The episode's Korean (default) and English subtitle files under ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    dialogue = DIALOGUE[sample.episode]
+    korean = [(a, b, ko) for a, b, ko, _ in dialogue]
+    english = [(a, b, en) for a, b, _, en in dialogue]
+    stem = f"starlight-garden-e{sample.episode:02d}"
+    if sample.episode == 1:
+        files = {f"{stem}.ko.smi": _sami(korean).encode("cp949"), f"{stem}.en.srt": _srt(english).encode()}
+    else:
+        files = {f"{stem}.ko.srt": _srt(korean).encode(), f"{stem}.en.vtt": _vtt(english).encode()}
+    for name, data in files.items():
+        (directory / name).write_bytes(data)
+    ko, en = (directory / name for name in files)
+    return [SubtitleFile("ko", ko, default=True), SubtitleFile("en", en)]
+
+
 # -- the catalogue ---------------------------------------------------------------------------------------------
 def _get(cfg: StackConfig, token: str, path: str) -> requests.Response:
     return requests.get(cfg.gateway_url + path, headers={"Authorization": f"Bearer {token}"}, timeout=30)
@@ -181,7 +238,7 @@ def _upload(cfg: StackConfig, token: str, sample: SampleEpisode, path: Path, say
     metadata = {"title": sample.title, "series": SERIES, "episode": sample.episode,
                 "description": sample.description, "language": "ko", "tags": TAGS}
     try:
-        return uploader.upload(path, metadata).video_id
+        return uploader.upload(path, metadata, subtitles=make_subtitles(sample, path.parent)).video_id
     except (UploadFailed, ApiError, requests.RequestException) as exc:
         raise SeedFailed(f"uploading sample episode {sample.episode} failed: {exc}") from None
 

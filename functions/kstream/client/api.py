@@ -55,6 +55,22 @@ class UploadApi:
     def complete(self, upload_id: str, final_checksum: str) -> dict[str, Any]:
         return self._call("POST", f"/api/upload/complete/{upload_id}", json={"finalChecksum": final_checksum})
 
+    def put_subtitle(self, video_id: str, language: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._call("PUT", f"/api/videos/{video_id}/subtitles/{language}", json=body)
+
+    def delete_subtitle(self, video_id: str, language: str) -> None:
+        kwargs: dict[str, Any] = {"timeout": DEFAULT_TIMEOUT}
+        response = self.session.request("DELETE", f"{self.base}/api/videos/{video_id}/subtitles/{language}",
+                                        **kwargs)
+        if not response.ok:
+            raise ApiError.from_response(response)
+
+    def subtitles(self, video_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/api/videos/{video_id}/subtitles")
+
+    def video(self, video_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/api/videos/{video_id}")
+
     def chunk(self, upload_id: str, index: int, data: bytes, checksum_hex: str,
               session: requests.Session | None = None) -> dict[str, Any]:
         """The chunk endpoint (spec's multipart form), for clients that cannot reach storage directly."""

@@ -30,7 +30,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -115,6 +115,7 @@ class _Session:
     required_headers: list[dict[str, str]]
     expires_at: str
     final_checksum: str  # empty until known when chunk checksums are computed while uploading
+    video_id: str = ""  # from start (older state files lack it)
 
     def expired(self, now: datetime) -> bool:
         return datetime.fromisoformat(self.expires_at.replace("Z", "+00:00")) - _EXPIRY_MARGIN <= now
@@ -190,11 +191,14 @@ class Uploader:
 
     # -- the whole upload -----------------------------------------------------------------------------------
     def upload(self, path: str | Path, metadata: dict[str, Any], *, stop: threading.Event | None = None,
-               on_chunk: Callable[[int], None] | None = None) -> UploadResult:
+               on_chunk: Callable[[int], None] | None = None,
+               subtitles: Sequence[SubtitleFile] = ()) -> UploadResult:
         """Upload ``path`` with ``metadata`` (title, series, episode, ...); resumes a saved session if any.
 
-        ``stop`` set (by a signal handler or a test) ends the upload with Interrupted after the chunks in flight;
-        ``on_chunk(index)`` is called after each chunk is stored.
+        ``subtitles`` are attached after the chunks and before complete, so the Transcoder job carries them; a
+        refused subtitle file ends the upload with UploadFailed naming the file and line (run again after fixing
+        it: the chunks are kept). ``stop`` set (by a signal handler or a test) ends the upload with Interrupted
+        after the chunks in flight; ``on_chunk(index)`` is called after each chunk is stored.
         """
         started = time.monotonic()
         timings: dict[str, float] = {}
@@ -208,6 +212,7 @@ class Uploader:
         if session is not None and todo is None:  # completed earlier
             assert session is not None
             self._final_checksum(file, stat.st_size, session, {}, None, timings)
+            self._attach(session, subtitles)
             done = self._finish(session, state, file, stop, on_chunk, timings, [])
             return self._result(session, done, 0, 0, True, started, timings)
         if session is None:
@@ -235,6 +240,7 @@ class Uploader:
                 digest_pool.shutdown(wait=True, cancel_futures=True)
         state.save(session, {"file": str(file.resolve()), "size": stat.st_size, "api": self.api.base,
                              "savedAt": datetime.now(UTC).isoformat()})  # a crash after complete still has it
+        self._attach(session, subtitles)
         done = self._finish(session, state, file, stop, on_chunk, timings, todo, progress)
         progress.finish(f"{file.name}: video {done['videoId']} is processing")
         return self._result(session, done, len(todo), sent_bytes, resumed, started, timings)
@@ -295,6 +301,7 @@ class Uploader:
             required_headers=list(started.get("requiredHeaders") or [{} for _ in started["chunkUrls"]]),
             expires_at=started["expiresAt"],
             final_checksum=final,
+            video_id=str(started.get("videoId") or ""),
         )
         state.save(session, {"file": str(file.resolve()), "size": size, "api": self.api.base,
                              "savedAt": datetime.now(UTC).isoformat()})
@@ -431,6 +438,24 @@ class Uploader:
             session.final_checksum = combine_crc32c([crcs[i] for i in range(session.total_chunks)], lengths)
         timings["finalChecksum"] = time.monotonic() - clock
 
+    # -- subtitles ----------------------------------------------------------------------------------------------
+    def _attach(self, session: _Session, subtitles: Sequence[SubtitleFile]) -> None:
+        if subtitles and not session.video_id:
+            raise UploadFailed("this upload was started by an older client that did not record its video id: "
+                               "attach the subtitles after it completes (python -m kstream.client subtitles add)")
+        for item in subtitles:
+            for attempt in range(6):
+                try:
+                    self.api.put_subtitle(session.video_id, item.language, item.body())
+                    break
+                except ApiError as exc:
+                    if exc.status in (429, 503) and attempt < 5:
+                        time.sleep(min(30, int(exc.headers.get("Retry-After", "2") or 2)))
+                        continue
+                    raise UploadFailed(f"subtitle {item.path.name} ({item.language}) refused: {exc.message}"
+                                       ) from None
+            self.log(f"attached {item.language} subtitles from {item.path.name}")
+
     # -- complete -----------------------------------------------------------------------------------------------
     def _finish(self, session: _Session, state: StateFile, file: Path, stop: threading.Event,
                 on_chunk: Callable[[int], None] | None, timings: dict[str, float], todo: list[int],
@@ -461,6 +486,28 @@ class Uploader:
         timings["complete"] = time.monotonic() - clock
         state.remove()
         return done
+
+
+@dataclass(frozen=True)
+class SubtitleFile:
+    """A subtitle file to attach: ``--subtitle en=ep3.en.srt``."""
+
+    language: str
+    path: Path
+    label: str | None = None
+    kind: str = "subtitles"
+    default: bool = False
+
+    def body(self) -> dict[str, Any]:
+        try:
+            data = self.path.read_bytes()
+        except OSError as exc:
+            raise UploadFailed(f"cannot read subtitle file {self.path}: {exc.strerror}") from None
+        body: dict[str, Any] = {"fileName": self.path.name, "content": base64.b64encode(data).decode("ascii"),
+                                "kind": self.kind, "default": self.default}
+        if self.label:
+            body["label"] = self.label
+        return body
 
 
 def _storage_refusal(index: int, response: requests.Response) -> str:
