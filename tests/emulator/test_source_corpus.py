@@ -1,0 +1,308 @@
+"""Every source the Transcoder API takes, as broadcasters and fans deliver it (issue 12), from the upload API to a
+stream a player reads, through the whole local cloud: upload/start -> chunks -> complete (container sniff) ->
+storage trigger -> probe (MediaInfo) -> job config (ladder) -> local Transcoder (ffmpeg) -> ready -> the API's HLS
+URL, read by ffmpeg/ffprobe as a player would (bearer token for the master, the signed cookie for segments).
+
+For each corpus sample (tests/media_corpus.py) it checks what a viewer would see and hear:
+    size      the top rendition is the source's display size (after its pixel aspect and rotation) capped at
+              1080p, every rendition has the display aspect and none is larger: no upscale, no squash
+    picture   H.264 8-bit 4:2:0; ffmpeg's ``idet`` (multi-frame) finds no interlaced frame in the top rendition,
+              and, so that this cannot pass by luck, it does find them in an interlaced source
+    sound     AAC stereo with energy in both channels (``astats`` RMS per channel); dual-mono carries the first
+              programme on both channels (the L-R difference is silent)
+    sync      packet timestamps: the audio-minus-video offset at the start and at the end of the output equals the
+              source's within one output frame. (Timestamps, not content: the corpus has no flash/beep marks.)
+Refused files answer their error where the information first exists: the extension at upload/start (with the
+accepted list), the first bytes at upload/complete (a PNG or an FLV renamed .mp4), the probe for the rest (the video
+ends ``failed`` with the reason).
+
+The Transcoder API refuses inputs under 5 s, and so does our job builder: each 1-2 s corpus sample is repeated
+(``-stream_loop``, stream copy, same codecs and container) to ~6 s. Heavy for a 2-core CI (~25 transcodes of 6 s,
+1080i among them): the module is marked ``timeout(1800)``; run it alone:
+    .venv/bin/python -m pytest tests/emulator/test_source_corpus.py -q
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import uuid
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kstream.client.api import UploadApi
+from kstream.client.uploader import Uploader, UploadFailed
+
+from contracts.upload import VIDEO_EXTENSIONS
+from local_emulator.stack import StackConfig
+from tests.emulator import transcode_support as ts
+from tests.helpers import api_as, assert_envelope, token_for
+from tests.media_corpus import SAMPLES, corpus_dir
+
+pytestmark = pytest.mark.timeout(1800)
+
+MIN_SECONDS = 5.5  # the Transcoder API's 5 s minimum, with room
+TOP_BOX = (1920, 1080)  # the ladder's largest rung
+
+
+@dataclass(frozen=True)
+class Case:
+    sample: str  # name in tests.media_corpus.SAMPLES
+    interlaced_source: bool = False
+
+
+CASES = [
+    Case("mpeg2_1080i_ac3_ts", interlaced_source=True),  # broadcast recording: MPEG-2 1080i + AC-3 5.1
+    Case("h264_1080i_m2ts", interlaced_source=True),  # Blu-ray / AVCHD
+    Case("dv_ntsc_avi", interlaced_source=True),  # DV 480i 4:3 anamorphic + PCM
+    Case("mpeg4_mp3_avi"),  # XviD fan copy
+    Case("wmv2_wma2_wmv"),  # Windows Media
+    Case("mpeg2_pcm_mxf"),  # studio delivery, OP1a
+    Case("h264_hi10_flac_mkv"),  # fansub Hi10P
+    Case("rotated_hevc_mp4"),  # portrait phone clip
+    Case("vfr_mp4"),  # variable frame rate phone clip
+    Case("anamorphic_ts"),  # HDV 1440x1080 shown 16:9
+    Case("dual_mono_ts"),  # bilingual broadcast audio
+]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# sources
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return corpus_dir(tmp_path_factory)
+
+
+def _duration(path: Path) -> float:
+    out = _run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)])
+    return float(out.strip())
+
+
+def long_enough(path: Path) -> Path:
+    """``path`` repeated to at least MIN_SECONDS by stream copy (the same codecs, flags and container)."""
+    target = path.with_name(f"long-{path.name}")
+    if target.exists():
+        return target
+    loops = max(0, math.ceil(MIN_SECONDS / _duration(path)) - 1)
+    muxer = {".m2ts": ["-f", "mpegts", "-mpegts_m2ts_mode", "1"], ".wmv": ["-f", "asf"]}.get(path.suffix, [])
+    tmp = target.with_name(f".tmp-{uuid.uuid4().hex[:6]}-{target.name}")
+    _run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-stream_loop", str(loops), "-i",
+          str(path), "-map", "0", "-c", "copy", *muxer, str(tmp)])
+    tmp.rename(target)
+    return target
+
+
+def _run(argv: list[str], timeout: float = 300) -> str:
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    assert done.returncode == 0, f"{' '.join(argv[:6])} ...: {done.stderr[-2000:]}"
+    return done.stdout + done.stderr
+
+
+def _uploader(cfg: StackConfig, tmp_path: Path, who: str) -> Uploader:
+    """A fresh uploader identity per test: the API allows 10 upload starts per user per hour."""
+    token = token_for(cfg, "uploader", f"corpus-{who}-{uuid.uuid4().hex[:6]}@kstream.local")
+    return Uploader(UploadApi(cfg.gateway_url, token), state_dir=tmp_path, show_progress=False,
+                    chunk_size=1024 * 1024)
+
+
+def _metadata(title: str) -> dict[str, Any]:
+    return {"title": title, "series": f"Source corpus {uuid.uuid4().hex[:8]}", "episode": 1, "language": "ko"}
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# measuring what a player gets
+
+
+@dataclass(frozen=True)
+class Probe:
+    streams: list[dict[str, Any]]
+    packets: list[tuple[int, float, float]]  # (stream index, pts, duration) in seconds
+
+    def video(self) -> list[dict[str, Any]]:
+        return [s for s in self.streams if s["codec_type"] == "video"]
+
+    def audio(self) -> list[dict[str, Any]]:
+        return [s for s in self.streams if s["codec_type"] == "audio"]
+
+    def span(self, index: int) -> tuple[float, float]:
+        """(first pts, last pts + its duration) of one stream."""
+        mine = [(pts, dur) for i, pts, dur in self.packets if i == index]
+        assert mine, f"no packets in stream {index}"
+        return min(p for p, _ in mine), max(p + d for p, d in mine)
+
+
+def _ffprobe(url: str, headers: list[str]) -> Probe:
+    base = ["ffprobe", "-v", "error", "-rw_timeout", "30000000", *headers]
+    streams = json.loads(_run([*base, "-show_entries", "stream=index,codec_type,codec_name,profile,width,height,"
+                               "pix_fmt,channels,r_frame_rate,sample_aspect_ratio", "-of", "json", url]))["streams"]
+    packets = []
+    for line in _run([*base, "-show_entries", "packet=stream_index,pts_time,duration_time", "-of", "csv=p=0",
+                      url]).splitlines():
+        fields = line.strip().split(",")
+        if len(fields) == 3 and "N/A" not in fields[1:]:
+            packets.append((int(fields[0]), float(fields[1]), float(fields[2])))
+    return Probe(streams, packets)
+
+
+def _auth(cfg: StackConfig, role: str = "user") -> list[str]:
+    return ["-headers", f"Authorization: Bearer {token_for(cfg, role)}\r\n"]
+
+
+_IDET = re.compile(r"Multi frame detection: TFF:\s*(\d+)\s+BFF:\s*(\d+)\s+Progressive:\s*(\d+)\s+Undetermined:\s*(\d+)")
+_RMS = re.compile(r"Channel: (\d+)\n(?:.*\n)*?.*RMS level dB: (-?inf|-?[\d.]+)")
+
+
+def _interlaced_frames(url: str, headers: list[str], stream: str) -> tuple[int, int]:
+    """(interlaced, all classified) frames of ``stream`` by idet's multi-frame detection."""
+    out = _run(["ffmpeg", "-hide_banner", "-nostats", *headers, "-i", url, "-map", stream, "-vf", "idet",
+                "-f", "null", "-"])
+    found = _IDET.findall(out)
+    assert found, out[-1500:]
+    tff, bff, progressive, undetermined = (int(x) for x in found[-1])
+    return tff + bff, tff + bff + progressive + undetermined
+
+
+def _rms_per_channel(url: str, headers: list[str], stream: str, extra: str = "") -> list[float]:
+    """RMS level (dBFS) of each channel of ``stream`` (after the optional filter ``extra``)."""
+    chain = (extra + "," if extra else "") + "astats=measure_overall=none"
+    out = _run(["ffmpeg", "-hide_banner", "-nostats", *headers, "-i", url, "-map", stream, "-af", chain,
+                "-f", "null", "-"])
+    levels = {int(ch): float(level) for ch, level in _RMS.findall(out)}
+    assert levels, out[-1500:]
+    return [levels[ch] for ch in sorted(levels)]
+
+
+def _fps(stream: dict[str, Any]) -> float:
+    return float(Fraction(stream["r_frame_rate"]))
+
+
+def expected_top(width: int, height: int) -> tuple[int, int]:
+    """The display size fit (not upscaled) into the 1080p box of the source's orientation, both sides even."""
+    long_box, short_box = TOP_BOX
+    scale = min(1.0, long_box / max(width, height), short_box / min(width, height))
+    return round(width * scale / 2) * 2, round(height * scale / 2) * 2
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# accepted sources
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.sample for c in CASES])
+def test_a_source_as_delivered_plays_right(local_cloud: StackConfig, corpus: Path, tmp_path: Path,
+                                           case: Case) -> None:
+    sample = SAMPLES[case.sample]
+    expected = sample.expected
+    source = long_enough(sample.make(corpus))
+
+    result = _uploader(local_cloud, tmp_path, case.sample).upload(source, _metadata(f"{case.sample} 원본"))
+    assert result.transcoding_job_id
+    status = ts.wait_final(local_cloud, result.transcoding_job_id, timeout=600)
+    assert status["status"] == "completed", status
+    assert ts.video_as_admin(local_cloud, result.video_id)["status"] == "ready"
+
+    url = f"{local_cloud.gateway_url}/api/stream/{result.video_id}"
+    out = _ffprobe(url, _auth(local_cloud))
+    local = _ffprobe(str(source), [])
+
+    # size: display size, right aspect, no upscale
+    videos = out.video()
+    assert videos and all(v["codec_name"] == "h264" and v["pix_fmt"] == "yuv420p" for v in videos), videos
+    sizes = {(v["width"], v["height"]) for v in videos}
+    top = max(videos, key=lambda v: v["width"] * v["height"])
+    assert (top["width"], top["height"]) == expected_top(expected.width, expected.height), sizes
+    for w, h in sizes:
+        assert w <= expected.width and h <= expected.height, sizes  # never above the display size
+        assert w / h == pytest.approx(expected.width / expected.height, rel=0.02), sizes
+    assert all(v.get("sample_aspect_ratio") in (None, "1:1", "0:1") for v in videos), videos  # square pixels
+
+    # picture: progressive, and the check can tell
+    interlaced, frames = _interlaced_frames(url, _auth(local_cloud), f"0:{top['index']}")
+    assert frames > 0 and interlaced == 0, f"{interlaced} of {frames} output frames look interlaced"
+    if case.interlaced_source:
+        in_source, _ = _interlaced_frames(str(source), [], "0:v:0")
+        assert in_source > 0, "idet sees no interlacing in the source: the sample proves nothing about deinterlacing"
+
+    # sound: AAC stereo with energy on both sides
+    audios = out.audio()
+    assert audios and all(a["codec_name"] == "aac" and a["channels"] == 2 for a in audios), audios
+    audio = audios[0]
+    left, right = _rms_per_channel(url, _auth(local_cloud), f"0:{audio['index']}")
+    assert left > -40 and right > -40, (left, right)
+    if expected.audio_dual_mono:  # the first programme on both channels: L - R is silence
+        (difference,) = _rms_per_channel(url, _auth(local_cloud), f"0:{audio['index']}", "pan=mono|c0=c0-c1")
+        assert difference < -60, difference
+
+    # sync: the audio-minus-video offset at start and end, as in the source, within one output frame
+    frame = 1 / _fps(top)
+    v_out, a_out = out.span(top["index"]), out.span(audio["index"])
+    v_src, a_src = local.span(local.video()[0]["index"]), local.span(local.audio()[0]["index"])
+    start_skew = (a_out[0] - v_out[0]) - (a_src[0] - v_src[0])
+    end_skew = (a_out[1] - v_out[1]) - (a_src[1] - v_src[1])
+    assert abs(start_skew) <= frame, f"A/V start offset differs from the source's by {start_skew * 1000:.1f} ms"
+    assert abs(end_skew) <= frame, f"A/V end offset differs from the source's by {end_skew * 1000:.1f} ms"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# refused sources
+
+
+@pytest.mark.parametrize(("filename", "reason"), [
+    ("clip.flv", "FLV is not accepted by the Transcoder API"),
+    ("ost.mp3", "audio-only uploads are not videos"),
+    ("ost.m4a", "audio-only uploads are not videos"),
+    ("poster.png", "image files are not videos"),
+    ("dvd.vob", "MPEG program streams"),
+])
+def test_upload_start_refuses_what_is_not_a_video_listing_the_accepted_extensions(
+        local_cloud: StackConfig, filename: str, reason: str) -> None:
+    api = api_as(local_cloud, "uploader", f"corpus-start-{uuid.uuid4().hex[:6]}@kstream.local")
+    response = api.post("/api/upload/start", json={"filename": filename, "totalSize": 1_000_000,
+                                                   "metadata": _metadata("refused")})
+    error = assert_envelope(response, 400, "UPLOAD_INVALID_FORMAT")
+    assert reason in error["message"]
+    assert ", ".join(VIDEO_EXTENSIONS) in error["message"]
+    assert error["details"]["supported"] == list(VIDEO_EXTENSIONS)
+
+
+@pytest.mark.parametrize(("sample", "says"), [
+    ("png_as_mp4", "a PNG image"),
+    ("flv", "Flash Video (FLV)"),
+    ("audio_only_mp3", "audio-only uploads are not videos"),
+])
+def test_upload_complete_refuses_a_renamed_non_video_naming_what_it_is(local_cloud: StackConfig, corpus: Path,
+                                                                       tmp_path: Path, sample: str,
+                                                                       says: str) -> None:
+    made = SAMPLES[sample].make(corpus)
+    renamed = made.with_name(f"renamed-{made.stem}.mp4")
+    if not renamed.exists():
+        renamed.write_bytes(made.read_bytes())
+    with pytest.raises(UploadFailed) as refused:
+        _uploader(local_cloud, tmp_path, sample).upload(renamed, _metadata("renamed"))
+    assert "UPLOAD_INVALID_FORMAT" in str(refused.value) and says in str(refused.value), str(refused.value)
+    assert ".mp4, .m4v, .mov" in str(refused.value)
+
+
+@pytest.mark.parametrize("sample", ["truncated_mp4", "audio_only_m4a"])
+def test_a_source_the_probe_refuses_ends_failed_with_its_reason(local_cloud: StackConfig, corpus: Path,
+                                                                 tmp_path: Path, sample: str) -> None:
+    made = SAMPLES[sample].make(corpus)
+    upload = made.with_name(f"as-video-{made.stem}.mp4")  # an .mp4 by name and by its first bytes
+    if not upload.exists():
+        upload.write_bytes(made.read_bytes())
+    result = _uploader(local_cloud, tmp_path, sample).upload(upload, _metadata("probe refuses"))
+    assert result.transcoding_job_id
+    status = ts.wait_final(local_cloud, result.transcoding_job_id, timeout=120)
+    assert status["status"] == "failed", status
+    assert status["error"].startswith("TRANSCODE_FAILED: the source cannot be transcoded: "), status
+    assert re.search(SAMPLES[sample].expected.refused or "", status["error"]), status["error"]
+    video = ts.wait_for(lambda: (lambda v: v if v.get("status") == "failed" else None)(
+        ts.video_as_admin(local_cloud, result.video_id)), what="the video to be failed")
+    assert video["status"] == "failed"
+    assert api_as(local_cloud, "user").get(f"/api/videos/{result.video_id}").status_code == 404  # viewers never see it
