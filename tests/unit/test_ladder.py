@@ -581,8 +581,9 @@ def test_every_frame_rate_gets_one_output_rate_and_aligned_gops(fps: float, segm
             assert (seconds(mux["segmentSettings"]["segmentDuration"]) / gop).denominator == 1
 
 
-@pytest.mark.parametrize(("average", "rate"), [(None, 30.0), (29.6, 29.97), (30.4, 30.0), (24.2, 24.0),
-                                               (23.9, 23.976), (25.3, 25.0), (58.0, 30.0), (12.0, 23.976)])
+@pytest.mark.parametrize(("average", "rate"), [(None, 30.0), (29.8, 29.97), (29.6, 30.0), (30.2, 30.0),
+                                               (24.1, 24.0), (23.9, 23.976), (25.2, 25.0), (20.339, 30.0),
+                                               (58.0, 30.0), (12.0, 30.0)])
 def test_variable_frame_rate_source_gets_a_constant_rate(average: float | None, rate: float) -> None:
     cfg = build(src(1080, 1920, fps=average, frame_rate_mode="vfr", rotation=90))
     assert {(h["frameRate"], h["frameRateConversionStrategy"]) for h in video_settings(cfg)} == {

@@ -46,7 +46,7 @@ Sources as broadcasters and fans deliver them (docs/decisions/0007-accepted-sour
     Frame rate  every rung has the same output rate, so keyframes (gopDuration) fall on the same frames and every
                 segment of every rung starts on one: 23.976/25/29.97 pass through, 50/59.94 are halved by
                 DOWNSAMPLE; a variable-frame-rate source gets a constant rate (DROP_DUPLICATE at the standard rate
-                nearest its average, 30 when unknown).
+                its average is within 1% of, else 30: no frame of a 30 fps stretch is dropped).
     10-bit      ``pixelFormat: yuv420p`` on every rung: 8-bit H.264 High, playable everywhere.
     Audio       the first (default) audio track. 5.1 / 7.1 -> stereo through ``audioStream.mapping`` with the
                 ITU-R BS.775 downmix (L = FL + C -3 dB + SL -3 dB [+ BL -3 dB], R likewise, LFE dropped);
@@ -162,9 +162,9 @@ MAX_SUBTITLE_TRACKS = 20
 # Deinterlacing: bwdif (yadif's successor in FFmpeg: yadif's edge-directed interpolation with w3fdif's filter
 # coefficients; sharper, less shimmer, about the same cost).
 DEINTERLACER = "bwdif"
-# Standard constant rates a variable-frame-rate source is conformed to (the nearest one at or under the cap).
+# Standard constant rates a variable-frame-rate source may be conformed to (when its average is one of them).
 STANDARD_FRAME_RATES = (24000 / 1001, 24.0, 25.0, 30000 / 1001, 30.0)
-VFR_DEFAULT_FRAME_RATE = 30.0
+VFR_DEFAULT_FRAME_RATE = FRAME_RATE_CAP
 # The track index (in the input file, counting every track) of the audio the mapping reads. The probe reports how
 # many audio tracks there are, not where they sit; every container we take lists the picture first, so the first
 # audio track is track 1.
@@ -334,16 +334,18 @@ def output_frame_rate(source: SourceInfo) -> tuple[float, str]:
     """(frameRate, frameRateConversionStrategy) shared by every rung.
 
     Constant-rate sources: FRAME_RATE_CAP with DOWNSAMPLE (23.976/25/29.97/30 pass through, 50/59.94 halve).
-    Variable-rate sources: DROP_DUPLICATE to the standard rate nearest the average (30 when the probe has none),
-    so the output is constant-rate and a GOP is a whole number of frames at the same times in every rung.
+    Variable-rate sources: DROP_DUPLICATE to a constant rate, so a GOP is a whole number of frames at the same
+    times in every rung: the standard rate the average is within 1% of (a film-rate clip with jittery
+    timestamps stays 23.976/24/25), else FRAME_RATE_CAP, which keeps every frame of a phone's 30 fps stretches
+    and repeats frames where it slowed down (an average of 20 fps is 30 and 15 fps parts, not 20 fps).
     """
     if getattr(source, "frame_rate_mode", "cfr") != "vfr":
         return FRAME_RATE_CAP, "DOWNSAMPLE"
-    average = source.frame_rate
-    if not average or average <= 0:
+    average = source.frame_rate or 0.0
+    near = [r for r in STANDARD_FRAME_RATES if abs(average - r) <= r * FIT_TOLERANCE]
+    if not near:
         return VFR_DEFAULT_FRAME_RATE, "DROP_DUPLICATE"
-    capped = min(average, FRAME_RATE_CAP)
-    return round(min(STANDARD_FRAME_RATES, key=lambda r: abs(r - capped)), 3), "DROP_DUPLICATE"
+    return round(min(near, key=lambda r: abs(average - r)), 3), "DROP_DUPLICATE"
 
 
 def audio_mapping_for(source: SourceInfo) -> tuple[tuple[int, int, float], ...] | None:
