@@ -1,5 +1,11 @@
 """A normalised JobConfig + the probed source -> ONE ffmpeg command for the whole job.
 
+The edit atom's media input is input 0; its preprocessingConfig filters run once before the split; audio streams
+with a ``mapping`` get a ``pan`` (after ``amerge`` when channels come from several inputs or tracks, which are then
+further ``-i`` of the same command). Text streams never reach ffmpeg: ``vtt`` mux streams are written from cues by
+captions.py, and an embedded cea608/708 stream makes the command encode into a NUT file first (``ENCODED``);
+cea608.py adds the caption SEI and ``Plan.package_argv`` copies the streams into the mux streams.
+
 The source is decoded once. One filter graph splits the decoded video into one branch per video elementary stream
 (fps + scale) and one per sprite sheet (fps + scale). Each elementary stream is encoded once; a single ``tee``
 output fans the encoded packets out to every mux stream that names them (mp4 file, or an ``hls`` muxer writing the
@@ -11,11 +17,14 @@ the main command would hold that output back until a sheet is full, and ffmpeg t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
+from .captions import Cue, trim
 from .config import container_extension, gop_seconds, parse_duration
 from .errors import ApiError
+from .jobconfig.common import EMBEDDED_TEXT_CODECS
+from .jobconfig.preprocessing import audio_filters, cropped_size, doubles_frame_rate, video_filters
 from .probe import SourceInfo
 
 AUDIO_ENCODERS = {"aac": "aac", "aac-he": "aac", "aac-he-v2": "aac", "ac3": "ac3", "eac3": "eac3"}
@@ -33,6 +42,7 @@ class VideoRung:
     gop_frames: int
     gop_seconds: float
     h264: dict
+    captions: PlannedText | None = None  # embedded cea608/708 captions this video carries
 
 
 @dataclass
@@ -43,6 +53,25 @@ class AudioTrack:
     bitrate: int
     channels: int
     sample_rate: int
+    mapping: list[dict] = field(default_factory=list)  # AudioStream.mapping (-> pan)
+    layout: list[str] = field(default_factory=list)  # AudioStream.channelLayout
+
+
+@dataclass
+class PlannedText:
+    key: str  # the text elementary stream
+    codec: str
+    language: str
+    name: str
+    cues: list[Cue]  # on the output timeline
+
+
+@dataclass
+class MediaInput:
+    key: str
+    path: str
+    info: SourceInfo
+    preprocessing: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -54,10 +83,11 @@ class PlannedMux:
     audio: AudioTrack | None
     segment_seconds: float = 0.0
     individual_segments: bool = False
+    text: PlannedText | None = None  # a vtt mux stream's WebVTT (written by captions.py, not ffmpeg)
 
     @property
     def segmented(self) -> bool:
-        return self.container in ("ts", "fmp4")
+        return self.container in ("ts", "fmp4", "vtt")
 
     @property
     def playlist(self) -> str:
@@ -95,10 +125,18 @@ class Plan:
     output_duration: float
     notes: list[str] = field(default_factory=list)
     expected_frames: int = 0  # frames of the first video rung: ffmpeg's progress "frame=" counts that stream
+    embedded: PlannedText | None = None  # cea608/708 captions: argv writes ENCODED, then SEI, then package_argv
+    package_argv: list[str] = field(default_factory=list)
 
 
 class MissingAudio(ApiError):
     pass
+
+
+ENCODED = "../encoded.nut"  # relative to the output folder: never uploaded
+CAPTIONED = "../captioned.nut"
+FFMPEG_PIXEL_FORMATS = {"yuv420p": "yuv420p", "yuv422p": "yuv422p", "yuv444p": "yuv444p",
+                        "yuv420p10": "yuv420p10le", "yuv422p10": "yuv422p10le", "yuv444p10": "yuv444p10le"}
 
 
 def even(value: float) -> int:
@@ -118,7 +156,7 @@ def output_size(h264: dict, info: SourceInfo) -> tuple[int, int]:
     """widthPixels/heightPixels semantics of H264CodecSettings, including rotation metadata (sizes are given per
     the horizontal frame; the API swaps them for a rotated portrait input)."""
     width, height = h264.get("widthPixels"), h264.get("heightPixels")
-    src_w, src_h = info.width, info.height  # coded (horizontal) size
+    src_w, src_h = info.display_width, info.height  # horizontal size, anamorphic pixels stretched to square
     if width and height:
         w, h = width, height
     elif height:
@@ -140,11 +178,21 @@ def _seconds_text(value: float) -> str:
     return f"{value:.6f}".rstrip("0").rstrip(".")
 
 
-def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio: str = "skip") -> Plan:
+def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio: str = "skip",
+               media_key: str | None = None, inputs: dict[str, MediaInput] | None = None,
+               texts: dict[str, list[Cue]] | None = None) -> Plan:
+    """The ffmpeg command(s) for a normalised config. ``info``/``input_path`` are the edit atom's media input
+    (``media_key``, default the atom's first input); ``inputs`` holds the other media inputs audio mappings may name;
+    ``texts`` the cues (input timeline) of each text elementary stream."""
     streams = {s["key"]: s for s in config["elementaryStreams"]}
+    stream_paths = {s["key"]: f"job.config.elementaryStreams[{i}]" for i, s in enumerate(config["elementaryStreams"])}
     notes: list[str] = []
 
     atom = config["editList"][0]
+    media_key = media_key or atom["inputs"][0]
+    preprocessing = next((i.get("preprocessingConfig") or {} for i in config["inputs"] if i["key"] == media_key), {})
+    media = MediaInput(media_key, input_path, info, preprocessing)
+    sources = {media_key: media, **{k: v for k, v in (inputs or {}).items() if k != media_key}}
     start = parse_duration(atom.get("startTimeOffset", "0s"), "startTimeOffset")
     end = parse_duration(atom["endTimeOffset"], "endTimeOffset") if atom.get("endTimeOffset") else info.duration
     end = min(end, info.duration)
@@ -152,17 +200,25 @@ def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio
         raise ApiError("INVALID_ARGUMENT", f"the edit atom starts at {start:g}s, after the end of the input "
                                            f"({info.duration:g}s)")
     duration = end - start
+    planned_texts = {key: PlannedText(key, s["textStream"]["codec"], s["textStream"].get("languageCode", ""),
+                                      s["textStream"].get("displayName", ""),
+                                      trim((texts or {}).get(key) or [], start, end))
+                     for key, s in streams.items() if "textStream" in s}
 
     # Which elementary streams are muxed somewhere, and which mux streams survive a missing input track.
     mux_specs = []
     for mux in config["muxStreams"]:
         names = list(mux["elementaryStreams"])
+        if mux["container"] == "vtt":
+            mux_specs.append((mux, [], [], names[:1]))
+            continue
         video_names = [n for n in names if "videoStream" in streams[n]]
         audio_names = [n for n in names if "audioStream" in streams[n]]
         if video_names and not info.has_video:
             raise ApiError("INVALID_ARGUMENT", f"mux stream '{mux['key']}' needs video elementary stream "
                                                f"'{video_names[0]}' but the input has no video track")
-        if audio_names and not info.has_audio:
+        mapped = audio_names and streams[audio_names[0]]["audioStream"].get("mapping")
+        if audio_names and not info.has_audio and not mapped:
             if missing_audio == "fail":
                 raise MissingAudio("INVALID_ARGUMENT", f"mux stream '{mux['key']}' needs audio elementary stream "
                                                        f"'{audio_names[0]}' but the input has no audio track")
@@ -172,18 +228,21 @@ def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio
         if not video_names and not audio_names:
             notes.append(f"mux stream '{mux['key']}' skipped: nothing to put in it")
             continue
-        mux_specs.append((mux, video_names[:1], audio_names[:1]))
+        mux_specs.append((mux, video_names[:1], audio_names[:1], []))
     if not mux_specs:
         raise ApiError("INVALID_ARGUMENT", "no mux stream can be produced from this input")
 
+    source_rate = info.frame_rate * (2 if doubles_frame_rate(preprocessing) else 1)
+    frame_w, frame_h = cropped_size(preprocessing, info.width, info.height) if info.has_video else (0, 0)
+    framed = replace(info, width=frame_w, height=frame_h, frame_rate=source_rate)
     rungs: dict[str, VideoRung] = {}
     tracks: dict[str, AudioTrack] = {}
-    for _, video_names, audio_names in mux_specs:
+    for _, video_names, audio_names, _ in mux_specs:
         for name in video_names:
             if name not in rungs:
                 h264 = streams[name]["videoStream"]["h264"]
-                fps = output_frame_rate(info.frame_rate, float(h264["frameRate"]))
-                width, height = output_size(h264, info)
+                fps = output_frame_rate(source_rate, float(h264["frameRate"]))
+                width, height = output_size(h264, framed)
                 if h264.get("gopFrameCount"):
                     gop_frames = int(h264["gopFrameCount"])
                     gop_sec = gop_frames / float(fps)
@@ -195,13 +254,14 @@ def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio
             if name not in tracks:
                 a = streams[name]["audioStream"]
                 tracks[name] = AudioTrack(name, len(tracks), a["codec"], a["bitrateBps"], a["channelCount"],
-                                          a["sampleRateHertz"])
+                                          a["sampleRateHertz"], a.get("mapping") or [], a.get("channelLayout") or [])
 
     muxes: list[PlannedMux] = []
-    for mux, video_names, audio_names in mux_specs:
+    for mux, video_names, audio_names, text_names in mux_specs:
         planned = PlannedMux(mux["key"], mux["fileName"], mux["container"],
                              rungs[video_names[0]] if video_names else None,
-                             tracks[audio_names[0]] if audio_names else None)
+                             tracks[audio_names[0]] if audio_names else None,
+                             text=planned_texts[text_names[0]] if text_names else None)
         if planned.segmented:
             settings = mux["segmentSettings"]
             planned.segment_seconds = parse_duration(settings["segmentDuration"], "segmentDuration")
@@ -211,46 +271,73 @@ def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio
     manifests = []
     for manifest in config.get("manifests") or []:
         names = [n for n in manifest["muxStreams"] if n in kept]
-        if names:
+        if any(m.video or m.audio for m in muxes if m.key in names):
             manifests.append({**manifest, "muxStreams": names})
         else:
             notes.append(f"manifest '{manifest['fileName']}' skipped: none of its mux streams was produced")
 
-    sprites = _plan_sprites(config.get("spriteSheets") or [], info, duration) if info.has_video else []
+    sprites = _plan_sprites(config.get("spriteSheets") or [], framed, duration) if info.has_video else []
+    embedded = next((t for t in planned_texts.values() if t.codec in EMBEDDED_TEXT_CODECS), None)
+    if embedded is not None and not rungs:
+        notes.append(f"text stream '{embedded.key}' not embedded: the job writes no video")
+        embedded = None
+    for rung in rungs.values():
+        rung.captions = embedded
 
-    argv = ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats", "-progress", "pipe:1"]
+    trim_args: list[str] = []
     if start > 0:
-        argv += ["-ss", _seconds_text(start)]
+        trim_args += ["-ss", _seconds_text(start)]
     if atom.get("endTimeOffset"):
-        argv += ["-to", _seconds_text(end)]
-    argv += ["-i", input_path]
+        trim_args += ["-to", _seconds_text(end)]
+    argv = ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats", "-progress", "pipe:1"]
+    argv += [*trim_args, "-i", input_path]
+    input_index = {media_key: 0}
 
     ordered_rungs = sorted(rungs.values(), key=lambda r: r.index)
+    ordered_tracks = sorted(tracks.values(), key=lambda t: t.index)
     branches = len(ordered_rungs) + len(sprites)
     graph: list[str] = []
     if branches:
-        labels = [f"[s{i}]" for i in range(branches)]
-        graph.append(f"[0:v:0]split={branches}{''.join(labels)}" if branches > 1 else "[0:v:0]null[s0]")
+        chain = video_filters(preprocessing)
+        labels = "".join(f"[s{i}]" for i in range(branches))
+        graph.append("[0:v:0]" + ",".join([*chain, f"split={branches}"] if branches > 1 else chain or ["null"])
+                     + labels)
         for rung in ordered_rungs:
             graph.append(f"[s{rung.index}]fps={_fraction_text(rung.fps)},scale={rung.width}:{rung.height},"
-                         f"setsar=1,format=yuv420p[v{rung.index}]")
+                         f"setsar=1,format={FFMPEG_PIXEL_FORMATS[rung.h264['pixelFormat']]}[v{rung.index}]")
         for j, sprite in enumerate(sprites):
             graph.append(f"[s{len(ordered_rungs) + j}]" + _sprite_filter(config["spriteSheets"][j], sprite, duration)
                          + f"[sp{j}]")
+    audio_maps: list[str] = []
+    for track in ordered_tracks:
+        label = _audio_graph(track, graph, sources, input_index, argv, trim_args, stream_paths[track.key])
+        audio_maps.append(label)
+    if graph:
         argv += ["-filter_complex", ";".join(graph)]
 
     for rung in ordered_rungs:
         argv += ["-map", f"[v{rung.index}]"]
-    ordered_tracks = sorted(tracks.values(), key=lambda t: t.index)
-    for _ in ordered_tracks:
-        argv += ["-map", "0:a:0"]
+    for label in audio_maps:
+        argv += ["-map", label]
     for rung in ordered_rungs:
         argv += _video_options(rung)
     for track in ordered_tracks:
         i = track.index
         argv += [f"-c:a:{i}", AUDIO_ENCODERS[track.codec], f"-b:a:{i}", str(track.bitrate),
-                 f"-ac:a:{i}", str(track.channels), f"-ar:a:{i}", str(track.sample_rate)]
-    argv += ["-flags", "+global_header", "-f", "tee", "|".join(_tee_slave(m) for m in muxes)]
+                 f"-ar:a:{i}", str(track.sample_rate)]
+        if not track.mapping:
+            argv += [f"-ac:a:{i}", str(track.channels)]
+    media_muxes = [m for m in muxes if m.video or m.audio]
+    tee = "|".join(_tee_slave(m) for m in media_muxes)
+    package_argv: list[str] = []
+    if embedded is not None and media_muxes:
+        argv += ["-flags", "+global_header", "-f", "nut", ENCODED]
+        package_argv = ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats", "-i", CAPTIONED]
+        package_argv += [arg for r in ordered_rungs for arg in ("-map", f"0:v:{r.index}")]
+        package_argv += [arg for t in ordered_tracks for arg in ("-map", f"0:a:{t.index}")]
+        package_argv += ["-c", "copy", "-f", "tee", tee]
+    elif media_muxes:
+        argv += ["-flags", "+global_header", "-f", "tee", tee]
 
     for j, sprite in enumerate(sprites):
         quality = int(config["spriteSheets"][j].get("quality", 100))
@@ -262,8 +349,66 @@ def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio
                             "-start_number", "0", "-i", f"{sprite.frames_dir}/%06d.png", "-vf",
                             f"tile={sprite.columns}x{sprite.rows},format=yuvj420p", "-c:v", "mjpeg", "-q:v",
                             str(qscale), "-f", "image2", "-start_number", "0", f"{sprite.prefix}%010d.jpeg"]
+    if not media_muxes and not sprites:
+        argv = []  # only text outputs: nothing for ffmpeg to encode
     expected = round(duration * float(ordered_rungs[0].fps)) if ordered_rungs else 0
-    return Plan(argv, muxes, manifests, sprites, duration, notes, expected)
+    return Plan(argv, muxes, manifests, sprites, duration, notes, expected, embedded, package_argv)
+
+
+def _audio_graph(track: AudioTrack, graph: list[str], sources: dict[str, MediaInput], input_index: dict[str, int],
+                 argv: list[str], trim_args: list[str], field: str) -> str:
+    """Add the filters of one audio elementary stream to ``graph``; return what ``-map`` takes for it."""
+    field = f"{field}.audioStream"
+
+    def open_input(key: str) -> int:
+        if key not in input_index:
+            input_index[key] = len(input_index)
+            argv.extend([*trim_args, "-i", sources[key].path])
+        return input_index[key]
+
+    if not track.mapping:
+        pre = audio_filters(next(iter(sources.values())).preprocessing)
+        if not pre:
+            return "0:a:0"
+        graph.append(f"[0:a:0]{','.join(pre)}[aout{track.index}]")
+        return f"[aout{track.index}]"
+    pairs: list[tuple[str, int]] = []
+    for mapping in track.mapping:
+        pair = (mapping["inputKey"], mapping["inputTrack"])
+        if pair not in pairs:
+            pairs.append(pair)
+    offsets: dict[tuple[str, int], int] = {}
+    labels = []
+    total = 0
+    for n, (key, number) in enumerate(pairs):
+        j = next(i for i, m in enumerate(track.mapping) if (m["inputKey"], m["inputTrack"]) == (key, number))
+        source = sources.get(key)
+        if source is None or not source.info.has_audio:
+            raise ApiError("INVALID_ARGUMENT", f"{field}.mapping[{j}].inputKey: input '{key}' has no audio track")
+        if number >= len(source.info.audio_tracks):
+            raise ApiError("INVALID_ARGUMENT", f"{field}.mapping[{j}].inputTrack: input '{key}' has "
+                                               f"{len(source.info.audio_tracks)} audio track(s), no track {number}")
+        offsets[(key, number)] = total
+        total += source.info.audio_tracks[number]
+        pre = audio_filters(source.preprocessing)
+        label = f"[am{track.index}_{n}]"
+        graph.append(f"[{open_input(key)}:a:{number}]{','.join(pre) if pre else 'anull'}{label}")
+        labels.append(label)
+    terms: dict[int, list[str]] = {c: [] for c in range(track.channels)}
+    for j, mapping in enumerate(track.mapping):
+        pair = (mapping["inputKey"], mapping["inputTrack"])
+        available = sources[pair[0]].info.audio_tracks[pair[1]]
+        if mapping["inputChannel"] >= available:
+            raise ApiError("INVALID_ARGUMENT", f"{field}.mapping[{j}].inputChannel: track {pair[1]} of input "
+                                               f"'{pair[0]}' has {available} channel(s), no channel "
+                                               f"{mapping['inputChannel']}")
+        gain = 10 ** (float(mapping.get("gainDb") or 0) / 20)
+        terms[mapping["outputChannel"]].append(f"{gain:.6g}*c{offsets[pair] + mapping['inputChannel']}")
+    layout = "+".join(c.upper() for c in track.layout) if track.layout else f"{track.channels}c"
+    pan = "pan=" + layout + "".join(f"|c{c}={'+'.join(t) if t else '0*c0'}" for c, t in terms.items())
+    merged = f"amerge=inputs={len(labels)}," if len(labels) > 1 else ""
+    graph.append(f"{''.join(labels)}{merged}{pan}[aout{track.index}]")
+    return f"[aout{track.index}]"
 
 
 def _video_options(rung: VideoRung) -> list[str]:

@@ -1,8 +1,12 @@
 """HLS master playlists and DASH MPDs for the Manifest entries of a job, written from what ffmpeg produced.
 
 ffmpeg's ``hls`` muxer writes one media playlist per segmented mux stream (``<key>.m3u8``, with byte ranges when
-``individualSegments`` is false). From those playlists and the segment bytes this module derives durations,
-bandwidths and RFC 6381 codec strings, and writes the manifests named in the config.
+``individualSegments`` is false); captions.py writes those of vtt mux streams. An HLS master lists each vtt mux stream
+as ``EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs"`` (NAME = displayName, LANGUAGE = languageCode) with
+``SUBTITLES="subs"`` on every variant, and embedded cea608/708 captions as ``TYPE=CLOSED-CAPTIONS,GROUP-ID="cc",
+INSTREAM-ID="CC1"``; a DASH MPD gets a ``text/vtt`` AdaptationSet per vtt mux stream. From those playlists and the
+segment bytes this module derives durations, bandwidths and RFC 6381 codec strings, and writes the manifests named
+in the config.
 """
 
 from __future__ import annotations
@@ -120,6 +124,19 @@ def video_codec_string(workdir: str, mux: PlannedMux, playlist: MediaPlaylist) -
 # ------------------------------------------------------------------------------------------------ HLS master
 
 
+SUBTITLES_GROUP = "subs"
+CAPTIONS_GROUP = "cc"
+
+
+def _quoted(text: str) -> str:
+    """An HLS quoted-string may not hold a double quote or a line break."""
+    return text.replace('"', "'").replace("\n", " ").replace("\r", " ")
+
+
+def _label(mux: PlannedMux) -> str:
+    return mux.text.name or mux.text.language or mux.key
+
+
 def _frame_rate(mux: PlannedMux) -> str:
     return f"{float(mux.video.fps):.3f}"
 
@@ -140,6 +157,17 @@ def write_hls_master(workdir: str, manifest: dict, muxes: dict[str, PlannedMux],
                          f'CHANNELS="{mux.audio.channels}",URI="{mux.playlist}"')
             audio_peak = max(audio_peak, playlists[mux.key].bandwidths()[0])
         audio_codec = AUDIO_CODEC_STRINGS[audio_only[0].audio.codec]
+    texts = [m for m in members if m.text]
+    for mux in texts:
+        lines.append(f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="{SUBTITLES_GROUP}",NAME="{_quoted(_label(mux))}",'
+                     + (f'LANGUAGE="{_quoted(mux.text.language)}",' if mux.text.language else "")
+                     + f'DEFAULT=NO,AUTOSELECT=YES,FORCED=NO,URI="{mux.playlist}"')
+    captions = next((m.video.captions for m in with_video if m.video.captions), None)
+    if captions:
+        lines.append(f'#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID="{CAPTIONS_GROUP}",'
+                     f'NAME="{_quoted(captions.name or captions.language or "CC1")}",'
+                     + (f'LANGUAGE="{_quoted(captions.language)}",' if captions.language else "")
+                     + 'DEFAULT=NO,AUTOSELECT=YES,INSTREAM-ID="CC1"')
     variants = with_video or audio_only
     for mux in variants:
         peak, average = playlists[mux.key].bandwidths()
@@ -155,6 +183,10 @@ def write_hls_master(workdir: str, manifest: dict, muxes: dict[str, PlannedMux],
             attrs += [f"RESOLUTION={mux.video.width}x{mux.video.height}", f"FRAME-RATE={_frame_rate(mux)}"]
             if audio_codec and not mux.audio:
                 attrs.append('AUDIO="audio"')
+        if texts:
+            attrs.append(f'SUBTITLES="{SUBTITLES_GROUP}"')
+        if captions and mux.video:
+            attrs.append(f'CLOSED-CAPTIONS="{CAPTIONS_GROUP}"')
         lines += ["#EXT-X-STREAM-INF:" + ",".join(attrs), mux.playlist]
     with open(os.path.join(workdir, manifest["fileName"]), "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
@@ -185,14 +217,16 @@ def write_dash_mpd(workdir: str, manifest: dict, muxes: dict[str, PlannedMux],
                    playlists: dict[str, MediaPlaylist], codecs: dict[str, str]) -> None:
     members = [muxes[name] for name in manifest["muxStreams"]]
     scheme = (manifest.get("dash") or {}).get("segmentReferenceScheme", "SEGMENT_LIST")
-    total = max(playlists[m.key].duration for m in members)
+    total = max(playlists[m.key].duration for m in members if not m.text)
     profile = ("urn:mpeg:dash:profile:isoff-live:2011" if scheme == "SEGMENT_TEMPLATE_NUMBER"
                and all(m.individual_segments for m in members) else "urn:mpeg:dash:profile:isoff-main:2011")
     mpd = ET.Element("MPD", {"xmlns": "urn:mpeg:dash:schema:mpd:2011", "profiles": profile, "type": "static",
                              "mediaPresentationDuration": _iso_duration(total),
-                             "minBufferTime": _iso_duration(min(m.segment_seconds for m in members))})
+                             "minBufferTime": _iso_duration(min(m.segment_seconds for m in members if not m.text))})
     period = ET.SubElement(mpd, "Period", {"id": "0", "start": "PT0S", "duration": _iso_duration(total)})
     timescale = 1000
+    for mux in (m for m in members if m.text):
+        _text_adaptation(period, mux, playlists[mux.key], scheme, timescale)
     for kind, group in (("video", [m for m in members if m.video]), ("audio", [m for m in members if m.audio])):
         if not group:
             continue
@@ -223,6 +257,29 @@ def write_dash_mpd(workdir: str, manifest: dict, muxes: dict[str, PlannedMux],
     data = ET.tostring(mpd, encoding="unicode", xml_declaration=False)
     with open(os.path.join(workdir, manifest["fileName"]), "w", encoding="utf-8") as handle:
         handle.write('<?xml version="1.0" encoding="UTF-8"?>\n' + data + "\n")
+
+
+def _text_adaptation(period: ET.Element, mux: PlannedMux, playlist: MediaPlaylist, scheme: str,
+                     timescale: int) -> None:
+    """One text AdaptationSet per vtt mux stream (per language): WebVTT segments, role subtitle."""
+    attrs = {"id": str(len(period)), "contentType": "text", "mimeType": "text/vtt"}
+    if mux.text.language:
+        attrs["lang"] = mux.text.language
+    adaptation = ET.SubElement(period, "AdaptationSet", attrs)
+    ET.SubElement(adaptation, "Role", {"schemeIdUri": "urn:mpeg:dash:role:2011", "value": "subtitle"})
+    if mux.text.name:
+        ET.SubElement(adaptation, "Label").text = mux.text.name
+    peak, _ = playlist.bandwidths()
+    rep = ET.SubElement(adaptation, "Representation", {"id": mux.key, "bandwidth": str(max(1, peak))})
+    if scheme == "SEGMENT_TEMPLATE_NUMBER" and mux.individual_segments:
+        template = ET.SubElement(rep, "SegmentTemplate", {"timescale": str(timescale),
+                                                          "media": f"{mux.stem}$Number%010d$.vtt", "startNumber": "0"})
+        _timeline(template, playlist.segments, timescale)
+        return
+    seg_list = ET.SubElement(rep, "SegmentList", {"timescale": str(timescale)})
+    _timeline(seg_list, playlist.segments, timescale)
+    for segment in playlist.segments:
+        ET.SubElement(seg_list, "SegmentURL", {"media": segment.uri})
 
 
 def _par(mux: PlannedMux) -> str:

@@ -23,12 +23,21 @@ class SourceInfo:
     has_audio: bool = False
     audio_channels: int = 0
     audio_sample_rate: int = 0
+    sample_aspect: Fraction = Fraction(1)  # pixel aspect (SAR): 4:3 for 1440x1080 shown 16:9
+    audio_tracks: tuple[int, ...] = ()  # channel count of each audio track, in track order
+    bit_depth: int = 8
+    interlaced: bool = False  # field_order says the stream is coded interlaced
+
+    @property
+    def display_width(self) -> int:
+        """The coded width stretched by the sample aspect (the width the picture is shown at, before rotation)."""
+        return max(2, round(self.width * self.sample_aspect))
 
     @property
     def display_size(self) -> tuple[int, int]:
         if self.rotation % 180:
-            return self.height, self.width
-        return self.width, self.height
+            return self.height, self.display_width
+        return self.display_width, self.height
 
 
 def _rate(text: str | None) -> Fraction:
@@ -81,7 +90,25 @@ def probe(path: str, timeout: float = 60.0) -> SourceInfo:
                     rotation=_rotation(video), frame_rate=rate)
         if not info["width"] or not info["height"]:
             raise ProbeError("the input video stream has no dimensions")
+        info.update(sample_aspect=_sar(video.get("sample_aspect_ratio")), bit_depth=_bit_depth(video),
+                    interlaced=(video.get("field_order") or "progressive") not in ("progressive", "unknown"))
     if audio is not None:
         info.update(has_audio=True, audio_channels=int(audio.get("channels") or 0),
                     audio_sample_rate=int(audio.get("sample_rate") or 0))
+        info["audio_tracks"] = tuple(int(s.get("channels") or 0) for s in streams if s.get("codec_type") == "audio")
     return SourceInfo(**info)
+
+
+def _sar(text: str | None) -> Fraction:
+    try:
+        value = Fraction((text or "1:1").replace(":", "/"))
+    except (ValueError, ZeroDivisionError):
+        return Fraction(1)
+    return value if Fraction(1, 4) <= value <= 4 else Fraction(1)
+
+
+def _bit_depth(stream: dict) -> int:
+    try:
+        return int(stream.get("bits_per_raw_sample") or 0) or (10 if "10" in (stream.get("pix_fmt") or "") else 8)
+    except ValueError:
+        return 8

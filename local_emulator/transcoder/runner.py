@@ -1,5 +1,7 @@
-"""Job execution: a bounded pool of workers; each job downloads its input from the storage emulator, runs ONE
-ffmpeg process (see ffmpeg_plan), writes the manifests, uploads every output and publishes the result.
+"""Job execution: a bounded pool of workers; each job downloads its inputs from the storage emulator (the edit
+atom's media file, sideloaded caption files, other media an audio mapping names), reads the captions, runs ONE
+ffmpeg process (see ffmpeg_plan; plus an SEI pass and a stream copy for embedded cea608/708 captions), writes the
+WebVTT of the vtt mux streams and the manifests, uploads every output and publishes the result.
 
 State machine: PENDING -> RUNNING -> SUCCEEDED | FAILED. A job never hangs: ffmpeg runs in its own process group
 and is killed on the per-job timeout, on delete and on shutdown; its stderr tail becomes the failure reason.
@@ -8,6 +10,7 @@ and is killed on the per-job timeout, on delete and on shutdown; its stderr tail
 from __future__ import annotations
 
 import logging
+import math
 import os
 import queue
 import shutil
@@ -19,10 +22,10 @@ import time
 
 import requests
 
-from . import manifests
+from . import captions, cea608, manifests
 from .config import is_valid_gcs_object, split_gcs_dir
 from .errors import ApiError
-from .ffmpeg_plan import build_plan
+from .ffmpeg_plan import CAPTIONED, ENCODED, MediaInput, build_plan
 from .gcs import ObjectNotFound, Storage
 from .notify import Notifier, job_result_message
 from .probe import ProbeError, probe
@@ -138,34 +141,63 @@ class JobRunner:
             storage = Storage(self.storage_host)
         except RuntimeError as exc:
             raise ApiError("FAILED_PRECONDITION", str(exc)) from None
-        input_uri = config["inputs"][0]["uri"]
-        bucket, obj = is_valid_gcs_object(input_uri)
-        ext = os.path.splitext(obj)[1][:16] or ".bin"
-        input_path = os.path.join(workdir, "input" + ext)
-        try:
-            storage.download(bucket, obj, input_path)
-        except ObjectNotFound:
-            raise ApiError("NOT_FOUND", f"Input file not found: {input_uri}") from None
-        self._check(record)
-        try:
-            info = probe(input_path)
-        except ProbeError as exc:
-            raise ApiError("INVALID_ARGUMENT", f"Input file {input_uri} could not be read: {exc}") from None
-        if info.duration + 1e-3 < self.min_input_seconds:
-            raise ApiError("INVALID_ARGUMENT", f"Input file {input_uri} is {info.duration:.2f} seconds long; input "
-                                               f"files must be at least {self.min_input_seconds:g} seconds in duration")
+        atom = config["editList"][0]
+        used = set(atom["inputs"])
+        paths: dict[str, str] = {}
+        for n, item in enumerate(config["inputs"]):
+            if item["key"] not in used:
+                continue
+            bucket, obj = is_valid_gcs_object(item["uri"])
+            ext = os.path.splitext(obj)[1][:16] or ".bin"
+            paths[item["key"]] = os.path.join(workdir, f"input{n}{ext}")
+            try:
+                storage.download(bucket, obj, paths[item["key"]])
+            except ObjectNotFound:
+                raise ApiError("NOT_FOUND", f"Input file not found: {item['uri']}") from None
+            self._check(record)
+        uris = {item["key"]: item["uri"] for item in config["inputs"]}
+        media: dict[str, MediaInput] = {}
+        caption_cues: dict[str, list] = {}
+        for key in atom["inputs"]:
+            if captions.is_caption_file(paths[key]):
+                caption_cues[key] = captions.read_caption_file(paths[key], f"Input file {uris[key]}")
+                continue
+            try:
+                info = probe(paths[key])
+            except ProbeError as exc:
+                raise ApiError("INVALID_ARGUMENT", f"Input file {uris[key]} could not be read: {exc}") from None
+            preprocessing = next(i.get("preprocessingConfig") or {} for i in config["inputs"] if i["key"] == key)
+            media[key] = MediaInput(key, paths[key], info, preprocessing)
+        if not media:
+            raise ApiError("INVALID_ARGUMENT", f"edit atom '{atom['key']}' has no video or audio input")
+        main = next(iter(media.values()))
+        if main.info.duration + 1e-3 < self.min_input_seconds:
+            raise ApiError("INVALID_ARGUMENT", f"Input file {uris[main.key]} is {main.info.duration:.2f} seconds long; "
+                                               f"input files must be at least {self.min_input_seconds:g} seconds in "
+                                               "duration")
+        texts = {}
+        for stream in config["elementaryStreams"]:
+            text = stream.get("textStream")
+            if text:
+                key = text["mapping"][0]["inputKey"]
+                texts[stream["key"]] = caption_cues[key] if key in caption_cues else captions.read_embedded_captions(
+                    paths[key], f"Input file {uris[key]}")
         with self.store.lock:
             record.progress["analyzed"] = 1.0
         out_dir = os.path.join(workdir, "out")
         os.makedirs(out_dir)
-        plan = build_plan(config, info, input_path, missing_audio=self.missing_audio)
+        plan = build_plan(config, main.info, main.path, missing_audio=self.missing_audio, media_key=main.key,
+                          inputs=media, texts=texts)
         for sprite in plan.sprites:
             os.makedirs(os.path.normpath(os.path.join(out_dir, sprite.frames_dir)))
         for note in plan.notes:
             log.info("job %s: %s", record.job["name"], note)
         started = time.monotonic()
-        self._run_ffmpeg(record, plan.argv, out_dir, plan.output_duration, plan.expected_frames)
+        if plan.argv:
+            self._run_ffmpeg(record, plan.argv, out_dir, plan.output_duration, plan.expected_frames)
         self._check(record)
+        if plan.embedded is not None and plan.package_argv:
+            self._embed_captions(record, plan, out_dir)
         for sprite in plan.sprites:  # lay the thumbnails out into sheets (reads only the small PNGs)
             if not os.listdir(os.path.normpath(os.path.join(out_dir, sprite.frames_dir))):
                 continue
@@ -177,6 +209,7 @@ class JobRunner:
                 raise ApiError("DEADLINE_EXCEEDED", "sprite sheet tiling exceeded the per-job timeout") from None
             if done.returncode != 0:
                 raise ApiError("INTERNAL", f"sprite sheet '{sprite.prefix}' failed: {done.stderr.strip()[-500:]}")
+        self._write_text_muxes(plan, out_dir)
         manifests.write_manifests(out_dir, plan.muxes, plan.manifests)
         out_bucket, prefix = split_gcs_dir(config["output"]["uri"])
         total = sum(len(files) for _, _, files in os.walk(out_dir)) or 1
@@ -191,6 +224,32 @@ class JobRunner:
             storage.upload_tree(out_dir, out_bucket, prefix, on_done)
         except ObjectNotFound as exc:
             raise ApiError("NOT_FOUND", f"Output location not found: {exc}") from None
+
+    def _embed_captions(self, record: JobRecord, plan, out_dir: str) -> None:
+        """cea608/708: caption SEI into every encoded video stream, then copy into the mux streams."""
+        rungs = sorted({m.video.index: m.video for m in plan.muxes if m.video}.values(), key=lambda r: r.index)
+        frames = {r.index: (r.fps, cea608.frame_pairs(plan.embedded.cues, r.fps,
+                                                      math.ceil(plan.output_duration * float(r.fps)) + 1))
+                  for r in rungs}
+        cea608.embed(os.path.join(out_dir, ENCODED), os.path.join(out_dir, CAPTIONED), frames)
+        self._check(record)
+        self._run_ffmpeg(record, plan.package_argv, out_dir, plan.output_duration, 0)
+
+    def _write_text_muxes(self, plan, out_dir: str) -> None:
+        """vtt mux streams: WebVTT segments whose X-TIMESTAMP-MAP matches the video of their HLS manifest."""
+        by_key = {m.key: m for m in plan.muxes}
+        for mux in plan.muxes:
+            if mux.text is None:
+                continue
+            mpegts = 0
+            for manifest in plan.manifests:
+                if manifest["type"] == "HLS" and mux.key in manifest["muxStreams"]:
+                    video = next((by_key[n] for n in manifest["muxStreams"] if by_key[n].video), None)
+                    if video is not None:
+                        mpegts = captions.first_video_pts(out_dir, video.playlist)
+                    break
+            captions.write_vtt_mux(out_dir, mux.key, mux.file_name, mux.text.cues, plan.output_duration,
+                                   mux.segment_seconds, mux.individual_segments, mpegts)
 
     def _run_ffmpeg(self, record: JobRecord, argv: list[str], cwd: str, duration: float, frames: int) -> None:
         """Run the plan; progress from ``-progress pipe:1``: frames of the first rung when there is video (the

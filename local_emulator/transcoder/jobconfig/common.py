@@ -107,8 +107,17 @@ FILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 TEMPLATE_ID_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]{3,62}$")
 
 CONTAINER_EXTENSIONS = {"ts": ".ts", "fmp4": ".m4s", "mp4": ".mp4", "mp3": ".mp3", "ogg": ".ogg", "vtt": ".vtt"}
-IMPLEMENTED_CONTAINERS = {"ts", "fmp4", "mp4"}
-SEGMENTED_CONTAINERS = {"ts", "fmp4"}
+IMPLEMENTED_CONTAINERS = {"ts", "fmp4", "mp4", "vtt"}
+SEGMENTED_CONTAINERS = {"ts", "fmp4", "vtt"}
+# H264CodecSettings.pixelFormat as the reference lists them; libx264 encodes 8 and 10 bit only.
+PIXEL_FORMATS = ("yuv420p", "yuv422p", "yuv444p", "yuv420p10", "yuv422p10", "yuv444p10", "yuv420p12", "yuv422p12",
+                 "yuv444p12")
+IMPLEMENTED_PIXEL_FORMATS = PIXEL_FORMATS[:6]
+CHANNEL_NAMES = ("fl", "fr", "sl", "sr", "fc", "lfe")  # AudioStream.channelLayout
+TEXT_CODECS = ("webvtt", "srt", "ttml", "cea608", "cea708")  # TextStream.codec
+EMBEDDED_TEXT_CODECS = ("cea608", "cea708")
+IMPLEMENTED_TEXT_CODECS = ("webvtt", "cea608", "cea708")
+LANGUAGE_RE = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
 H264_PROFILES = {"baseline", "main", "high"}
 KNOWN_H264_PROFILES = H264_PROFILES | {"high10", "high422", "high444"}
 X264_PRESETS = {"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",

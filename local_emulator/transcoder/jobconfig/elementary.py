@@ -1,4 +1,14 @@
-"""JobConfig.elementaryStreams[]: videoStream (h264), audioStream and textStream, validated with their defaults."""
+"""JobConfig.elementaryStreams[]: videoStream (h264), audioStream and textStream, validated with their defaults.
+
+    videoStream.h264   widthPixels/heightPixels, frameRate, bitrate and VBV, GOP, profile, preset, pixelFormat
+                       (yuv420p default; yuv422p, yuv444p and the 10-bit forms; 12-bit answers 501: libx264 has no
+                       12-bit encoder). A profile below what the pixel format needs is raised to the one it needs
+                       (high -> high10/high422/high444), as the reference warns the service does.
+    audioStream        codec, bitrate, channelCount 1-6, channelLayout (fl fr sl sr fc lfe), sampleRateHertz and
+                       mapping[] {atomKey, inputKey, inputTrack, inputChannel, outputChannel, gainDb} -> ffmpeg pan.
+    textStream         codec webvtt (default; into a ``vtt`` mux stream) or cea608 / cea708 (embedded into every
+                       output video), languageCode, displayName, mapping[] {atomKey, inputKey, inputTrack}.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +17,16 @@ from typing import Any
 from ..errors import invalid, unimplemented
 from .common import (
     AUDIO_CODECS,
+    CHANNEL_NAMES,
     DEFAULT_GOP_DURATION,
-    H264_PROFILES,
+    EMBEDDED_TEXT_CODECS,
     IMPLEMENTED_AUDIO_CODECS,
+    IMPLEMENTED_PIXEL_FORMATS,
+    IMPLEMENTED_TEXT_CODECS,
     KNOWN_H264_PROFILES,
+    LANGUAGE_RE,
+    PIXEL_FORMATS,
+    TEXT_CODECS,
     X264_PRESETS,
     X264_TUNES,
     enum_name,
@@ -21,20 +37,43 @@ from .common import (
 )
 
 
-def elementary_streams(streams: Any, path: str) -> list[dict]:
+def elementary_streams(streams: Any, path: str, inputs: list[dict] | None = None,
+                       atoms: list[dict] | None = None) -> list[dict]:
+    atom_inputs = {a["key"]: set(a["inputs"]) for a in atoms or []}
+    input_keys = {i["key"] for i in inputs or []}
     out = []
     for field, stream, key in keyed_entries(streams, path, "elementaryStreams", "elementary stream",
                                              "ElementaryStream"):
-        kinds = [k for k in ("videoStream", "audioStream", "textStream") if stream.get(k)]
+        kinds = [k for k in ("videoStream", "audioStream", "textStream") if stream.get(k) is not None]
         if len(kinds) != 1:
             raise invalid(f"{field}: exactly one of videoStream, audioStream or textStream must be set")
-        if kinds[0] == "textStream":
-            raise unimplemented(f"{field}.textStream")
         if kinds[0] == "videoStream":
             out.append({"key": key, "videoStream": video_stream(stream["videoStream"], f"{field}.videoStream")})
+        elif kinds[0] == "audioStream":
+            audio = audio_stream(stream["audioStream"], f"{field}.audioStream")
+            _check_mappings(audio.get("mapping") or [], f"{field}.audioStream", input_keys, atom_inputs)
+            out.append({"key": key, "audioStream": audio})
         else:
-            out.append({"key": key, "audioStream": audio_stream(stream["audioStream"], f"{field}.audioStream")})
+            text = text_stream(stream["textStream"], f"{field}.textStream")
+            _check_mappings(text.get("mapping") or [], f"{field}.textStream", input_keys, atom_inputs)
+            out.append({"key": key, "textStream": text})
+    embedded = [s["key"] for s in out if s.get("textStream", {}).get("codec") in EMBEDDED_TEXT_CODECS]
+    if len(embedded) > 1:
+        raise invalid(f"{path}.elementaryStreams: only one embedded (cea608 / cea708) text stream is supported; "
+                      f"got {', '.join(embedded)}")
     return out
+
+
+def _check_mappings(mappings: list[dict], field: str, input_keys: set[str], atoms: dict[str, set[str]]) -> None:
+    for i, mapping in enumerate(mappings):
+        where = f"{field}.mapping[{i}]"
+        if mapping["atomKey"] not in atoms:
+            raise invalid(f"{where}.atomKey: unknown edit atom key '{mapping['atomKey']}'")
+        if mapping["inputKey"] not in input_keys:
+            raise invalid(f"{where}.inputKey: unknown input key '{mapping['inputKey']}'")
+        if mapping["inputKey"] not in atoms[mapping["atomKey"]]:
+            raise invalid(f"{where}.inputKey: input '{mapping['inputKey']}' is not one of the inputs of edit atom "
+                          f"'{mapping['atomKey']}'")
 
 
 def video_stream(video: dict, field: str) -> dict:
@@ -65,9 +104,12 @@ def video_stream(video: dict, field: str) -> dict:
     if not h.get("bitrateBps"):
         raise invalid(f"{field}.bitrateBps is required")
     h["bitrateBps"] = positive_int(h["bitrateBps"], f"{field}.bitrateBps", low=1000, high=800_000_000)
-    h.setdefault("pixelFormat", "yuv420p")
-    if h["pixelFormat"] != "yuv420p":
-        raise unimplemented(f"{field}.pixelFormat '{h['pixelFormat']}'")
+    h["pixelFormat"] = h.get("pixelFormat") or "yuv420p"
+    if h["pixelFormat"] not in PIXEL_FORMATS:
+        raise invalid(f"{field}.pixelFormat: unknown pixel format '{h['pixelFormat']}'; supported: "
+                      + ", ".join(PIXEL_FORMATS))
+    if h["pixelFormat"] not in IMPLEMENTED_PIXEL_FORMATS:
+        raise unimplemented(f"{field}.pixelFormat '{h['pixelFormat']}' (libx264 has no 12-bit encoder)")
     h.setdefault("rateControlMode", "vbr")
     if h["rateControlMode"] not in ("vbr", "crf"):
         raise invalid(f"{field}.rateControlMode must be 'vbr' or 'crf', got '{h['rateControlMode']}'")
@@ -92,8 +134,7 @@ def video_stream(video: dict, field: str) -> dict:
     h.setdefault("profile", "high")
     if h["profile"] not in KNOWN_H264_PROFILES:
         raise invalid(f"{field}.profile: unknown H.264 profile '{h['profile']}'")
-    if h["profile"] not in H264_PROFILES:
-        raise unimplemented(f"{field}.profile '{h['profile']}'")
+    h["profile"] = profile_for(h["profile"], h["pixelFormat"])
     if h["profile"] == "baseline" and h["entropyCoder"] == "cabac" and "entropyCoder" not in video["h264"]:
         h["entropyCoder"] = "cavlc"
     h.setdefault("preset", "veryfast")
@@ -136,9 +177,84 @@ def audio_stream(audio: dict, field: str) -> dict:
         a["channelLayout"] = list(layout)
     a["sampleRateHertz"] = positive_int(a.get("sampleRateHertz") or 48000, f"{field}.sampleRateHertz",
                                          low=8000, high=96000)
-    if a.get("mapping"):
-        raise unimplemented(f"{field}.mapping")
+    if layout:
+        for j, name in enumerate(layout):
+            if name not in CHANNEL_NAMES:
+                raise invalid(f"{field}.channelLayout[{j}]: unknown channel '{name}'; supported: "
+                              + ", ".join(CHANNEL_NAMES))
+        if len(set(layout)) != len(layout):
+            raise invalid(f"{field}.channelLayout names a channel twice")
+    mappings = a.get("mapping") or []
+    if not isinstance(mappings, list):
+        raise invalid(f"{field}.mapping must be a list")
+    a.pop("mapping", None)
+    if mappings:
+        a["mapping"] = [_audio_mapping(m, f"{field}.mapping[{j}]", a["channelCount"]) for j, m in enumerate(mappings)]
     return a
+
+
+def _audio_mapping(mapping: Any, field: str, channels: int) -> dict:
+    if not isinstance(mapping, dict):
+        raise invalid(f"{field} must be an AudioMapping object")
+    for name in ("atomKey", "inputKey"):
+        if not mapping.get(name):
+            raise invalid(f"{field}.{name} is required")
+    out = {"atomKey": mapping["atomKey"], "inputKey": mapping["inputKey"]}
+    for name in ("inputTrack", "inputChannel", "outputChannel"):
+        out[name] = positive_int(mapping.get(name) or 0, f"{field}.{name}", low=0, high=1023)
+    if out["outputChannel"] >= channels:
+        raise invalid(f"{field}.outputChannel must be less than channelCount ({channels}), got {out['outputChannel']}")
+    gain = mapping.get("gainDb", 0) or 0
+    if isinstance(gain, bool) or not isinstance(gain, (int, float)):
+        raise invalid(f"Invalid value at '{field}.gainDb': expected a number")
+    if not -96 <= gain <= 48:
+        raise invalid(f"{field}.gainDb must be between -96 and 48, got {gain:g}")
+    out["gainDb"] = gain
+    return out
+
+
+def text_stream(text: Any, field: str) -> dict:
+    if not isinstance(text, dict):
+        raise invalid(f"{field} must be a TextStream object")
+    t: dict[str, Any] = {"codec": text.get("codec") or "webvtt"}
+    if t["codec"] not in TEXT_CODECS:
+        raise invalid(f"{field}.codec: unknown text codec '{t['codec']}'; supported: " + ", ".join(TEXT_CODECS))
+    if t["codec"] not in IMPLEMENTED_TEXT_CODECS:
+        raise unimplemented(f"{field}.codec '{t['codec']}'")
+    for name in ("languageCode", "displayName"):
+        value = text.get(name) or ""
+        if not isinstance(value, str):
+            raise invalid(f"Invalid value at '{field}.{name}': expected a string")
+        if value:
+            t[name] = value
+    if t.get("languageCode") and not LANGUAGE_RE.match(t["languageCode"]):
+        raise invalid(f"{field}.languageCode '{t['languageCode']}' is not a BCP-47 language code such as en-US")
+    mappings = text.get("mapping") or []
+    if not isinstance(mappings, list):
+        raise invalid(f"{field}.mapping must be a list")
+    if not mappings:
+        raise invalid(f"{field}.mapping must name the edit atom and input the text comes from")
+    out = []
+    for j, mapping in enumerate(mappings):
+        where = f"{field}.mapping[{j}]"
+        if not isinstance(mapping, dict):
+            raise invalid(f"{where} must be a TextMapping object")
+        for name in ("atomKey", "inputKey"):
+            if not mapping.get(name):
+                raise invalid(f"{where}.{name} is required")
+        out.append({"atomKey": mapping["atomKey"], "inputKey": mapping["inputKey"],
+                    "inputTrack": positive_int(mapping.get("inputTrack") or 0, f"{where}.inputTrack", low=0,
+                                               high=1023)})
+    t["mapping"] = out
+    return t
+
+
+def profile_for(profile: str, pixel_format: str) -> str:
+    """The lowest H.264 profile at or above ``profile`` that can carry ``pixel_format``."""
+    need = {"yuv420p": "baseline", "yuv420p10": "high10", "yuv422p": "high422", "yuv422p10": "high422",
+            "yuv444p": "high444", "yuv444p10": "high444"}[pixel_format]
+    order = ["baseline", "main", "high", "high10", "high422", "high444"]
+    return order[max(order.index(profile), order.index(need))]
 
 
 

@@ -1,9 +1,15 @@
-"""JobConfig.inputs[] and JobConfig.editList[]: which files the job reads and the output timeline built from them."""
+"""JobConfig.inputs[] and JobConfig.editList[]: which files the job reads and the output timeline built from them.
+
+Any number of inputs: media files (any container ffmpeg reads that the API lists) and sideloaded caption files
+(.srt, .vtt, .scc) that an edit atom names beside its media input. One edit atom (trim with startTimeOffset /
+endTimeOffset); several atoms (concatenation) answer 501.
+"""
 
 from __future__ import annotations
 
 from ..errors import invalid, unimplemented
 from .common import GCS_OBJECT_RE, format_duration, parse_duration
+from .preprocessing import preprocessing_config
 
 
 def inputs(inputs: list, path: str, require_io: bool) -> list[dict]:
@@ -33,9 +39,10 @@ def inputs(inputs: list, path: str, require_io: bool) -> list[dict]:
         entry = {"key": key}
         if uri:
             entry["uri"] = uri
+        if item.get("preprocessingConfig") is not None:
+            entry["preprocessingConfig"] = preprocessing_config(item["preprocessingConfig"],
+                                                                f"{path}.inputs[{i}].preprocessingConfig")
         out.append(entry)
-    if len(out) > 1:
-        raise unimplemented(f"{path}.inputs: more than one input")
     return out
 
 

@@ -108,7 +108,7 @@ def normalize_config(config: dict, path: str, *, require_io: bool) -> dict:
     out["inputs"] = inputs
     out["editList"] = edit_list(config.get("editList") or [], inputs, path)
 
-    streams = elementary_streams(config.get("elementaryStreams"), path)
+    streams = elementary_streams(config.get("elementaryStreams"), path, inputs, out["editList"])
     out["elementaryStreams"] = streams
     by_key = {s["key"]: s for s in streams}
 
@@ -159,9 +159,6 @@ def _reject_unimplemented(config: dict, path: str) -> None:
     for field in ("overlays", "encryptions"):
         if config.get(field):
             raise unimplemented(f"{path}.{field}")
-    for i, item in enumerate(config.get("inputs") or []):
-        if isinstance(item, dict) and item.get("preprocessingConfig"):
-            raise unimplemented(f"{path}.inputs[{i}].preprocessingConfig")
 
 
 

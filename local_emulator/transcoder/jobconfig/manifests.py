@@ -1,4 +1,9 @@
-"""JobConfig.manifests[]: HLS and DASH manifests over the mux streams (validation; files: ../manifests.py)."""
+"""JobConfig.manifests[]: HLS and DASH manifests over the mux streams (validation; files: ../manifests.py).
+
+HLS takes ts, fmp4 and vtt mux streams (vtt: subtitle renditions); DASH takes single-stream fmp4 mux streams and vtt
+ones (a text AdaptationSet per language; the reference does not say whether the service accepts vtt in DASH, the
+emulator does).
+"""
 
 from __future__ import annotations
 
@@ -24,16 +29,20 @@ def manifests(manifests: list, muxes: dict[str, dict], streams: dict[str, dict],
             if name not in muxes:
                 raise invalid(f"{field}.muxStreams[{j}]: unknown mux stream key '{name}'")
             mux = muxes[name]
-            if kind == "HLS" and mux["container"] not in ("ts", "fmp4"):
+            if kind == "HLS" and mux["container"] not in ("ts", "fmp4", "vtt"):
                 raise invalid(f"{field}.muxStreams[{j}]: mux stream '{name}' has container '{mux['container']}'; "
-                              "an HLS manifest needs 'ts' or 'fmp4' mux streams")
+                              "an HLS manifest needs 'ts', 'fmp4' or 'vtt' mux streams")
             if kind == "DASH":
-                if mux["container"] != "fmp4":
+                if mux["container"] not in ("fmp4", "vtt"):
                     raise invalid(f"{field}.muxStreams[{j}]: mux stream '{name}' has container "
-                                  f"'{mux['container']}'; a DASH manifest needs 'fmp4' mux streams")
-                if len(mux["elementaryStreams"]) != 1:
+                                  f"'{mux['container']}'; a DASH manifest needs 'fmp4' (or 'vtt') mux streams")
+                media = [n for n in mux["elementaryStreams"] if "textStream" not in streams[n]]
+                if mux["container"] == "fmp4" and len(media) != 1:
                     raise invalid(f"{field}.muxStreams[{j}]: mux stream '{name}' must hold exactly one elementary "
                                   "stream to appear in a DASH manifest")
+        if all(muxes[n]["container"] == "vtt" for n in names):
+            raise invalid(f"{field}.muxStreams: a manifest needs at least one audio or video mux stream besides "
+                          "its 'vtt' ones")
         default_name = "manifest.m3u8" if kind == "HLS" else "manifest.mpd"
         file_name = manifest.get("fileName") or default_name
         if not FILE_NAME_RE.match(file_name):

@@ -1,4 +1,8 @@
-"""JobConfig.muxStreams[]: which elementary streams go into which container, file name and segment settings."""
+"""JobConfig.muxStreams[]: which elementary streams go into which container, file name and segment settings.
+
+Containers ts, fmp4 (segmented: HLS / DASH), mp4, and vtt (segmented WebVTT of one webvtt text stream, for HLS
+subtitle renditions). mp3 and ogg answer 501.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,31 @@ from .common import (
 from .elementary import gop_seconds
 
 
+def stream_kind(stream: dict) -> str:
+    return "video" if "videoStream" in stream else "audio" if "audioStream" in stream else "text"
+
+
+def _check_text(field: str, container: str, names: list[str], kinds: list[str], streams: dict[str, dict]) -> None:
+    """vtt holds exactly one webvtt text stream; cea608/708 ride inside a video stream, webvtt never does."""
+    texts = [(j, n) for j, (n, k) in enumerate(zip(names, kinds, strict=True)) if k == "text"]
+    if container == "vtt":
+        if len(names) != 1 or not texts:
+            raise invalid(f"{field}.elementaryStreams: a 'vtt' mux stream holds exactly one text elementary stream")
+        codec = streams[names[0]]["textStream"]["codec"]
+        if codec != "webvtt":
+            raise invalid(f"{field}.elementaryStreams[0]: text stream '{names[0]}' has codec '{codec}'; a 'vtt' mux "
+                          "stream needs codec 'webvtt'")
+        return
+    for j, name in texts:
+        codec = streams[name]["textStream"]["codec"]
+        if codec == "webvtt":
+            raise invalid(f"{field}.elementaryStreams[{j}]: webvtt text stream '{name}' needs a mux stream of its own "
+                          f"with container 'vtt' (this one is '{container}')")
+        if "video" not in kinds:
+            raise invalid(f"{field}.elementaryStreams[{j}]: {codec} captions are embedded in a video stream; this mux "
+                          "stream has none")
+
+
 def mux_streams(muxes: Any, streams: dict[str, dict], path: str) -> list[dict]:
     out = []
     for field, mux, key in keyed_entries(muxes, path, "muxStreams", "mux stream", "MuxStream", FILE_NAME_RE):
@@ -36,9 +65,10 @@ def mux_streams(muxes: Any, streams: dict[str, dict], path: str) -> list[dict]:
         for j, name in enumerate(names):
             if name not in streams:
                 raise invalid(f"{field}.elementaryStreams[{j}]: unknown elementary stream key '{name}'")
-            kinds.append("video" if "videoStream" in streams[name] else "audio")
+            kinds.append(stream_kind(streams[name]))
         if kinds.count("video") > 1 or kinds.count("audio") > 1:
             raise invalid(f"{field}.elementaryStreams: a mux stream holds at most one video and one audio stream")
+        _check_text(field, container, names, kinds, streams)
         file_name = mux.get("fileName") or key + container_extension(container)
         if not FILE_NAME_RE.match(file_name):
             raise invalid(f"{field}.fileName '{file_name}' may only contain letters, digits, '.', '_' and '-'")
