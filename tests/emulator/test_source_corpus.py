@@ -24,6 +24,7 @@ The Transcoder API refuses inputs under 5 s, and so does our job builder: each 1
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -123,7 +124,7 @@ def _metadata(title: str) -> dict[str, Any]:
 @dataclass(frozen=True)
 class Probe:
     streams: list[dict[str, Any]]
-    packets: list[tuple[int, float, float]]  # (stream index, pts, duration) in seconds
+    packets: list[tuple[int, float, float | None]]  # (stream index, pts, duration) in seconds
 
     def video(self) -> list[dict[str, Any]]:
         return [s for s in self.streams if s["codec_type"] == "video"]
@@ -132,10 +133,13 @@ class Probe:
         return [s for s in self.streams if s["codec_type"] == "audio"]
 
     def span(self, index: int) -> tuple[float, float]:
-        """(first pts, last pts + its duration) of one stream."""
-        mine = [(pts, dur) for i, pts, dur in self.packets if i == index]
-        assert mine, f"no packets in stream {index}"
-        return min(p for p, _ in mine), max(p + d for p, d in mine)
+        """(first pts, last pts + its duration) of one stream; a packet without a duration lasts as long as the
+        median gap between packets."""
+        mine = sorted((pts, dur) for i, pts, dur in self.packets if i == index)
+        assert len(mine) > 1, f"no packets in stream {index}"
+        gaps = sorted(b[0] - a[0] for a, b in itertools.pairwise(mine) if b[0] > a[0])
+        typical = gaps[len(gaps) // 2] if gaps else 0.0
+        return mine[0][0], max(p + (d if d is not None else typical) for p, d in mine)
 
 
 def _ffprobe(url: str, headers: list[str]) -> Probe:
@@ -145,9 +149,10 @@ def _ffprobe(url: str, headers: list[str]) -> Probe:
     packets = []
     for line in _run([*base, "-show_entries", "packet=stream_index,pts_time,duration_time", "-of", "csv=p=0",
                       url]).splitlines():
-        fields = line.strip().split(",")
-        if len(fields) == 3 and "N/A" not in fields[1:]:
-            packets.append((int(fields[0]), float(fields[1]), float(fields[2])))
+        fields = line.strip().split(",")[:3]  # (side data may add empty fields after these)
+        if len(fields) == 3 and fields[0] and fields[1] not in ("", "N/A"):
+            duration = float(fields[2]) if fields[2] not in ("", "N/A") else None  # ASF leaves it out
+            packets.append((int(fields[0]), float(fields[1]), duration))
     return Probe(streams, packets)
 
 
