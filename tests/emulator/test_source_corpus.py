@@ -16,6 +16,10 @@ Refused files answer their error where the information first exists: the extensi
 accepted list), the first bytes at upload/complete (a PNG or an FLV renamed .mp4), the probe for the rest (the video
 ends ``failed`` with the reason).
 
+One source is made here rather than taken from the corpus: MPEG-2 1080i whose fields carry motion 1/59.94 s apart
+(``field_motion_1080i_ts``): a 1080i file made from progressive frames has no combing to remove, so only such a
+source shows that the job deinterlaces (the corpus 1080i samples are checked for it too, and say so if they lack it).
+
 The Transcoder API refuses inputs under 5 s, and so does our job builder: each 1-2 s corpus sample is repeated
 (``-stream_loop``, stream copy, same codecs and container) to ~6 s. Heavy for a 2-core CI (~25 transcodes of 6 s,
 1080i among them): the module is marked ``timeout(1800)``; run it alone:
@@ -43,7 +47,7 @@ from contracts.upload import VIDEO_EXTENSIONS
 from local_emulator.stack import StackConfig
 from tests.emulator import transcode_support as ts
 from tests.helpers import api_as, assert_envelope, token_for
-from tests.media_corpus import SAMPLES, corpus_dir
+from tests.media_corpus import SAMPLES, Expected, Sample, corpus_dir
 
 pytestmark = pytest.mark.timeout(1800)
 
@@ -53,11 +57,38 @@ TOP_BOX = (1920, 1080)  # the ladder's largest rung
 
 @dataclass(frozen=True)
 class Case:
-    sample: str  # name in tests.media_corpus.SAMPLES
-    interlaced_source: bool = False
+    sample: str  # name in tests.media_corpus.SAMPLES, or in FIELD_MOTION below
+    interlaced_source: bool = False  # idet must find interlaced frames in the source (so the output check means it)
+
+
+def field_motion_1080i_ts(directory: Path) -> Path:
+    """MPEG-2 1080i29.97 TFF + AC-3 5.1 in MPEG-TS whose two fields are 1/59.94 s apart (``interlace`` of a 59.94p
+    source), as a live broadcast camera records: combing on every moving edge unless the job deinterlaces."""
+    target = Path(directory) / "field-motion-1080i.ts"
+    if not target.exists():
+        tmp = target.with_name(f".tmp-{uuid.uuid4().hex[:6]}-{target.name}")
+        tones = "|".join(f"0.5*sin(2*PI*{f}*t)" for f in (330, 440, 550, 110, 660, 770))
+        _run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+              "-f", "lavfi", "-i", "testsrc2=s=1920x1080:r=60000/1001:d=6,interlace=scan=tff:lowpass=0",
+              "-f", "lavfi", "-i", f"aevalsrc={tones}:c=5.1:s=48000:d=6",
+              "-c:v", "mpeg2video", "-b:v", "8M", "-maxrate", "8M", "-bufsize", "4M", "-g", "15",
+              "-flags", "+ilme+ildct", "-top", "1", "-field_order", "tt", "-c:a", "ac3", "-b:a", "384k",
+              "-shortest", "-f", "mpegts", str(tmp)])
+        tmp.rename(target)
+    return target
+
+
+FIELD_MOTION = Sample("field_motion_1080i_ts", field_motion_1080i_ts, Expected(
+    "mpegts", 1920, 1080, 1920, 1080, video_codec="mpeg2video", frame_rate=29.97, scan_type="interlaced",
+    field_order="tff", duration=6.0, audio_codec="ac3", audio_channels=6, audio_tracks=1))
+
+
+def sample_named(name: str) -> Sample:
+    return FIELD_MOTION if name == FIELD_MOTION.name else SAMPLES[name]
 
 
 CASES = [
+    Case("field_motion_1080i_ts", interlaced_source=True),  # true 60-fields-a-second motion: proves deinterlacing
     Case("mpeg2_1080i_ac3_ts", interlaced_source=True),  # broadcast recording: MPEG-2 1080i + AC-3 5.1
     Case("h264_1080i_m2ts", interlaced_source=True),  # Blu-ray / AVCHD
     Case("dv_ntsc_avi", interlaced_source=True),  # DV 480i 4:3 anamorphic + PCM
@@ -202,7 +233,7 @@ def expected_top(width: int, height: int) -> tuple[int, int]:
 @pytest.mark.parametrize("case", CASES, ids=[c.sample for c in CASES])
 def test_a_source_as_delivered_plays_right(local_cloud: StackConfig, corpus: Path, tmp_path: Path,
                                            case: Case) -> None:
-    sample = SAMPLES[case.sample]
+    sample = sample_named(case.sample)
     expected = sample.expected
     source = long_enough(sample.make(corpus))
 
