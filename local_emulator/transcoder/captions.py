@@ -120,7 +120,7 @@ def webvtt(cues: list[Cue], mpegts: int) -> str:
     lines = ["WEBVTT", f"X-TIMESTAMP-MAP=MPEGTS:{mpegts},LOCAL:00:00:00.000", ""]
     for cue in cues:
         lines += [f"{_stamp(cue.start)} --> {_stamp(cue.end)}", _escape(cue.text), ""]
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"  # ends with a blank line: segments read back to back stay separate
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from .jobconfig.preprocessing import audio_filters, cropped_size, doubles_frame_
 from .probe import SourceInfo
 
 AUDIO_ENCODERS = {"aac": "aac", "aac-he": "aac", "aac-he-v2": "aac", "ac3": "ac3", "eac3": "eac3"}
+AUDIO_TAGS = {"aac": "mp4a", "aac-he": "mp4a", "aac-he-v2": "mp4a", "ac3": "ac-3", "eac3": "ec-3"}
 AUDIO_CODEC_STRINGS = {"aac": "mp4a.40.2", "aac-he": "mp4a.40.2", "aac-he-v2": "mp4a.40.2", "ac3": "ac-3",
                        "eac3": "ec-3"}
 
@@ -335,7 +336,10 @@ def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio
         package_argv = ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats", "-i", CAPTIONED]
         package_argv += [arg for r in ordered_rungs for arg in ("-map", f"0:v:{r.index}")]
         package_argv += [arg for t in ordered_tracks for arg in ("-map", f"0:a:{t.index}")]
-        package_argv += ["-c", "copy", "-f", "tee", tee]
+        # NUT's codec tags (H264, 0xFF) are not ISO BMFF ones: name them for the mp4/fMP4 muxers (TS ignores tags)
+        package_argv += ["-c", "copy", "-tag:v", "avc1"]
+        package_argv += [arg for t in ordered_tracks for arg in (f"-tag:a:{t.index}", AUDIO_TAGS[t.codec])]
+        package_argv += ["-f", "tee", tee]
     elif media_muxes:
         argv += ["-flags", "+global_header", "-f", "tee", tee]
 
