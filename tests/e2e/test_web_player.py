@@ -224,3 +224,33 @@ def test_the_gateway_serves_the_site_and_keeps_api_errors(local_cloud: StackConf
     assert requests.post(f"{base}/", timeout=10).status_code == 405
     missing = requests.get(f"{base}/api/no-such-thing", timeout=10)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "ROUTE_NOT_FOUND"
+
+
+def test_uploader_sees_why_their_episode_failed_and_other_viewers_do_not(
+        local_cloud: StackConfig, watched: Watched, tmp_path: Path, unique: str) -> None:
+    page = watched.page
+    email = f"uploader-{unique}@kstream.local"
+    tokens.ensure_user(local_cloud, email, "uploader")
+    song = tmp_path / f"song-{unique}.mp4"  # sound, no picture: start and complete take it, the probe does not
+    subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi",
+                    "-i", "sine=frequency=440:duration=3", "-c:a", "aac", str(song)], check=True, timeout=60)
+    sign_in(page, local_cloud, email)
+    page.click("#who >> text=Upload")
+    page.set_input_files("#upload-file", str(song))
+    page.fill("#upload-series", f"실패 시리즈 {unique}")
+    page.fill("#upload-title", f"소리만 {unique}")
+    page.click("#upload-submit")
+
+    shown = wait_until(page, "() => (document.querySelector('#upload-status .error') || {}).textContent", 120)
+    video_id = page.evaluate("() => document.querySelector('#upload-status').dataset.videoId")
+    owner = api_as(local_cloud, "uploader", email).get(f"/api/videos/{video_id}").json()
+    assert owner["status"] == "failed" and owner["failureReason"], owner
+    assert shown == f"Processing failed: {owner['failureReason']}"
+    assert "video track" in owner["failureReason"]
+
+    page.goto(f"{local_cloud.gateway_url}/#/watch/{video_id}")
+    assert page.locator("#video-failure").inner_text() == f"Processing failed: {owner['failureReason']}"
+    assert player_state(page)["error"] == "This episode could not be processed."
+    other = api_as(local_cloud, "user").get(f"/api/videos/{video_id}")
+    assert other.status_code == 404 or other.json().get("failureReason") is None, other.text
+    assert watched.problems == []
