@@ -20,7 +20,7 @@ MAX_SUBTITLE_BODY_BYTES = 4 * 1024 * 1024
 SUBTITLE_EXTENSIONS = (".srt", ".vtt", ".ass", ".ssa", ".smi", ".sami")
 
 SubtitleKind = Literal["subtitles", "captions"]
-TrackStatus = Literal["pending", "ready"]
+TrackStatus = Literal["pending", "ready", "rejected"]
 
 
 class SubtitleTrackSummary(ResponseModel):
@@ -36,7 +36,9 @@ class SubtitleTrack(SubtitleTrackSummary):
     format: str = Field(description="The uploaded file's format: srt, vtt, ass, ssa or smi.")
     cueCount: int
     status: TrackStatus = Field(description="pending: attached to a video that is still being transcoded; it "
-                                "becomes ready with the video.")
+                                "becomes ready with the video. rejected: its cues end past the video (known once the "
+                                "upload is probed); see reason, and send a corrected file.")
+    reason: str | None = Field(None, description="Why the track was rejected.")
     updatedAt: str
 
 
@@ -47,7 +49,7 @@ class PutSubtitleRequest(RequestModel):
     fileName: str = Field(min_length=1, max_length=255,
                           description="The file's name; its extension hints the format "
                           f"({', '.join(SUBTITLE_EXTENSIONS)}).")
-    content: str = Field(min_length=1, max_length=MAX_SUBTITLE_BODY_BYTES,
+    content: str = Field(max_length=MAX_SUBTITLE_BODY_BYTES,
                          description=f"The file's bytes, base64 (standard alphabet); at most "
                          f"{MAX_SUBTITLE_FILE_BYTES // (1024 * 1024)} MiB decoded.")
     label: str | None = Field(None, min_length=1, max_length=80, pattern=r'^[^"\x00-\x1f\x7f]+$',

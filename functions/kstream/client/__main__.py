@@ -116,6 +116,9 @@ def _wait_for_video(api: UploadApi, video_id: str, *, timeout: float = 3600.0) -
             languages = ", ".join(video.get("subtitles") or []) or "none"
             print(f"video {video_id} is ready: {', '.join(video.get('availableQualities') or [])}; subtitles: "
                   f"{languages}", file=sys.stderr)
+            for track in api.subtitles(video_id)["tracks"]:
+                if track["status"] == "rejected":
+                    print(f"  {track['language']} subtitles rejected: {track.get('reason')}", file=sys.stderr)
             return 0
         if status == "failed":
             print(f"video {video_id} failed: {video.get('failureReason') or 'no reason recorded'}", file=sys.stderr)

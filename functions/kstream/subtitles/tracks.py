@@ -8,8 +8,9 @@
                 uploading   (no video yet: its upload session is open) the same, recorded on the session; the
                             video is created with it when the upload completes
     delete    the record removed in one transaction, then its files
-    pipeline  ``job_inputs``: the pending tracks that fit the probed duration become caption inputs of the
+    pipeline  ``prepare_job``: the pending tracks that fit the probed duration become caption inputs of the
               Transcoder job (extra ``inputs``, ``textStream`` + ``vtt`` mux streams: see transcode/ladder.py);
+              those ending past the video are ``rejected`` with the reason (their owner sees it);
               ``publisher``: when the job succeeds, tracks it carried point at its subtitle playlists, and tracks
               that arrived after it started are written by us, so every track is ready with the video.
 
@@ -22,8 +23,8 @@ A version folder is never rewritten: a replacement writes a new one, so a viewer
 the complete old track until the new one is complete, and nothing is ever half-written.
 
 A track record (in ``videos/{id}.subtitleTracks``, or ``uploads/{id}.subtitleTracks`` before the video exists):
-    language, label, kind, default, format, encoding, cueCount, lastCueEnd, status (pending | ready), version,
-    vtt, playlist (paths relative to the video's folder; playlist set once ready), updatedAt
+    language, label, kind, default, format, encoding, cueCount, lastCueEnd, status (pending | ready | rejected),
+    reason (when rejected), version, vtt, playlist (paths relative to the video's folder; set once ready), updatedAt
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ __all__ = ["SUBTITLE_MPEGTS", "BucketTrackFiles", "JobTrack", "SubtitleTracks", 
            "tracks_for"]
 
 PENDING = "pending"
+REJECTED = "rejected"
 MEDIA_PREFIX = "videos/"
 DEFAULT_SEGMENT_SECONDS = 6.0
 SUBTITLE_MPEGTS = 0
@@ -122,7 +124,15 @@ def _iso(value: Any) -> str:
 def to_contract(track: Mapping[str, Any]) -> SubtitleTrack:
     return SubtitleTrack(language=track["language"], label=track["label"], kind=track["kind"],
                          default=bool(track.get("default")), format=track["format"], cueCount=int(track["cueCount"]),
-                         status=track["status"], updatedAt=_iso(track.get("updatedAt", "")))
+                         status=track["status"], reason=track.get("reason"), updatedAt=_iso(track.get("updatedAt", "")))
+
+
+def _too_late(track: Mapping[str, Any], duration: float | None) -> str | None:
+    """Why a track cannot go with a video of ``duration`` seconds, or None when it fits."""
+    end = float(track.get("lastCueEnd") or 0.0)
+    if duration and end > duration + END_TOLERANCE_SECONDS:
+        return f"cues end at {end:.1f} s, after the video's end at {duration:.1f} s: is this another episode's file?"
+    return None
 
 
 def _ordered(tracks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -286,18 +296,33 @@ class SubtitleTracks:
             self._delete_files(video_id, removed)
 
     # -- the pipeline ----------------------------------------------------------------------------------------
+    def prepare_job(self, video_id: str, duration: float | None) -> tuple[list[JobTrack], list[str]]:
+        """The video's pending tracks that fit ``duration``: the caption inputs of its Transcoder job. A pending
+        track whose cues end past the video (known only now that the source is probed) becomes ``rejected`` with
+        the reason, which its owner sees in the track list; the others are untouched. Returns (carried, reasons)."""
+        doc = self.catalog.get_video(video_id)
+        if doc is None:
+            return [], []
+        carried, refused = self._fit(doc, duration)
+        if refused:
+            def reject(current: dict[str, Any]) -> list[dict[str, Any]]:
+                return [{**t, "status": REJECTED, "reason": refused[t["language"]]}
+                        if t.get("status") == PENDING and t["language"] in refused else dict(t)
+                        for t in current.get(F_SUBTITLE_TRACKS) or []]
+
+            catalog.set_subtitle_tracks(self.catalog, video_id, reject)
+        return carried, [f"{language}: {reason}" for language, reason in refused.items()]
+
     @staticmethod
-    def job_inputs(doc: Mapping[str, Any], duration: float | None) -> tuple[list[JobTrack], list[str]]:
-        """The video's pending tracks that fit ``duration`` (caption inputs of its Transcoder job), and a reason
-        for each one that does not (it stays pending and is left out; its owner sees why in the logs)."""
+    def _fit(doc: Mapping[str, Any], duration: float | None) -> tuple[list[JobTrack], dict[str, str]]:
         carried: list[JobTrack] = []
-        refused: list[str] = []
+        refused: dict[str, str] = {}
         for track in doc.get(F_SUBTITLE_TRACKS) or []:
             if track.get("status") != PENDING:
                 continue
-            if duration and float(track.get("lastCueEnd") or 0.0) > duration + END_TOLERANCE_SECONDS:
-                refused.append(f"{track['language']}: cues end at {track['lastCueEnd']:.1f} s, after the video's "
-                               f"end at {duration:.1f} s")
+            late = _too_late(track, duration)
+            if late:
+                refused[track["language"]] = late
                 continue
             carried.append(JobTrack(track["language"], track["label"], track["version"],
                                     f"{MEDIA_PREFIX}{doc['videoId']}/{track['vtt']}"))
@@ -313,7 +338,10 @@ class SubtitleTracks:
             out = []
             for track in tracks:
                 track = dict(track)
-                if track.get("status") == PENDING:
+                late = _too_late(track, duration) if track.get("status") == PENDING else None
+                if late:
+                    track.update(status=REJECTED, reason=late)
+                elif track.get("status") == PENDING:
                     if carried.get(track["language"]) == track["version"]:
                         track["playlist"] = job_track_playlist(track["language"])
                     else:

@@ -599,10 +599,9 @@ class CatalogBridge:
 
     def subtitle_inputs(self, video_id: str, duration: float | None) -> tuple[list[JobTrack], list[str]]:
         """The video's pending subtitle tracks that its job should carry (and why others are left out)."""
-        from ..subtitles.tracks import SubtitleTracks
-
-        doc = self._repo().get_video(video_id)
-        return SubtitleTracks.job_inputs(doc, duration) if doc else ([], [])
+        if self._tracks_factory is None:
+            return [], []
+        return self._tracks_factory().prepare_job(video_id, duration)
 
     def mark_ready(self, video_id: str, metadata: Mapping[str, str], *, available_qualities: Sequence[str],
                    streaming_urls: Mapping[str, str], thumbnail_url: str, duration: float, file_size: int,
