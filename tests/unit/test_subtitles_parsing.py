@@ -280,3 +280,15 @@ def test_cues_past_the_video_end_are_refused_within_tolerance_accepted():
     check_against_duration(parsed, 60.0 + samples.PAST_END_BY - END_TOLERANCE_SECONDS, file_name="late.srt")
     with pytest.raises(SubtitleInvalid):
         check_against_duration(parsed, 60.0 + samples.PAST_END_BY - END_TOLERANCE_SECONDS - 0.01, file_name="late.srt")
+
+
+def test_sami_with_an_unreadable_style_colour_is_still_read():
+    smi = samples.korean_english_sami_cp949().decode("cp949").replace("color:white;", "color:ffffff;")
+    assert "color:ffffff" in smi
+    parsed = parse_subtitle(smi.encode("cp949"), file_name="colour.smi", language="ko")
+    assert texts(parsed)[0] == samples.KOREAN_LINE
+
+
+def test_sami_without_any_sync_has_no_cue():
+    error = refusal(b"<SAMI><HEAD><TITLE>x</TITLE></HEAD><BODY></BODY></SAMI>", "blank.smi")
+    assert error.message == "blank.smi has no cue"

@@ -7,7 +7,8 @@ turns <br> into line breaks, keeps <i>/<b>/<u> and drops <font>. On top of it th
 - picks the class asked for (same primary subtag, an exact tag first; `kr`/`jp`/`cn`, the country codes often
   written instead of ko/ja/zh, count as those languages); a file with one language needs no choice;
 - refuses a file whose several classes declare no `lang` (pycaption would merge them into one track);
-- names the line of a bad `Start=` (pycaption quotes the element only).
+- names the line of a bad `Start=` (pycaption quotes the element only);
+- removes colour declarations from <STYLE> first (one pycaption cannot read would refuse the whole file).
 """
 
 from __future__ import annotations
@@ -85,10 +86,20 @@ def _choose(languages: list[str], language: str | None, *, file_name: str) -> st
     )
 
 
+_STYLE_BLOCK = re.compile(r"<style[^>]*>.*?</style>", re.IGNORECASE | re.DOTALL)
+_COLOR_DECLARATION = re.compile(r"(?<![\w-])(?:background-)?color\s*:\s*[^;}]*;?", re.IGNORECASE)
+
+
+def _without_colours(text: str) -> str:
+    """The file with colour declarations removed from <STYLE>: WebVTT output drops colours anyway, and pycaption
+    refuses the whole file over one it cannot read ('color:ffffff', without '#', is common in Korean .smi files)."""
+    return _STYLE_BLOCK.sub(lambda block: _COLOR_DECLARATION.sub("", block.group(0)), text)
+
+
 def parse_sami(text: str, *, file_name: str, language: str | None) -> tuple[list[Cue], tuple[str, ...]]:
     """(cues of the chosen language, languages the file declares)."""
     try:
-        caption_set = SAMIReader().read(text)
+        caption_set = SAMIReader().read(_without_colours(text))
     except CaptionReadNoCaptions as exc:
         raise SubtitleInvalid(f"{file_name} has no cue", file_name=file_name) from exc
     except CaptionReadTimingError as exc:
@@ -100,7 +111,8 @@ def parse_sami(text: str, *, file_name: str, language: str | None) -> tuple[list
             file_name=file_name, line=line,
         ) from exc
     except (CaptionReadError, ValueError, AttributeError, KeyError, IndexError) as exc:
-        raise SubtitleInvalid(f"{file_name} is not a valid SAMI file: {exc}", file_name=file_name) from exc
+        detail = exc.args[0] if exc.args else type(exc).__name__
+        raise SubtitleInvalid(f"{file_name} is not a valid SAMI file: {detail}", file_name=file_name) from exc
 
     languages = list(caption_set.get_languages())
     if _UNDETERMINED in languages:
