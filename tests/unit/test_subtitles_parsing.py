@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import random
 
 import pytest
 from kstream.errors import ErrorCode, RequestInvalid
@@ -292,3 +293,47 @@ def test_sami_with_an_unreadable_style_colour_is_still_read():
 def test_sami_without_any_sync_has_no_cue():
     error = refusal(b"<SAMI><HEAD><TITLE>x</TITLE></HEAD><BODY></BODY></SAMI>", "blank.smi")
     assert error.message == "blank.smi has no cue"
+
+
+def test_sami_with_a_broken_style_block_is_refused_not_crashed():
+    # cssutils raised TypeError on an '@' inside a property name (found by the mutation test below)
+    smi = samples.korean_english_sami_cp949().decode("cp949").replace("font-weight:", "fo@t-weight:")
+    error = refusal(smi.encode("cp949"), "broken.smi", language="ko")
+    assert error.message.startswith("broken.smi is not a valid SAMI file")
+
+
+MUTATIONS = [
+    b"-->", b"\n\n", b"<", b"{", b"}", b"\\", b"<SYNC Start=", b"&", b"\x00", b"Dialogue: ", b"[Events]", b"WEBVTT",
+]
+
+
+def test_mangled_files_end_in_cues_or_a_refusal_never_a_traceback():
+    rng = random.Random(20261203)
+    bases = [
+        (samples.english_srt(), "a.srt", None), (samples.korean_srt_cp949(), "k.srt", None),
+        (samples.korean_english_sami_cp949(), "k.smi", "ko"), (samples.utf16_srt(), "u.srt", None),
+        (samples.styled_ass(), "s.ass", None), (samples.webvtt_with_bom(), "w.vtt", None),
+    ]
+    outcomes = {"parsed": 0, "refused": 0}
+    for _ in range(300):
+        data, name, language = rng.choice(bases)
+        mangled = bytearray(data)
+        for _ in range(rng.randint(1, 8)):
+            pos, op = rng.randrange(len(mangled)), rng.random()
+            if op < 0.4:
+                mangled[pos] = rng.randrange(256)
+            elif op < 0.6:
+                del mangled[pos : pos + rng.randint(1, 40)]
+            elif op < 0.8:
+                mangled[pos:pos] = rng.choice(MUTATIONS)
+            else:
+                mangled[pos:pos] = mangled[rng.randrange(len(mangled)) :][:50]
+        try:
+            parsed = parse_subtitle(bytes(mangled), file_name=name, language=language)
+        except SubtitleInvalid as error:
+            assert error.details["file"] == name
+            outcomes["refused"] += 1
+        else:
+            assert all(cue.text and "\n\n" not in cue.text and "-->" not in cue.text for cue in parsed.cues)
+            outcomes["parsed"] += 1
+    assert outcomes["parsed"] > 25 and outcomes["refused"] > 25, outcomes
