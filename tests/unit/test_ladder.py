@@ -23,29 +23,9 @@ from kstream.transcode.ladder import (
     subtitle_mux_key,
     to_proto,
 )
+from kstream.transcode.media_probe import SourceInfo, UnsupportedSource
 
 from tests.media_corpus import SAMPLES
-
-try:
-    from kstream.transcode.media_probe import SourceInfo, UnsupportedSource
-except ImportError:  # until media_probe.py lands: the same fields on the old class
-    from dataclasses import dataclass as _dataclass
-
-    from kstream.transcode.container_probe import SourceInfo as _OldSourceInfo
-    from kstream.transcode.container_probe import UnsupportedSource
-
-    @_dataclass(frozen=True)
-    class SourceInfo(_OldSourceInfo):  # type: ignore[no-redef]
-        sample_aspect_ratio: Fraction = Fraction(1)
-        coded_width: int | None = None
-        coded_height: int | None = None
-        scan_type: str = "progressive"
-        field_order: str | None = None
-        bit_depth: int | None = 8
-        frame_rate_mode: str = "cfr"
-        audio_tracks: int = 0
-        audio_channel_layout: str | None = None
-        audio_dual_mono: bool = False
 
 TOPIC = "projects/kstream-test/topics/transcode-events"
 

@@ -13,8 +13,8 @@ from google.cloud.video import transcoder_v1
 from kstream.adapters.transcoder import JobNotFound, JobRejected, Transcoder, transcoder
 from kstream.errors import ErrorCode, Unavailable
 from kstream.settings import Settings
-from kstream.transcode.container_probe import SourceInfo
 from kstream.transcode.ladder import build_job_config
+from kstream.transcode.media_probe import SourceInfo
 
 SOURCE = SourceInfo(width=640, height=360, duration_seconds=10.0, has_audio=True, has_video=True, container="mp4")
 CONFIG = build_job_config(SOURCE, input_uri="gs://src/sources/v/a.mp4", output_uri="gs://media/videos/v/",

@@ -67,10 +67,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-try:
-    from kstream.transcode.media_probe import SourceInfo, UnsupportedSource
-except ImportError:  # pragma: no cover - until media_probe.py (pymediainfo) replaces container_probe.py
-    from kstream.transcode.container_probe import SourceInfo, UnsupportedSource  # type: ignore[no-redef]
+from kstream.transcode.media_probe import SourceInfo, UnsupportedSource
 
 __all__ = [
     "AUDIO_BITRATE_BPS",

@@ -39,8 +39,8 @@ from ..errors import ErrorCode, KstreamError, NotFound, RequestInvalid, Unavaila
 from ..settings import Settings, per_settings
 from ..subtitles.tracks import JobTrack
 from . import callbacks, ladder
-from .container_probe import SourceInfo, UnsupportedSource, probe
 from .jobs import Claim, Job, JobRepository, Plan, Source
+from .media_probe import SourceInfo, UnsupportedSource, probe
 from .outputs import Outputs, OutputsIncomplete, collect, output_files, public_url, qualities_for
 
 __all__ = ["CatalogPort", "Outcome", "SweepReport", "TranscodeService", "TranscoderPort"]
