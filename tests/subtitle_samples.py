@@ -97,20 +97,25 @@ def korean_english_sami_cp949(*, classes: dict[str, str] | None = None) -> bytes
     """A Korean fansub-style SAMI file in CP949: one <SYNC> per class, '&nbsp;' lines ending cues, <br>, <font>.
 
     `classes` maps class name -> lang (default KRCC ko-KR and ENCC en-US); pass one class to get a single-language
-    file. Korean text goes to classes whose lang starts with 'ko', English text to the others.
+    file. Korean text goes to classes whose lang starts with 'ko' (or 'kr', as many files write it), English text
+    to the others.
     """
     classes = classes if classes is not None else SAMI_CLASSES
+
+    def is_korean(lang: str) -> bool:
+        return lang.lower().startswith(("ko", "kr"))
+
     style = "\n".join(
-        f".{name} {{ Name:{'Korean' if lang.startswith('ko') else 'English'}; lang:{lang}; SAMIType:CC; }}"
+        f".{name} {{ Name:{'Korean' if is_korean(lang) else 'English'}; lang:{lang}; SAMIType:CC; }}"
         for name, lang in classes.items()
     )
     body: list[str] = []
     for i, (korean, english) in enumerate(zip(_KOREAN_DIALOGUE, _ENGLISH_DIALOGUE, strict=True)):
         start_ms, end_ms = 1000 + 3000 * i, 3500 + 3000 * i
         for name, lang in classes.items():
-            text = korean if lang.startswith("ko") else english
+            text = korean if is_korean(lang) else english
             if i == 1:
-                text = '<font color="#ffff00">회사에</font><br>늦게까지 있었어.' if lang.startswith("ko") else (
+                text = '<font color="#ffff00">회사에</font><br>늦게까지 있었어.' if is_korean(lang) else (
                     "I stayed late<br>at the office.")
             body.append(f"<SYNC Start={start_ms}><P Class={name}>{text}")
         for name in classes:

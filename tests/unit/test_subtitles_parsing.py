@@ -337,3 +337,13 @@ def test_mangled_files_end_in_cues_or_a_refusal_never_a_traceback():
             assert all(cue.text and "\n\n" not in cue.text and "-->" not in cue.text for cue in parsed.cues)
             outcomes["parsed"] += 1
     assert outcomes["parsed"] > 25 and outcomes["refused"] > 25, outcomes
+
+
+def test_sami_country_codes_written_as_languages_and_exact_variants():
+    smi = samples.korean_english_sami_cp949(classes={"KRCC": "kr", "ENCC": "en-US"})
+    parsed = parse_subtitle(smi, file_name="kr.smi", language="ko")  # 'kr' (Kanuri) is how many files say Korean
+    assert texts(parsed)[0] == samples.KOREAN_LINE
+    both = samples.korean_english_sami_cp949(classes={"USCC": "en-US", "GBCC": "en-GB"})
+    assert len(parse_subtitle(both, file_name="en.smi", language="en-GB").cues) == 6  # the exact tag wins
+    error = refusal(both, "en.smi", language="en")
+    assert "several variants of en (en-US, en-GB)" in error.message

@@ -110,7 +110,8 @@ def parse_sami(text: str, *, file_name: str, language: str | None) -> tuple[list
             f"{file_name}{where}: malformed SAMI <SYNC Start=...> ({str(exc).split(' on the following')[0]})",
             file_name=file_name, line=line,
         ) from exc
-    except (CaptionReadError, ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:  # cssutils: TypeError
+    # TypeError: cssutils on broken CSS in <STYLE>; the others: pycaption on markup it did not expect
+    except (CaptionReadError, ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
         detail = exc.args[0] if exc.args else type(exc).__name__
         raise SubtitleInvalid(f"{file_name} is not a valid SAMI file: {detail}", file_name=file_name) from exc
 
