@@ -138,7 +138,7 @@ def test_latin_text_in_cp1252():
 def test_sami_picks_the_korean_class(language):
     parsed = parse_subtitle(samples.korean_english_sami_cp949(), file_name="ep3.smi", language=language)
     assert (parsed.source_format, parsed.encoding) == ("smi", "cp949")
-    assert sorted(parsed.languages) == ["en-US", "ko-KR"]
+    assert parsed.languages == ("en-US", "ko-KR")
     assert texts(parsed)[0] == samples.KOREAN_LINE
     assert texts(parsed)[1] == "회사에\n늦게까지 있었어."  # <br> a line break, <font color> dropped
     # '&nbsp;' lines end cues: each cue ends where the file blanks it, not at the next cue
@@ -172,7 +172,7 @@ def test_sami_without_a_style_block_is_one_undeclared_track():
 def test_sami_asked_language_absent_names_the_languages_present():
     error = refusal(samples.korean_english_sami_cp949(), "ep3.smi", language="ja")
     assert error.details["field"] == "language"
-    assert sorted(error.details["languages"]) == ["en-US", "ko-KR"]
+    assert error.details["languages"] == ["en-US", "ko-KR"]
     assert "ep3.smi has no ja subtitles" in error.message
     assert "ko-KR" in error.message and "en-US" in error.message
 
@@ -190,6 +190,12 @@ def test_sami_classes_without_lang_cannot_be_told_apart():
     )
     error = refusal(smi.encode("utf-8"), "mixed.smi", language="ko")
     assert "ENCC, KRCC declare no lang" in error.message
+
+
+def test_a_file_whose_cues_all_have_no_duration_has_no_cue():
+    srt = "1\n00:00:02,000 --> 00:00:02,000\nzero\n\n2\n00:00:05,000 --> 00:00:04,000\nbackwards\n"
+    error = refusal(srt.encode(), "zero.srt")
+    assert error.message == "zero.srt has no cue that lasts (2 cues end when or before they start)"
 
 
 def test_sami_bad_start_names_its_line():
@@ -346,4 +352,4 @@ def test_sami_country_codes_written_as_languages_and_exact_variants():
     both = samples.korean_english_sami_cp949(classes={"USCC": "en-US", "GBCC": "en-GB"})
     assert len(parse_subtitle(both, file_name="en.smi", language="en-GB").cues) == 6  # the exact tag wins
     error = refusal(both, "en.smi", language="en")
-    assert "several variants of en (en-US, en-GB)" in error.message
+    assert "several variants of en (en-GB, en-US)" in error.message

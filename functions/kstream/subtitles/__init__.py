@@ -19,7 +19,7 @@ from .formats import detect_format, parse_text
 from .hls import hls_subtitle_playlist, segment_webvtt
 from .languages import check_language, default_label
 from .model import END_TOLERANCE_SECONDS, MAX_SUBTITLE_BYTES, Cue, ParsedSubtitle, SubtitleInvalid
-from .vtt_writer import to_webvtt
+from .vtt_writer import normalise, to_webvtt
 
 __all__ = [
     "END_TOLERANCE_SECONDS",
@@ -50,6 +50,10 @@ def parse_subtitle(data: bytes, *, file_name: str, language: str | None = None) 
     cues, languages = parse_text(text, source_format, file_name=file_name, language=language)
     if not cues:
         raise SubtitleInvalid(f"{file_name} has no cue", file_name=file_name)
+    if not normalise(cues):
+        raise SubtitleInvalid(
+            f"{file_name} has no cue that lasts ({len(cues)} cues end when or before they start)", file_name=file_name
+        )
     return ParsedSubtitle(cues=tuple(cues), source_format=source_format, encoding=encoding, languages=languages)
 
 

@@ -115,7 +115,7 @@ def parse_sami(text: str, *, file_name: str, language: str | None) -> tuple[list
         detail = exc.args[0] if exc.args else type(exc).__name__
         raise SubtitleInvalid(f"{file_name} is not a valid SAMI file: {detail}", file_name=file_name) from exc
 
-    languages = list(caption_set.get_languages())
+    languages = sorted(caption_set.get_languages())  # pycaption keeps them in a set: sort for stable messages
     if _UNDETERMINED in languages:
         classes = sorted({(c.style or {}).get("class", "") for c in caption_set.get_captions(_UNDETERMINED)})
         if len(classes) > 1:
