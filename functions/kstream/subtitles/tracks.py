@@ -17,7 +17,8 @@
 Files, under the video's media folder ``videos/{videoId}/`` (behind the CDN's signed prefix):
     subtitles/{language}/{version}/full.vtt         the whole track (DASH and downloads)
     subtitles/{language}/{version}/index.m3u8       HLS media playlist (relative segment URIs)
-    subtitles/{language}/{version}/seg-NNNNN.vtt    one WebVTT segment per video segment
+    subtitles/{language}/{version}/seg-NNNNN.vtt    WebVTT segments, each a multiple of the video's segment
+                                                    duration (at most MAX_SEGMENTS of them)
     subtitles-{language}.m3u8, subtitles-{language}/...   the same, written by the Transcoder job
 A version folder is never rewritten: a replacement writes a new one, so a viewer mid-episode (and the CDN) keeps
 the complete old track until the new one is complete, and nothing is ever half-written.
@@ -32,6 +33,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import math
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -73,6 +75,11 @@ DEFAULT_SEGMENT_SECONDS = 6.0
 SUBTITLE_MPEGTS = 0
 """X-TIMESTAMP-MAP MPEGTS value of the WebVTT segments we write: the 90 kHz time of the video's first sample."""
 WRITE_THREADS = 16
+MAX_SEGMENTS = 64
+"""A rendition we write has at most this many segments: each a multiple of the video's segment duration (6 s for up
+to 6.4 minutes, 60 s for an hour). Every segment is an object write (600 for an hour at 6 s: ~3 s on the local
+storage emulator, and tens of milliseconds each in Cloud Storage), while a player fetches only the one it is in;
+docs/decisions/0008-subtitles.md."""
 VTT_TYPE = "text/vtt; charset=utf-8"
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 IMMUTABLE = "public, max-age=31536000, immutable"  # version folders never change
@@ -393,6 +400,7 @@ class SubtitleTracks:
         the playlist's path relative to the video's folder."""
         folder = self._folder(video_id, track)
         duration = max(duration, max((c.end for c in parsed.cues), default=0.0), segment_seconds)
+        segment_seconds *= max(1, math.ceil(duration / (segment_seconds * MAX_SEGMENTS)))
         segments = segment_webvtt(parsed.cues, segment_seconds=segment_seconds, duration_seconds=duration,
                                   mpegts=mpegts)
         names = [f"seg-{n:05d}.vtt" for n in range(1, len(segments) + 1)]
