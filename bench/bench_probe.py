@@ -12,8 +12,9 @@ of the same bytes is read the same way. Each file is probed by
 
 Cold start: a fresh interpreter per sample, as bench/bench_cold_start.py does, for ``import functions_framework,
 main`` followed by importing the probe module (new and old), and the same followed by the first probe of a small MP4
-(MediaInfo loads libmediainfo on its first parse). Variants alternate within each round; medians, min-max and the
-new/old ratio are printed. Installed sizes are summed from the packages' RECORD files.
+(MediaInfo loads libmediainfo on its first parse). Each run reports its whole wall time and, timed inside it, the
+probe module's import and the first probe (steadier on a busy machine than the wall time). Variants alternate within
+each round; medians, min-max and the new/old ratio of the wall time are printed. Installed sizes are summed from the packages' RECORD files.
 
 Run: .venv/bin/python bench/bench_probe.py [--rounds 5] [--corpus DIR]
 """
@@ -175,37 +176,59 @@ def reads(corpus: Path, old_dir: Path | None) -> None:
               f"{old_part} | {av_part} | {verdict} / {old_verdict}")
 
 
-def _sample(code: str) -> float:
+def _sample(code: str) -> tuple[float, float, float]:
+    """(wall ms of the whole interpreter, ms importing the probe module, ms of the first probe) of one fresh run."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "functions")]),
            "KSTREAM_PROJECT_ID": "demo-bench"}
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], cwd=REPO / "functions", env=env, check=True)
-    return time.perf_counter() - started
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO / "functions", env=env, check=True,
+                         capture_output=True, text=True).stdout.split()
+    return (time.perf_counter() - started) * 1000, float(out[0]) * 1000, float(out[1]) * 1000
+
+
+def _program(module: str, path_entry: str | None, small: Path, *, first_probe: bool) -> str:
+    lines = ["import time, sys", "import functions_framework, main"]
+    if path_entry:
+        lines.append(f"sys.path.insert(0, {path_entry!r})")
+    lines += ["t0 = time.perf_counter()", f"import {module} as m", "t1 = time.perf_counter()"]
+    if first_probe:
+        lines += [f"d = open({str(small)!r}, 'rb').read()", "m.probe(lambda o, n: d[o:o + n], len(d))"]
+    lines.append("print(t1 - t0, time.perf_counter() - t1)")
+    return "\n".join(lines)
 
 
 def cold_start(rounds: int, old_dir: Path | None, small: Path) -> None:
-    base = "import functions_framework, main"
-    first_probe = (f"; p = {str(small)!r}; d = open(p, 'rb').read(); "
-                   "m.probe(lambda o, n: d[o:o + n], len(d))")
-    variants = {"new: main + media_probe": f"{base}; import kstream.transcode.media_probe as m",
-                "new: + first probe": f"{base}; import kstream.transcode.media_probe as m{first_probe}"}
+    variants = {
+        "new: main + media_probe": _program("kstream.transcode.media_probe", None, small, first_probe=False),
+        "new: + first probe": _program("kstream.transcode.media_probe", None, small, first_probe=True),
+    }
     if old_dir is not None:
-        old = f"{base}; import sys; sys.path.insert(0, {str(old_dir)!r}); import container_probe as m"
-        variants = {"old: main + container_probe": old, "old: + first probe": old + first_probe, **variants}
+        variants = {
+            "old: main + container_probe": _program("container_probe", str(old_dir), small, first_probe=False),
+            "old: + first probe": _program("container_probe", str(old_dir), small, first_probe=True),
+            **variants,
+        }
     for code in variants.values():
         _sample(code)  # warm the file cache
-    times: dict[str, list[float]] = {label: [] for label in variants}
+    runs: dict[str, list[tuple[float, float, float]]] = {label: [] for label in variants}
     for _ in range(rounds):
         for label, code in variants.items():
-            times[label].append(_sample(code) * 1000)
-    print(f"\nCold import of the trigger function, fresh interpreter each, {rounds} alternating rounds (ms)")
-    for label, values in times.items():
-        print(f"  {label:30} median {statistics.median(values):7.1f}   min {min(values):7.1f}   max {max(values):7.1f}")
+            runs[label].append(_sample(code))
+    print(f"\nCold start of the trigger function, fresh interpreter each, {rounds} alternating rounds (ms): "
+          "median [min-max]")
+    print(f"  {'variant':30} {'whole interpreter':>26} {'probe module import':>26} {'first probe':>22}")
+
+    def cell(values: list[float]) -> str:
+        return f"{statistics.median(values):7.1f} [{min(values):6.1f}-{max(values):6.1f}]"
+
+    for label, samples in runs.items():
+        wall, imp, first = zip(*samples, strict=True)
+        print(f"  {label:30} {cell(list(wall)):>26} {cell(list(imp)):>26} {cell(list(first)):>22}")
     if old_dir is not None:
         for new, old in (("new: main + media_probe", "old: main + container_probe"),
                          ("new: + first probe", "old: + first probe")):
-            ratio = statistics.median(times[new]) / statistics.median(times[old])
-            print(f"  ratio {new!r} / {old!r}: {ratio:.2f}")
+            ratio = statistics.median(s[0] for s in runs[new]) / statistics.median(s[0] for s in runs[old])
+            print(f"  whole-interpreter ratio {new!r} / {old!r}: {ratio:.2f}")
 
 
 def installed_sizes() -> None:
