@@ -288,7 +288,7 @@ def test_a_source_as_delivered_plays_right(local_cloud: StackConfig, corpus: Pat
     interlaced, frames = _interlaced_frames(url, _auth(local_cloud), f"0:{top['index']}")
     in_source, source_frames = _interlaced_frames(str(source), [], "0:v:0")
     assert frames > 0 and source_frames > 0
-    assert interlaced / frames <= in_source / source_frames + 0.02, (
+    assert interlaced / frames <= in_source / source_frames + 0.05, (  # idet's noise: a few frames in a hundred
         f"the job added combing: {interlaced}/{frames} output frames look interlaced, {in_source}/{source_frames} "
         "in the source")
     if case.interlaced_source:
