@@ -309,7 +309,7 @@ def _fit(source: SourceInfo, box: tuple[int, int]) -> tuple[int, int]:
 
 
 def _is_interlaced(source: SourceInfo) -> bool:
-    return getattr(source, "scan_type", "progressive") == "interlaced"
+    return source.scan_type == "interlaced"
 
 
 def deinterlace_for(source: SourceInfo) -> dict[str, Any] | None:
@@ -323,7 +323,7 @@ def deinterlace_for(source: SourceInfo) -> dict[str, Any] | None:
         return None
     field_rate = 2 * source.frame_rate if source.frame_rate else None
     mode = "send_field" if field_rate and field_rate <= FRAME_RATE_CAP * (1 + FIT_TOLERANCE) else "send_frame"
-    parity = getattr(source, "field_order", None)
+    parity = source.field_order
     return {DEINTERLACER: {"mode": mode, "parity": parity if parity in ("tff", "bff") else "auto"}}
 
 
@@ -336,7 +336,7 @@ def output_frame_rate(source: SourceInfo) -> tuple[float, str]:
     timestamps stays 23.976/24/25), else FRAME_RATE_CAP, which keeps every frame of a phone's 30 fps stretches
     and repeats frames where it slowed down (an average of 20 fps is 30 and 15 fps parts, not 20 fps).
     """
-    if getattr(source, "frame_rate_mode", "cfr") != "vfr":
+    if source.frame_rate_mode != "vfr":
         return FRAME_RATE_CAP, "DOWNSAMPLE"
     average = source.frame_rate or 0.0
     near = [r for r in STANDARD_FRAME_RATES if abs(average - r) <= r * FIT_TOLERANCE]
@@ -355,13 +355,13 @@ def audio_mapping_for(source: SourceInfo) -> tuple[tuple[int, int, float], ...] 
     if not source.has_audio:
         return None
     channels = source.audio_channels or 2
-    if getattr(source, "audio_dual_mono", False):
+    if source.audio_dual_mono:
         return DUAL_MONO_FIRST_PROGRAMME
     if channels == 6:
         return DOWNMIX_5_1
     if channels == 8:
         return DOWNMIX_7_1
-    if getattr(source, "audio_tracks", 1) > 1 and channels in (1, 2):
+    if source.audio_tracks > 1 and channels in (1, 2):
         return MONO if channels == 1 else STEREO
     return None
 
@@ -628,9 +628,7 @@ def estimate_minutes(source: SourceInfo) -> int:
 def check_transcodable(source: SourceInfo) -> None:
     """Raise UnsupportedSource when the Transcoder API would reject the input (size and duration limits)."""
     _validate_source(source)
-    coded = (getattr(source, "coded_width", None), getattr(source, "coded_height", None))
-    stored = coded if all(coded) else (source.stored_width, source.stored_height)
-    if max(stored) > MAX_INPUT_SIDE:
+    if max(source.stored_width, source.stored_height) > MAX_INPUT_SIDE:  # the coded size, before pixel aspect
         raise UnsupportedSource(
             f"video is {source.width}x{source.height}; the transcoder accepts at most {MAX_INPUT_SIDE} px a side"
         )
