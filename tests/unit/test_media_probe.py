@@ -349,6 +349,25 @@ def _box(btype: bytes, body: bytes) -> bytes:
 FTYP = _box(b"ftyp", b"isom\x00\x00\x02\x00isomiso2")
 
 
+def test_largesize_mdat(corpus: Path) -> None:
+    """A 64-bit mdat header (size field 1, then the real size), as large files have."""
+    data = bytearray(_sample(corpus, "silent_mp4"))  # moov at the end
+    free = data.find(b"\x00\x00\x00\x08free")  # ffmpeg leaves this 8-byte box so mdat can grow to 64 bits
+    assert free > 0 and data[free + 12 : free + 16] == b"mdat"
+    mdat_size = struct.unpack_from(">I", data, free + 8)[0]
+    data[free : free + 16] = struct.pack(">I4sQ", 1, b"mdat", mdat_size + 8)
+    info = RangeSource(bytes(data)).probe()
+    assert (info.width, info.height, info.has_audio) == (640, 360, False)
+
+
+def test_size_zero_box_extends_to_the_end(corpus: Path) -> None:
+    data = bytearray(_sample(corpus, "faststart_mp4"))  # ftyp, moov, free, mdat (last)
+    mdat = data.rfind(b"mdat") - 4
+    data[mdat : mdat + 4] = b"\x00\x00\x00\x00"
+    info = RangeSource(bytes(data)).probe()
+    assert (info.width, info.height) == (640, 360)
+
+
 def test_oversized_moov_is_read_only_to_the_budget() -> None:
     """A moov claiming 100 MiB of a 300 MiB object: refused, and no more than MAX_TOTAL_BYTES read."""
     src = VirtualSource(300 * 1024 * 1024, {0: FTYP + struct.pack(">I4s", 100 * 1024 * 1024, b"moov")})
