@@ -113,14 +113,19 @@ def run(cfg: StackConfig, args: argparse.Namespace) -> None:
     print(f"  {'complete -> ready (seen by a client)':<38} {total:6.2f} s  (+{total - previous:.2f})")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=3)
+def source_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The source and stack options of a bench that runs sources through the pipeline (this one, bench_subtitles)."""
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "kstream-bench-cache")
     parser.add_argument("--stack", type=Path, help="state dir of a running local cloud to use instead of a new one")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    args = source_arguments(parser).parse_args()
     on_local_cloud(lambda cfg: run(cfg, args), args.stack)
 
 if __name__ == "__main__":

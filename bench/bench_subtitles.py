@@ -126,11 +126,7 @@ def run(cfg: StackConfig, args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--size", default="1280x720")
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "kstream-bench-cache")
-    parser.add_argument("--stack", type=Path, help="state dir of a running local cloud to use instead of a new one")
-    args = parser.parse_args()
+    args = bench_pipeline.source_arguments(parser).parse_args()
     on_local_cloud(lambda cfg: run(cfg, args), args.stack)
 
 

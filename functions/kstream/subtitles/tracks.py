@@ -241,40 +241,40 @@ class SubtitleTracks:
             record["status"] = READY
         else:
             self._write_vtt(video_id, record, parsed)
-        previous: dict[str, Any] = {}
 
-        def change(current: dict[str, Any]) -> list[dict[str, Any]]:
-            tracks = current.get(F_SUBTITLE_TRACKS) or []
-            previous.clear()
-            previous.update(_same(tracks, language) or {})
-            if not ready and current.get("status") == READY:  # became ready meanwhile: write it ourselves now
-                raise Unavailable("The video just became ready; send the subtitle again",
-                                  headers={"Retry-After": "1"})
-            return _swap(tracks, record)
+        def on_video(change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
+            def apply(current: dict[str, Any]) -> list[dict[str, Any]]:
+                if not ready and current.get("status") == READY:  # became ready meanwhile: write it ourselves now
+                    raise Unavailable("The video just became ready; send the subtitle again",
+                                      headers={"Retry-After": "1"})
+                return change(current.get(F_SUBTITLE_TRACKS) or [])
 
-        try:
-            catalog.set_subtitle_tracks(self.catalog, video_id, change)
-        except BaseException:
-            self.files.delete_prefix(self._folder(video_id, record))
-            raise
-        if previous:
-            self._delete_files(video_id, previous)
-        return to_contract(record), not previous
+            catalog.set_subtitle_tracks(self.catalog, video_id, apply)
+
+        return self._install(video_id, record, on_video)
 
     def _put_on_session(self, viewer: Viewer, video_id: str, language: str, body: PutSubtitleRequest,
                         parsed: ParsedSubtitle) -> tuple[SubtitleTrack, bool]:
         upload = self._open_session(viewer, video_id)
         record = self._record(language, body, parsed, uuid.uuid4().hex[:12])
         self._write_vtt(video_id, record, parsed)
+        return self._install(video_id, record, lambda change: self.sessions.change_subtitle_tracks(upload.id, change))
+
+    def _install(self, video_id: str, record: dict[str, Any],
+                 store: Callable[[Callable[[list[dict[str, Any]]], list[dict[str, Any]]]], Any]
+                 ) -> tuple[SubtitleTrack, bool]:
+        """Swap ``record`` (its files already written) into a track list through ``store(change)``, where
+        ``change(tracks) -> tracks``; if that fails the new version's files go, once it succeeds the replaced
+        version's do. Returns (track, created)."""
         previous: dict[str, Any] = {}
 
         def change(tracks: list[dict[str, Any]]) -> list[dict[str, Any]]:
             previous.clear()
-            previous.update(_same(tracks, language) or {})
+            previous.update(_same(tracks, record["language"]) or {})
             return _swap(tracks, record)
 
         try:
-            self.sessions.change_subtitle_tracks(upload.id, change)
+            store(change)
         except BaseException:
             self.files.delete_prefix(self._folder(video_id, record))
             raise
