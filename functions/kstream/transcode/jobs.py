@@ -4,7 +4,9 @@
         videoId, origin (upload | api), provider (google_cloud | local), priority
         source {bucket, object, generation, size}, sourceKey "bucket/object#generation"
         state: creating -> queued -> processing -> completed | failed      (only ever moves forward)
-        lease {id, until} while creating (the claim of one function instance; released on a transient failure)
+        lease {id, until} while creating (the claim of one function instance, renewed by its heartbeat; released
+              on a transient failure; a lease not renewed for leases.LEASE_SECONDS is taken over)
+        recreated    how many times the sweep created the Transcoder job again after the API lost it
         transcoderJobName, transcoderState, progress (0-100)
         plan {renditions, qualities, formats, segmentSeconds, outputPrefix, durationSeconds, width, height,
               hasAudio, estimatedMinutes}
@@ -144,6 +146,7 @@ class Job:
     callback_attempts: int = 0
     callback_error: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    recreated: int = 0
 
     @property
     def final(self) -> bool:
@@ -161,7 +164,7 @@ class Job:
             "completedAt": self.completed_at, "createdAt": self.created_at, "updatedAt": self.updated_at,
             "deadlineAt": self.deadline_at, "callbackUrl": self.callback_url, "callbackState": self.callback_state,
             "callbackAttempts": self.callback_attempts, "callbackError": self.callback_error,
-            "metadata": dict(self.metadata),
+            "metadata": dict(self.metadata), "recreated": self.recreated,
         }
 
     @classmethod
@@ -181,7 +184,7 @@ class Job:
             deadline_at=_utc(doc.get("deadlineAt")), callback_url=doc.get("callbackUrl"),
             callback_state=str(doc.get("callbackState") or "none"),
             callback_attempts=int(doc.get("callbackAttempts") or 0), callback_error=doc.get("callbackError"),
-            metadata=dict(doc.get("metadata") or {}),
+            metadata=dict(doc.get("metadata") or {}), recreated=int(doc.get("recreated") or 0),
         )
 
 
@@ -378,6 +381,46 @@ class JobRepository:
                 "generation": str(job.source.generation), "updatedAt": now,
             })
             return Claim("claimed", created, lease_id, pointer)
+
+        return self._transaction(work)
+
+    def renew(self, job_id: str, lease_id: str, until: datetime) -> bool:
+        """The creator's heartbeat: push its claim's lease to ``until``; False once the claim is not its own."""
+
+        def work(txn: _Txn) -> bool:
+            doc = self._read(txn, self._job_ref(job_id))
+            if not doc or doc.get("state") != "creating" or (doc.get("lease") or {}).get("id") != lease_id:
+                return False
+            txn.update(self._job_ref(job_id), {"lease": {"id": lease_id, "until": until}})
+            return True
+
+        return self._transaction(work)
+
+    def unfinished(self, limit: int = 200) -> list[Job]:
+        """Jobs not final (creating, queued, processing), for the sweep to reconcile with the Transcoder API."""
+        query = self.db.collection(JOBS).where(filter=FieldFilter("state", "in", sorted(ACTIVE))).limit(limit)
+        return _guard(lambda: [Job.from_doc(s.id, s.to_dict()) for s in query.stream(timeout=TIMEOUT_SECONDS)])
+
+    def restart_creation(self, job_id: str, transcoder_job_name: str | None, *, now: datetime,
+                         lease_seconds: float) -> Claim | None:
+        """The Transcoder API no longer knows the job's Transcoder job (deleted, or a local Transcoder restarted):
+        back to ``creating`` under a fresh lease so the caller creates it again, once (the lease and the name
+        check make a concurrent sweep's attempt a no-op). None when the job moved on meanwhile."""
+        lease_id = uuid.uuid4().hex
+        lease = {"id": lease_id, "until": now + timedelta(seconds=lease_seconds)}
+
+        def work(txn: _Txn) -> Claim | None:
+            doc = self._read(txn, self._job_ref(job_id))
+            if doc is None:
+                return None
+            job = Job.from_doc(job_id, doc)
+            if job.state not in ("queued", "processing") or job.transcoder_job_name != transcoder_job_name:
+                return None
+            recreated = int(doc.get("recreated") or 0) + 1
+            txn.update(self._job_ref(job_id), {"state": "creating", "lease": lease, "transcoderJobName": None,
+                                               "transcoderState": None, "recreated": recreated, "updatedAt": now})
+            return Claim("takeover", replace(job, state="creating", lease=lease, transcoder_job_name=None,
+                                             recreated=recreated), lease_id)
 
         return self._transaction(work)
 

@@ -9,8 +9,10 @@
                        video ready (catalog) -> job completed; FAILED -> video failed -> job failed; then the
                        callback, once. Duplicates and late events change nothing (states only move forward).
     status             GET /api/transcode/status/:jobId: the stored job, refreshed from the API while it runs
-    sweep              jobs past their deadline: reconciled from the API (a lost event) or failed as timed out;
-                       callbacks whose sender vanished are sent again
+    sweep              every unfinished job reconciled with the Transcoder API (get_job): a SUCCEEDED or FAILED job
+                       whose notice never arrived is finished, a claim whose creator died is taken over, a job
+                       the API lost is created again (upload jobs, at most MAX_RECREATE times); only jobs past
+                       their deadline are failed as timed out; callbacks whose sender vanished are sent again
 
 Retry or drop: a method returns an :class:`Outcome` for an event it handled or dropped on purpose (stale,
 duplicate, not ours, bad source: recorded as a failure); it raises :class:`kstream.errors.Unavailable` when
@@ -34,6 +36,7 @@ from google.cloud import storage as gcs
 from contracts.metadata import VIDEO_ID_PATTERN
 from contracts.transcode import GetJobStatusResponse, StartTranscodingRequest, StartTranscodingResponse
 
+from .. import leases
 from ..adapters.transcoder import JobNotFound, JobRejected, JobView
 from ..errors import ErrorCode, KstreamError, NotFound, RequestInvalid, Unavailable
 from ..settings import Settings, per_settings
@@ -45,7 +48,8 @@ from .outputs import Outputs, OutputsIncomplete, collect, output_files, public_u
 
 __all__ = ["CatalogPort", "Outcome", "SweepReport", "TranscodeService", "TranscoderPort"]
 
-LEASE_SECONDS = 180.0  # a claim is held this long (on-source-uploaded times out after 60 s)
+LEASE_SECONDS = leases.LEASE_SECONDS  # a claim's lease; the creator's heartbeat renews it while it works
+MAX_RECREATE = 2  # times the sweep creates a Transcoder job again that the API lost, before failing the job
 CALLBACK_LEASE_SECONDS = 300.0  # a callback left "sending" this long is sent again by the sweep
 JOB_LABEL = "kstream_job_id"
 VIDEO_LABEL = "kstream_video_id"
@@ -108,10 +112,13 @@ class SweepReport:
     reconciled: list[str] = field(default_factory=list)
     callbacks_resent: list[str] = field(default_factory=list)
     unreachable: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)  # claims whose creator died, taken over
+    recreated: list[str] = field(default_factory=list)  # Transcoder jobs the API lost, created again
 
     def log_fields(self) -> dict[str, Any]:
         return {"action": "swept", "timedOut": self.timed_out, "reconciled": self.reconciled,
-                "callbacksResent": self.callbacks_resent, "unreachable": self.unreachable}
+                "callbacksResent": self.callbacks_resent, "unreachable": self.unreachable,
+                "resumed": self.resumed, "recreated": self.recreated}
 
 
 def _iso(moment: datetime) -> str:
@@ -183,7 +190,12 @@ class TranscodeService:
         assert claim is not None
         if claim.kind == "conflict":
             return Outcome("ignored", video_id=video_id, reason="the job ids for this source are taken")
-        if claim.kind in ("duplicate", "busy", "stale"):
+        if claim.kind == "busy":  # retried until the holder finishes, or its lease runs out (it died) and is taken over
+            assert claim.job is not None
+            wait = leases.retry_after(_lease_until(claim.job), self.now())
+            raise Unavailable(f"job {claim.job.id} for generation {generation} is being created by another delivery;"
+                              f" its lease is renewed or runs out within {wait} s", details={"jobId": claim.job.id})
+        if claim.kind in ("duplicate", "stale"):
             current = claim.job.id if claim.job else (claim.current or {}).get("jobId")
             reason = {
                 "duplicate": f"generation {generation} already has job {current}",
@@ -193,13 +205,23 @@ class TranscodeService:
             }[claim.kind]
             return Outcome(claim.kind, current, video_id, reason)
         assert claim.job is not None and claim.lease_id is not None
+        return self._create_upload_job(claim)
+
+    def _create_upload_job(self, claim: Claim) -> Outcome:
+        """Create the claimed job of an uploaded source (the default ladder), heartbeat on; the claim is released
+        on a transient failure so the next delivery (or the sweep) takes it over at once."""
+        assert claim.job is not None and claim.lease_id is not None
         try:
-            return self._create(claim.job, claim.lease_id, formats=ladder.DEFAULT_FORMATS, rungs=ladder.DEFAULT_RUNGS,
-                                segment_seconds=DEFAULT_SEGMENT_SECONDS, register=True,
-                                takeover=claim.kind == "takeover")
+            return self._leased_create(claim.job, claim.lease_id, formats=ladder.DEFAULT_FORMATS,
+                                       rungs=ladder.DEFAULT_RUNGS, segment_seconds=DEFAULT_SEGMENT_SECONDS,
+                                       register=True, takeover=claim.kind == "takeover")
         except BaseException:
             self.jobs.release(claim.job.id, claim.lease_id)
             raise
+
+    def _leased_create(self, job: Job, lease_id: str, **create: Any) -> Outcome:
+        with leases.Heartbeat(lambda until: self.jobs.renew(job.id, lease_id, until), now=self.now):
+            return self._create(job, lease_id, **create)
 
     # ================================================================================================ start API
     def start(self, request: StartTranscodingRequest) -> StartTranscodingResponse:
@@ -243,8 +265,8 @@ class TranscodeService:
         claim = self.jobs.claim(job, now=now, lease_seconds=LEASE_SECONDS, check_stale=False)
         assert claim.kind == "claimed" and claim.job is not None and claim.lease_id is not None
         try:
-            outcome = self._create(claim.job, claim.lease_id, formats=formats, rungs=rungs, segment_seconds=segment,
-                                   register=True, takeover=False)
+            outcome = self._leased_create(claim.job, claim.lease_id, formats=formats, rungs=rungs,
+                                          segment_seconds=segment, register=True, takeover=False)
         except BaseException:
             self.jobs.abandon(job.id, claim.lease_id, claim.previous)
             self._delete_orphan(job.id)
@@ -492,42 +514,91 @@ class TranscodeService:
 
     # ================================================================================================ sweep
     def sweep(self, *, limit: int = 100) -> SweepReport:
-        """Finish jobs past their deadline (from the API's own state when it has one, else as timed out) and send
-        callbacks again whose sender vanished. Safe to run concurrently and repeatedly."""
+        """Reconcile every unfinished job with the Transcoder API, fail those past their deadline, and send
+        callbacks again whose sender vanished. Safe to run concurrently and repeatedly: every change goes through
+        the same once-only transitions as the events."""
         report = SweepReport()
         now = self.now()
-        for job in self.jobs.overdue(now, limit):
-            if job.final:
+        seen: set[str] = set()
+        for job in [*self.jobs.overdue(now, limit), *self.jobs.unfinished(2 * limit)]:
+            if job.final or job.id in seen:
                 continue
-            view: JobView | None = None
-            if job.transcoder_job_name:
-                try:
-                    view = self.transcoder.get_job(job.transcoder_job_name)
-                except JobNotFound:
-                    view = None
-                except KstreamError:
-                    report.unreachable.append(job.id)
-                    continue
-            if view is not None and view.state in ("SUCCEEDED", "FAILED"):
-                if self._apply(job, view.state, view.error).action in ("completed", "failed"):
-                    report.reconciled.append(job.id)
-                continue
-            where = f" (the Transcoder still reports {view.state})" if view is not None else ""
-            allowed = _duration_text(self.settings.transcode_timeout_seconds)
-            outcome = self._fail(job, f"timed out: not finished {allowed} after it started{where}")
-            if outcome.action == "failed":
-                report.timed_out.append(job.id)
-                if job.transcoder_job_name:
-                    try:
-                        self.transcoder.delete_job(job.transcoder_job_name)
-                    except KstreamError:
-                        pass  # best effort: a late notice finds the job final and changes nothing
+            seen.add(job.id)
+            try:
+                self._reconcile(job, now, report)
+            except KstreamError:  # Firestore, Storage or the API did not answer: the next sweep tries again
+                report.unreachable.append(job.id)
         for job in self.jobs.callbacks_due(now, limit):
             taken = self.jobs.retake_callback(job.id, now=now, lease_seconds=CALLBACK_LEASE_SECONDS)
             if taken is not None and taken.callback_url:
                 self._callback(taken)
                 report.callbacks_resent.append(job.id)
         return report
+
+    def _reconcile(self, job: Job, now: datetime, report: SweepReport) -> None:
+        overdue = job.deadline_at is not None and job.deadline_at <= now
+        if job.state == "creating":
+            until = _lease_until(job)
+            if until is not None and until > now:
+                return  # its creator is alive (renewing)
+            if job.origin == "upload" and not overdue:  # the creator died and the event was acknowledged or lost
+                claim = self.jobs.claim(job, now=now, lease_seconds=LEASE_SECONDS, check_stale=True)
+                if claim.kind == "takeover":
+                    outcome = self._create_upload_job(claim)
+                    report.resumed.append(job.id)
+                    self.log("transcode job resumed by the sweep", **outcome.log_fields())
+                return
+        view: JobView | None = None
+        if job.transcoder_job_name:
+            try:
+                view = self.transcoder.get_job(job.transcoder_job_name)
+            except JobNotFound:
+                view = None
+        if view is not None and view.state in ("SUCCEEDED", "FAILED"):
+            if self._apply(job, view.state, view.error).action in ("completed", "failed"):
+                report.reconciled.append(job.id)
+            return
+        if view is not None and not overdue:
+            if view.state in ("PENDING", "RUNNING"):
+                self._apply(job, view.state, None, progress=view.progress)
+            return
+        if view is None and job.transcoder_job_name and not overdue:
+            self._recreate(job, now, report)
+            return
+        if not overdue:
+            return
+        where = f" (the Transcoder still reports {view.state})" if view is not None else ""
+        allowed = _duration_text(self.settings.transcode_timeout_seconds)
+        outcome = self._fail(job, f"timed out: not finished {allowed} after it started{where}")
+        if outcome.action == "failed":
+            report.timed_out.append(job.id)
+            if job.transcoder_job_name:
+                try:
+                    self.transcoder.delete_job(job.transcoder_job_name)
+                except KstreamError:
+                    pass  # best effort: a late notice finds the job final and changes nothing
+
+    def _recreate(self, job: Job, now: datetime, report: SweepReport) -> None:
+        """The API no longer has the job's Transcoder job: create it again (an uploaded source's job), or fail it."""
+        if job.origin != "upload" or job.recreated >= MAX_RECREATE:
+            outcome = self._fail(job, f"the Transcoder API no longer has job {job.transcoder_job_name}"
+                                      + (f" (created {job.recreated + 1} times)" if job.recreated else ""))
+            if outcome.action == "failed":
+                report.reconciled.append(job.id)
+            return
+        claim = self.jobs.restart_creation(job.id, job.transcoder_job_name, now=now, lease_seconds=LEASE_SECONDS)
+        if claim is None:
+            return
+        outcome = self._create_upload_job(claim)
+        report.recreated.append(job.id)
+        self.log("transcode job created again by the sweep (the Transcoder API lost it)", **outcome.log_fields())
+
+
+def _lease_until(job: Job) -> datetime | None:
+    until = (job.lease or {}).get("until")
+    if not isinstance(until, datetime):
+        return None
+    return until.astimezone(UTC) if until.tzinfo else until.replace(tzinfo=UTC)
 
 
 _SPEC_STATUS = {"creating": "queued", "queued": "queued", "processing": "processing", "completed": "completed",

@@ -5,7 +5,8 @@
         metadata{title, series, episode, ...}, chunkMd5s [base64] | null, videoId, transcodingJobId,
         subtitleTracks [track records attached before the video exists: kstream.subtitles.tracks]
         status: uploading -> completing -> completed   (completing -> uploading when a check fails)
-        lease{id, until} while completing, createdAt, expiresAt, completedAt, finalChecksum, sourceObject
+        lease{id, until} while completing (renewed by the holder's heartbeat: a dead holder's lease runs out within
+        seconds and the next complete takes over), createdAt, expiresAt, completedAt, finalChecksum, sourceObject
     rateLimits/upload-start:{userId}/slots/{000..limit-1}
         takenAt (epoch seconds), uploadId: the user's last ``limit`` starts (see ratelimit.py)
 
@@ -199,6 +200,18 @@ class UploadRepository:
             lease = {"id": uuid.uuid4().hex, "until": now + timedelta(seconds=lease_seconds)}
             upload.status, upload.lease = "completing", lease
             return BeginOutcome("lease", upload, lease["id"]), {"status": "completing", "lease": lease}
+
+        return self._change(self._ref(upload_id), decide)
+
+    def renew(self, upload_id: str, lease_id: str, until: datetime) -> bool:
+        """The holder's heartbeat: push its lease to ``until``; False once the lease is no longer its own (taken
+        over after a missed heartbeat, or the session finished)."""
+
+        def decide(doc: dict[str, Any]) -> tuple[bool, dict[str, Any] | None]:
+            lease = doc.get("lease") or {}
+            if doc.get("status") != "completing" or lease.get("id") != lease_id:
+                return False, None
+            return True, {"lease": {**lease, "until": until}}
 
         return self._change(self._ref(upload_id), decide)
 

@@ -40,6 +40,7 @@ from contracts.upload import (
     UploadStatusResponse,
 )
 
+from .. import leases
 from ..auth import Principal
 from ..errors import ErrorCode, KstreamError, NotFound, RequestInvalid, Unavailable
 from ..settings import Settings
@@ -48,8 +49,10 @@ from .chunk_store import ChunkStore, Receipt, judge
 from .repository import Upload, UploadRepository
 
 RATE_WINDOW_SECONDS = 3600.0
-LEASE_SECONDS = 300.0  # a complete holds the session this long at most (function timeout is 540 s)
-WAIT_FOR_OTHER_SECONDS = 240.0  # a concurrent complete waits this long for the holder's answer
+LEASE_SECONDS = leases.LEASE_SECONDS  # a complete's lease; its heartbeat renews it while the complete runs
+# A concurrent complete waits this long for the holder's answer: longer than one lease, so a retry whose holder died
+# (its heartbeat stopped) takes the session over inside the same request.
+WAIT_FOR_OTHER_SECONDS = LEASE_SECONDS + 10.0
 POLL_SECONDS = 0.5
 
 VideoRegistrar = Callable[[Upload], None]
@@ -155,8 +158,10 @@ class UploadService:
             raise KstreamError(f"Upload {upload.id} expired at {_iso(upload.expires_at)}; start a new upload",
                                code=ErrorCode.UPLOAD_EXPIRED, details={"expiresAt": _iso(upload.expires_at)})
         if upload.status == "completing":
+            wait = self._lease_wait(upload)
             raise Unavailable(f"Upload {upload.id} is being completed; wait for that to finish",
-                              details={"status": upload.status}, headers={"Retry-After": "5"})
+                              details={"status": upload.status, "retryAfterSeconds": wait},
+                              headers={"Retry-After": str(wait)})
 
     # -- chunk through the API --------------------------------------------------------------------------------
     def chunk_target(self, principal: Principal, upload_id: str, raw_index: str) -> ChunkTarget:
@@ -266,15 +271,19 @@ class UploadService:
             if outcome.kind == "not-uploading":
                 raise RequestInvalid(f"Upload {upload.id} is {outcome.upload.status}; it cannot be completed",
                                      details={"status": outcome.upload.status})
-            if time.monotonic() > deadline:  # another complete of this session is still running
-                raise Unavailable(f"Upload {upload.id} is being completed by another request; ask again shortly",
-                                  details={"status": "completing"}, headers={"Retry-After": "10"})
+            if time.monotonic() > deadline:  # another complete of this session is still running (and renewing)
+                wait = self._lease_wait(outcome.upload)
+                raise Unavailable(f"Upload {upload.id} is being completed by another request; ask again in {wait} s",
+                                  details={"status": "completing", "retryAfterSeconds": wait},
+                                  headers={"Retry-After": str(wait)})
             time.sleep(POLL_SECONDS)
             upload = outcome.upload
         assert outcome.lease_id is not None
         facts: dict[str, Any] = {}
+        lease_id = outcome.lease_id
         try:
-            done = self._assemble(outcome.upload, expected, facts)
+            with leases.Heartbeat(lambda until: self.repository.renew(upload.id, lease_id, until), now=self.now):
+                done = self._assemble(outcome.upload, expected, facts)
         except BaseException as exc:
             self.repository.release(upload.id, outcome.lease_id)
             if isinstance(exc, gexc.GoogleAPICallError):
@@ -287,6 +296,12 @@ class UploadService:
         self.log("upload completed", request_id=request_id, uploadId=done.id, videoId=done.video_id,
                  totalChunks=done.total_chunks, totalSize=done.total_size, **facts)
         return self._answer(done)
+
+    def _lease_wait(self, upload: Upload) -> int:
+        """Seconds until the holder of ``upload``'s completion lease renews it or loses it (a retry then either gets
+        the holder's answer or takes over)."""
+        until = (upload.lease or {}).get("until")
+        return leases.retry_after(until.astimezone(UTC) if isinstance(until, datetime) else None, self.now())
 
     def _answer(self, upload: Upload) -> CompleteUploadResponse:
         return CompleteUploadResponse(uploadId=upload.id, videoId=upload.video_id, status="processing",
