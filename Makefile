@@ -34,8 +34,8 @@ $(STAMP_NODE): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error --omit=optional
 	touch $@
 
-dev: setup ## the whole local cloud + a sample episode; Ctrl-C stops everything
-	$(PY) -m local_emulator up
+dev: setup ## the whole local cloud + a sample episode; keeps its data in .local/data (FRESH=1: start empty); Ctrl-C stops everything
+	$(PY) -m local_emulator up $(if $(FRESH),--fresh)
 
 token: ## print a bearer token of ROLE (user|uploader|admin|service) for the running `make dev`
 	@$(PY) -m local_emulator token --role $(ROLE)

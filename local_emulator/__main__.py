@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import time
 from pathlib import Path
 
 from .processes import StartupError
@@ -25,15 +24,15 @@ def _up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     try:
-        cloud.start()
+        cloud.start(fresh=args.fresh)
         if args.seed:
             from . import seed
 
-            seed.seed_sample(cfg, cloud.supervisor.say)
+            seed.seed_sample(cfg, cloud.supervisor.say)  # keeps the episodes a kept catalogue already has
         print(f"READY {cfg.gateway_url}", flush=True)
-        while cloud.running():
-            time.sleep(1)
-        cloud.supervisor.say("stack", "a service stopped; shutting down")
+        while not cloud.stopped.wait(1):  # a dead service is restarted; this ends only if one keeps dying
+            pass
+        cloud.supervisor.say("stack", cloud.supervisor.gave_up or "stopped")
         return 1
     except StartupError as exc:
         print(f"local cloud failed to start: {exc}", file=sys.stderr)
@@ -69,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="start the whole local cloud; Ctrl-C stops every process")
     up.add_argument("--no-seed", dest="seed", action="store_false", help="skip the sample series")
+    up.add_argument("--fresh", action="store_true",
+                    help="start empty: delete the data kept from earlier runs (.local/data) first")
     up.set_defaults(run=_up)
     token = commands.add_parser("token", help="print a bearer token for the running local cloud")
     token.add_argument("--role", choices=["user", "uploader", "admin", "service"], default="user")

@@ -1,8 +1,15 @@
 """Child processes of the local cloud: started in their own process groups, logs merged into one coloured stream,
-health-checked, and all stopped together. A pid file lets the next start clean up after a crash."""
+health-checked, restarted when one dies (as a managed service comes back), and all stopped together. A pid file
+lets the next start clean up after a crash.
+
+Restarts: a service that exits is started again after a backoff (1 s, then doubling up to 16 s), logged, at most
+``MAX_RESTARTS_PER_MINUTE`` times in any minute; past that the supervisor gives up on it and the whole local cloud
+stops (something is really broken: its log says what). ``after_restart`` re-wires what the dead process took with
+it (the Pub/Sub emulator's topics, say)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -17,6 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+
+MAX_RESTARTS_PER_MINUTE = 5
+FIRST_BACKOFF_SECONDS = 1.0
+MAX_BACKOFF_SECONDS = 16.0
 
 COLOURS = ("36", "35", "33", "32", "34", "91", "96", "95", "93", "92")
 
@@ -77,6 +88,10 @@ class Service:
     ready_timeout: float = 60.0
     process: subprocess.Popen[bytes] | None = None
     tail: list[str] = field(default_factory=list)
+    restart: bool = True  # start it again when it dies (see the module docstring)
+    before_start: Callable[[], None] | None = None  # run before every start (e.g. pick the snapshot to import)
+    after_restart: Callable[[], None] | None = None  # run once a restarted process is healthy again
+    restarts: list[float] = field(default_factory=list)  # monotonic times of its restarts
 
     def is_healthy(self) -> bool:
         if self.health is not None:
@@ -99,6 +114,11 @@ class Supervisor:
         self.colour = self.log.isatty() if colour is None else colour
         self.services: list[Service] = []
         self._lock = threading.Lock()
+        self._life = threading.Lock()  # held while starting or stopping processes
+        self._stopping = False
+        self._reviving: set[str] = set()
+        self.gave_up: str | None = None  # why the watch loop stopped the local cloud
+        self.restarted = threading.Event()  # set on every successful restart (tests wait on it)
 
     # -- leftovers of a crashed run -------------------------------------------------------------
     def claim(self) -> None:
@@ -161,6 +181,15 @@ class Supervisor:
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self, service: Service) -> Service:
+        with self._life:
+            self._launch(service)
+            self.services.append(service)
+            self._record_pids()
+        return service
+
+    def _launch(self, service: Service) -> None:
+        if service.before_start is not None:
+            service.before_start()
         env = {**os.environ, **service.env}
         service.process = subprocess.Popen(
             service.argv,
@@ -171,11 +200,73 @@ class Supervisor:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self.services.append(service)
-        self._record_pids()
         assert service.process.stdout is not None
         threading.Thread(target=self._pump, args=(service, service.process.stdout), daemon=True).start()
-        return service
+
+    def service(self, name: str) -> Service:
+        return next(s for s in self.services if s.name == name)
+
+    # -- restarts -------------------------------------------------------------------------------
+    def watch(self, stop: threading.Event, every: float = 0.5) -> None:
+        """Restart services that die until ``stop`` is set, or until one dies too often (then :attr:`gave_up` says
+        which and ``stop`` is set)."""
+        while not stop.wait(every):
+            for service in list(self.services):
+                if service.process is None or service.process.poll() is None or service.name in self._reviving:
+                    continue
+                if self._stopping:
+                    return
+                now = time.monotonic()
+                service.restarts = [t for t in service.restarts if now - t < 60]
+                code = service.process.returncode
+                if not service.restart or len(service.restarts) >= MAX_RESTARTS_PER_MINUTE:
+                    self.gave_up = (f"{service.name} exited with code {code} "
+                                    + (f"{len(service.restarts) + 1} times in a minute" if service.restart else "")
+                                    + "; stopping the local cloud")
+                    self.say("stack", self.gave_up)
+                    stop.set()
+                    return
+                delay = min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2 ** len(service.restarts))
+                service.restarts.append(now)
+                self._reviving.add(service.name)
+                self.say("stack", f"{service.name} exited with code {code}; restarting it in {delay:.0f}s "
+                                  f"(restart {len(service.restarts)} of at most {MAX_RESTARTS_PER_MINUTE} a minute)")
+                threading.Thread(target=self._revive, args=(service, delay), daemon=True).start()
+
+    def _revive(self, service: Service, delay: float) -> None:
+        try:
+            time.sleep(delay)
+            with self._life:
+                if self._stopping:
+                    return
+                with contextlib.suppress(ProcessLookupError, PermissionError):  # what is left of its group
+                    os.killpg(service.process.pid if service.process else 0, signal.SIGKILL)
+                started = time.monotonic()
+                self._launch(service)
+                self._record_pids()
+            deadline = time.monotonic() + service.ready_timeout
+            while not service.is_healthy():
+                if self._stopping or (service.process is not None and service.process.poll() is not None):
+                    return  # stopped meanwhile, or died again: the watch loop sees it
+                if time.monotonic() > deadline:
+                    self.say("stack", f"{service.name} not healthy {service.ready_timeout:.0f}s after its restart")
+                    return
+                time.sleep(0.1)
+            if service.after_restart is not None:
+                service.after_restart()
+            self.say("stack", f"{service.name} restarted, healthy in {time.monotonic() - started:.1f}s")
+            self.restarted.set()
+        except Exception as exc:  # logged; the watch loop tries again while it is still down
+            self.say("stack", f"restarting {service.name} failed: {exc}")
+        finally:
+            self._reviving.discard(service.name)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> int:
+        """Send ``sig`` to a service's whole process group (fault injection); its pid."""
+        process = self.service(name).process
+        assert process is not None
+        os.killpg(process.pid, sig)
+        return process.pid
 
     def wait_healthy(self, services: list[Service]) -> None:
         pending = list(services)
@@ -198,6 +289,11 @@ class Supervisor:
         return f"{service.name} {what}; last output:\n    {tail}"
 
     def stop_all(self, grace: float = 5.0) -> None:
+        with self._life:
+            self._stopping = True
+            self._stop_all(grace)
+
+    def _stop_all(self, grace: float) -> None:
         for service in reversed(self.services):
             if service.process and service.process.poll() is None:
                 try:

@@ -9,22 +9,31 @@
                                                                          Cloud CDN and the GCS front end)
 
 ``python -m local_emulator up`` runs it until Ctrl-C; the tests start the same stack on free ports.
+
+While it runs: a service that dies is restarted (processes.Supervisor.watch); Firestore and Auth are exported every
+``flush_seconds`` and at stop, so the next ``make dev`` starts where this one ended (persistence.py; ``persist``,
+off for the tests' throwaway stacks); a tick on the sweeper topic every ``sweep_seconds`` plays Cloud Scheduler,
+so the transcode sweep reconciles jobs whose events were lost (off for the tests' stacks, whose tests publish it).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, TypeVar
 
 from . import keys
+from .persistence import DataDir
 from .processes import Service, StartupError, Supervisor, free_port, http_ok, port_in_use
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,12 +69,17 @@ class StackConfig:
     state_dir: str = str(DEFAULT_STATE_DIR)
     with_transcoder: bool = True
     transcoder_min_input_seconds: float = 5.0  # Google's documented minimum; tests lower it for short clips
+    persist: bool = True  # keep Firestore, Auth and storage data across starts (.local/data)
+    flush_seconds: float = 5.0  # how often Firestore and Auth are exported while running (when persist)
+    sweep_seconds: float = 10.0  # Cloud Scheduler's tick of the transcode sweep (0: none)
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def ephemeral(cls, state_dir: Path, **overrides: object) -> StackConfig:
+        """A throwaway stack on free ports: starts empty, keeps nothing, no scheduled sweep (unless overridden)."""
         ports = {name: free_port() for name in cls.port_names()}
-        return cls(state_dir=str(state_dir), **ports, **overrides)  # type: ignore[arg-type]
+        settings: dict[str, object] = {"persist": False, "sweep_seconds": 0.0, **overrides}
+        return cls(state_dir=str(state_dir), **ports, **settings)  # type: ignore[arg-type]
 
     @staticmethod
     def port_names() -> list[str]:
@@ -210,6 +224,9 @@ class LocalCloud:
         self.config = config
         self.state_dir = Path(config.state_dir)
         self.supervisor = Supervisor(self.state_dir, log=log, colour=colour)
+        self.data = DataDir(self.state_dir)
+        self.stopped = threading.Event()  # set by stop(), or when the supervisor gave up on a service
+        self._threads: list[threading.Thread] = []
 
     def __enter__(self) -> LocalCloud:
         self.start()
@@ -218,7 +235,8 @@ class LocalCloud:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def start(self) -> None:
+    def start(self, fresh: bool = False) -> None:
+        """Start every service; ``fresh`` (or ``persist`` off) wipes the saved data first."""
         started = time.monotonic()
         cfg = self.config
         self.supervisor.claim()
@@ -229,6 +247,11 @@ class LocalCloud:
         keys.ensure_signing_key(cfg.signing_key_file, cfg.signer_email)
         keys.ensure_cdn_key(cfg.cdn_key_file)
         cfg.write()
+        if fresh or not cfg.persist:
+            self.data.wipe()
+        for line in self.data.open():
+            if cfg.persist:
+                self.supervisor.say("stack", line)
         try:
             self._start_emulators()
             self._provision()
@@ -236,20 +259,82 @@ class LocalCloud:
         except BaseException:
             self.stop()
             raise
+        self._background(self.supervisor.watch, self.stopped)
+        if cfg.persist and cfg.flush_seconds > 0:
+            self._background(self._every, cfg.flush_seconds, self.flush)
+        if cfg.sweep_seconds > 0:
+            self._background(self._every, cfg.sweep_seconds, self.tick_sweeper)
         self.supervisor.say("stack", f"up in {time.monotonic() - started:.1f}s")
 
     def stop(self) -> None:
+        self.stopped.set()
+        if self.config.persist and self.supervisor.services and self.supervisor.owns_state:
+            try:
+                self.flush()
+                self.data.mark_stopped()
+                self.supervisor.say("stack", f"data saved under {self.data.root} (start empty: make dev FRESH=1)")
+            except OSError as exc:
+                self.supervisor.say("stack", f"could not save the data at stop ({exc}): the next start says what "
+                                             "it restores")
         self.supervisor.stop_all()
+
+    def _background(self, target: Callable[..., None], *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _every(self, seconds: float, work: Callable[[], None]) -> None:
+        while not self.stopped.wait(seconds):
+            try:
+                work()
+            except OSError:
+                pass  # a service is down or restarting: the next round tries again
+
+    # -- persistence and the scheduler ------------------------------------------------------------
+    def flush(self) -> None:
+        """Export Firestore and Auth now (each into a new snapshot; see persistence.py)."""
+        cfg = self.config
+        self.data.mark_alive()
+        self.data.firestore.replace(lambda directory: _post_json(
+            f"http://127.0.0.1:{cfg.firestore_port}/emulator/v1/projects/{cfg.project_id}:export",
+            {"database": f"projects/{cfg.project_id}/databases/(default)", "export_directory": str(directory)}))
+        self.data.auth.replace(lambda directory: _post_json(
+            f"http://127.0.0.1:{cfg.auth_hub_port}/_admin/export",
+            {"path": str(directory), "initiatedBy": "kstream-local-cloud"}))
+
+    def tick_sweeper(self) -> None:
+        """What Cloud Scheduler does in the cloud: one message on the sweeper topic."""
+        cfg = self.config
+        _post_json(f"http://127.0.0.1:{cfg.pubsub_port}/v1/projects/{cfg.project_id}/topics/{SWEEPER_TOPIC}:publish",
+                   {"messages": [{"data": base64.b64encode(b"{}").decode()}]})
 
     # -- the Google services ----------------------------------------------------------------------
     def _start_emulators(self) -> None:
         cfg = self.config
         sup = self.supervisor
-        data = self.state_dir / "data"
-        gcs_root = data / "gcs"
-        shutil.rmtree(data, ignore_errors=True)
-        gcs_root.mkdir(parents=True)
-        (data / "pubsub").mkdir()
+        data = self.data
+        gcs_root = data.gcs
+        (data.root / "pubsub").mkdir(exist_ok=True)
+        firestore_argv = [_gcloud(), "emulators", "firestore", "start", f"--host-port=127.0.0.1:{cfg.firestore_port}",
+                          f"--project={cfg.project_id}", "--quiet"]
+        auth_argv = [firebase_binary(), "emulators:start", "--only", "auth", "--project", cfg.project_id]
+        firestore = Service("firestore", list(firestore_argv), health_url=f"http://127.0.0.1:{cfg.firestore_port}/")
+        auth = Service(
+            "auth", list(auth_argv), cwd=str(self.state_dir / "firebase"),
+            env={"CI": "true", "FIREBASE_CLI_DISABLE_UPDATE_CHECK": "true", "NO_COLOR": "1"},
+            health_url=f"http://127.0.0.1:{cfg.auth_port}/emulator/v1/projects/{cfg.project_id}/config",
+            ready_timeout=90,
+        )
+        if cfg.persist:
+            def import_firestore() -> None:  # at every start: a restarted emulator loads the last export too
+                found = data.firestore_import()
+                firestore.argv = [*firestore_argv, *([f"--import-data={found}"] if found else [])]
+
+            def import_auth() -> None:
+                found = data.auth_import()
+                auth.argv = [*auth_argv, *(["--import", str(found)] if found else [])]
+
+            firestore.before_start, auth.before_start = import_firestore, import_auth
         firebase_dir = self.state_dir / "firebase"
         firebase_dir.mkdir(exist_ok=True)
         (firebase_dir / "firebase.json").write_text(json.dumps({"emulators": {
@@ -259,26 +344,16 @@ class LocalCloud:
             "ui": {"enabled": False},
         }}))
         services = [
-            sup.start(Service(
-                "firestore",
-                [_gcloud(), "emulators", "firestore", "start", f"--host-port=127.0.0.1:{cfg.firestore_port}",
-                 f"--project={cfg.project_id}", "--quiet"],
-                health_url=f"http://127.0.0.1:{cfg.firestore_port}/",
-            )),
+            sup.start(firestore),
             sup.start(Service(
                 "pubsub",
                 [_gcloud(), "beta", "emulators", "pubsub", "start", f"--host-port=127.0.0.1:{cfg.pubsub_port}",
-                 f"--project={cfg.project_id}", f"--data-dir={data / 'pubsub'}", "--quiet"],
+                 f"--project={cfg.project_id}", f"--data-dir={data.root / 'pubsub'}", "--quiet"],
                 health_url=f"http://127.0.0.1:{cfg.pubsub_port}/",
+                # A restarted emulator has no topics or subscriptions: make them again (the bridge's included).
+                after_restart=self._rewire_pubsub,
             )),
-            sup.start(Service(
-                "auth",
-                [firebase_binary(), "emulators:start", "--only", "auth", "--project", cfg.project_id],
-                cwd=str(firebase_dir),
-                env={"CI": "true", "FIREBASE_CLI_DISABLE_UPDATE_CHECK": "true", "NO_COLOR": "1"},
-                health_url=f"http://127.0.0.1:{cfg.auth_port}/emulator/v1/projects/{cfg.project_id}/config",
-                ready_timeout=90,
-            )),
+            sup.start(auth),
         ]
         sup.wait_healthy(services[:2])
         # fake-gcs-server publishes bucket events to the Pub/Sub emulator: the topic must exist first.
@@ -300,6 +375,13 @@ class LocalCloud:
             health_url=f"{cfg.gcs_url}/storage/v1/b",
         ))
         sup.wait_healthy([gcs, services[2]])
+
+    def _rewire_pubsub(self) -> None:
+        from . import provisioning
+        from .eventarc import Bridge
+
+        provisioning.create_topics(self.config, [GCS_NOTIFICATIONS_TOPIC, self.config.transcoder_topic, SWEEPER_TOPIC])
+        Bridge(self.config).subscribe()
 
     def _provision(self) -> None:
         from . import provisioning
@@ -375,6 +457,13 @@ def on_local_cloud(work: Callable[[StackConfig], Result], existing: Path | None 
         raise
     shutil.rmtree(state, ignore_errors=True)
     return result
+
+
+def _post_json(url: str, body: dict[str, object]) -> None:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        response.read()
 
 
 def wait_for(url: str, timeout: float = 30.0) -> None:
