@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from ._base import ResponseModel
+from .envelope import ErrorResponse
 
 Role = Literal["user", "uploader", "admin"]
 
@@ -22,3 +23,10 @@ class AuthValidationResponse(ResponseModel):
     valid: bool
     user: AuthUser | None = None
     error: str | None = None
+
+
+class AuthValidationError(ErrorResponse):
+    """Every error of /auth/validate: the spec's error envelope, with ``valid: false`` beside it so a load balancer
+    that reads only ``valid`` refuses the request."""
+
+    valid: Literal[False] = Field(False, description="Always false: the token may not reach X-Original-URI.")

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
+from . import text
 from ._base import RequestModel, ResponseModel
 from .subtitles import SubtitleTrackSummary
 
@@ -13,7 +14,14 @@ Quality = Literal["360p", "720p", "1080p"]
 VIDEO_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
 LANGUAGE_PATTERN = r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$"
 MAX_SEARCH_TAGS = 10
-Tag = Annotated[str, Field(min_length=1, max_length=50)]
+# User-visible text follows contracts/text.py: NFC, no control or format characters, trimmed, length in characters.
+Tag = text.text(max_length=50)
+Title = text.text(max_length=300)
+SeriesName = text.text(max_length=300)
+Description = text.text(min_length=0, max_length=10_000, multiline=True)
+Username = text.text(max_length=256)
+UserId = text.text(max_length=128)
+SearchWords = text.text(min_length=0, max_length=200)
 Language = Annotated[str, Field(min_length=2, max_length=35, pattern=LANGUAGE_PATTERN)]
 
 
@@ -63,14 +71,14 @@ class CreateVideoMetadataRequest(RequestModel):
 
     videoId: str = Field(min_length=1, max_length=128, pattern=VIDEO_ID_PATTERN,
                          description="Letters, digits, '-' and '_'; the video's document id.")
-    title: str = Field(min_length=1, max_length=300)
-    series: str = Field(min_length=1, max_length=300)
+    title: Title
+    series: SeriesName
     episode: int = Field(ge=0, le=100_000)
-    description: str = Field(max_length=10_000)
+    description: Description
     duration: float = Field(ge=0, le=604_800, description="Seconds.")
     fileSize: int = Field(ge=0, le=2**50, description="Bytes.")
     uploaderId: str = Field(min_length=1, max_length=128)
-    uploaderUsername: str = Field(min_length=1, max_length=256)
+    uploaderUsername: Username
     availableQualities: list[Quality] = Field(max_length=3)
     thumbnailUrl: str = Field(max_length=2048, description="As served (CDN-relative path or URL); stored as given.")
     streamingUrls: StreamingUrlsIn
@@ -88,20 +96,19 @@ class CreateVideoMetadataRequest(RequestModel):
 
 
 class SearchVideosQuery(RequestModel):
-    q: str | None = Field(
+    q: SearchWords | None = Field(
         None,
-        max_length=200,
         description="Words matched case- and accent-insensitively in title, series, tags and description: Latin "
         "words by prefix ('cra' finds 'Crash'), Hangul as syllable substrings ('사랑' finds '사랑의'). Every word "
         "must match. Ranked exact title > title prefix > title > series > description within each window of "
         "3 pages read in the requested sort, then by that sort.",
     )
-    series: str | None = Field(None, min_length=1, max_length=300,
-                               description="Series name, compared after normalization (case, accents, spacing).")
+    series: SeriesName | None = Field(None, description="Series name, compared after normalization (case, "
+                                      "accents, spacing).")
     episode: int | None = Field(None, ge=0, le=100_000)
     language: str | None = Field(None, min_length=2, max_length=35, pattern=LANGUAGE_PATTERN,
                                  description="Language code, case-insensitive (ko, en, ...).")
-    uploader: str | None = Field(None, min_length=1, max_length=128, description="Uploader id (uploader.id).")
+    uploader: UserId | None = Field(None, description="Uploader id (uploader.id).")
     subtitles: str | None = Field(None, min_length=2, max_length=35, pattern=LANGUAGE_PATTERN,
                                   description="Only videos with a ready subtitle track in this language "
                                   "(BCP 47, case-insensitive: en, ko, zh-Hant).")
@@ -136,15 +143,7 @@ class SearchVideosQuery(RequestModel):
     def _tags(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        tags = [tag.strip() for tag in value.split(",") if tag.strip()]
-        if not tags:
-            raise ValueError("give at least one tag, comma-separated")
-        if len(tags) > MAX_SEARCH_TAGS:
-            raise ValueError(f"at most {MAX_SEARCH_TAGS} tags, found {len(tags)}")
-        longest = max(tags, key=len)
-        if len(longest) > 50:
-            raise ValueError(f"a tag is at most 50 characters, found {len(longest)}")
-        return ",".join(tags)
+        return ",".join(text.split_list(value, max_items=MAX_SEARCH_TAGS, max_length=50, field="tag"))
 
 
 class SearchVideosResponse(ResponseModel):

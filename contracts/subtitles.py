@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from . import text
 from ._base import RequestModel, ResponseModel
 
 MAX_SUBTITLE_FILE_BYTES = 2 * 1024 * 1024
@@ -19,6 +20,7 @@ MAX_SUBTITLE_BODY_BYTES = 4 * 1024 * 1024
 """Request body bound of the add/replace endpoint: the base64 of the largest file (x4/3) plus the JSON around it."""
 SUBTITLE_EXTENSIONS = (".srt", ".vtt", ".ass", ".ssa", ".smi", ".sami")
 
+TrackLabel = text.text(max_length=80, pattern=r'^[^"]+$')
 SubtitleKind = Literal["subtitles", "captions"]
 TrackStatus = Literal["pending", "ready", "rejected"]
 
@@ -46,15 +48,13 @@ class PutSubtitleRequest(RequestModel):
     """Add or replace the track of one language. The file goes in the body, base64-encoded, in any text encoding
     (UTF-8 with or without BOM, UTF-16, CP949/EUC-KR, ...)."""
 
-    fileName: str = Field(min_length=1, max_length=255,
-                          description="The file's name; its extension hints the format "
-                          f"({', '.join(SUBTITLE_EXTENSIONS)}).")
+    fileName: text.FileName = Field(description="The file's name; its extension hints the format "
+                                    f"({', '.join(SUBTITLE_EXTENSIONS)}).")
     content: str = Field(max_length=MAX_SUBTITLE_BODY_BYTES,
                          description=f"The file's bytes, base64 (standard alphabet); at most "
                          f"{MAX_SUBTITLE_FILE_BYTES // (1024 * 1024)} MiB decoded.")
-    label: str | None = Field(None, min_length=1, max_length=80, pattern=r'^[^"\x00-\x1f\x7f]+$',
-                              description="Shown in the CC menu (no double quotes or control characters). Default: "
-                              "the language's own name (English, 한국어).")
+    label: TrackLabel | None = Field(None, description="Shown in the CC menu (the text rule, and no double quotes). "
+                                     "Default: the language's own name (English, 한국어).")
     kind: SubtitleKind = "subtitles"
     default: bool = Field(False, description="Make this the video's default track (another default is cleared).")
 

@@ -15,8 +15,9 @@ from typing import Literal
 
 from pydantic import Field
 
+from . import text
 from ._base import RequestModel, ResponseModel
-from .metadata import LANGUAGE_PATTERN, Language, Tag
+from .metadata import LANGUAGE_PATTERN, Description, Language, SeriesName, Tag, Title
 
 MIB = 1024 * 1024
 MAX_UPLOAD_BYTES = 2 * 1024 * MIB
@@ -36,10 +37,10 @@ UploadState = Literal["uploading", "completing", "completed", "failed", "expired
 
 
 class UploadMetadata(RequestModel):
-    title: str = Field(min_length=1, max_length=300)
-    series: str = Field(min_length=1, max_length=300)
+    title: Title
+    series: SeriesName
     episode: int = Field(ge=0, le=100_000)
-    description: str | None = Field(None, max_length=10_000)
+    description: Description | None = None
     language: str = Field("ko", min_length=2, max_length=35, pattern=LANGUAGE_PATTERN,
                           description="BCP 47 tag; defaults to ko.")
     subtitles: list[Language] | None = Field(None, max_length=50, description="BCP 47 tags of subtitle tracks.")
@@ -47,9 +48,7 @@ class UploadMetadata(RequestModel):
 
 
 class StartUploadRequest(RequestModel):
-    filename: str = Field(
-        min_length=1,
-        max_length=255,
+    filename: text.FileName = Field(
         description="Base name only (no '/', '\\' or control characters), ending in a video container extension the "
         f"Transcoder API takes: {', '.join(VIDEO_EXTENSIONS)}; another extension (FLV, audio-only, images, MPEG "
         "program streams) is 400 UPLOAD_INVALID_FORMAT whose message and details.supported list these.",

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
+from contracts import text
+
 from .errors import InsufficientPermissions, InvalidToken
 from .registry import FunctionSpec
 from .settings import Settings
@@ -23,6 +25,7 @@ _VIEWER = ("videos:read", "videos:stream")
 _UPLOADER = (*_VIEWER, "videos:upload")
 _ADMIN = (*_UPLOADER, "videos:manage", "users:manage")
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {"user": _VIEWER, "uploader": _UPLOADER, "admin": _ADMIN}
+USERNAME_MAX = 256  # contracts/metadata.py: CreateVideoMetadataRequest.uploaderUsername
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,22 @@ def principal_from_claims(claims: dict[str, object]) -> Principal:
         # An unknown claim grants nothing beyond a viewer's rights; it is not an error of the caller's token.
         role = DEFAULT_ROLE
     uid = str(claims.get("uid") or claims.get("sub"))
-    username = str(claims.get("name") or claims.get("email") or uid)
-    return Principal(id=uid, username=username, role=str(role), permissions=ROLE_PERMISSIONS[str(role)])
+    return Principal(id=uid, username=display_name(claims, uid), role=str(role),
+                     permissions=ROLE_PERMISSIONS[str(role)])
+
+
+def display_name(claims: dict[str, object], uid: str) -> str:
+    """The first of the token's ``name`` and ``email`` that passes the text rule (contracts/text.py) within
+    ``USERNAME_MAX`` characters, else the uid: the name is stored as ``uploader.username`` when an upload completes,
+    so a profile name the catalogue would refuse must not reach it."""
+    for candidate in (claims.get("name"), claims.get("email")):
+        if not isinstance(candidate, str):
+            continue
+        try:
+            return text.bounded(text.clean(candidate), 1, USERNAME_MAX)
+        except ValueError:
+            continue
+    return uid
 
 
 def authenticate_user(authorization: str | None, settings: Settings) -> Principal:
@@ -97,13 +114,31 @@ def authenticate_service(authorization: str | None, settings: Settings) -> Princ
 
 def authorize(spec: FunctionSpec, authorization: str | None, settings: Settings) -> Principal | None:
     """Apply a function's access rule from the function list; the principal, or None for public functions."""
+    principal = authenticate(spec, authorization, settings)
+    check_access(principal, spec)
+    return principal
+
+
+def authenticate(spec: FunctionSpec, authorization: str | None, settings: Settings) -> Principal | None:
+    """Who calls a function (None for public ones), before any permission is checked, so that a caller refused
+    by :func:`check_access` is still known (request logs carry their id). A valid user token on a service endpoint
+    is that user; :func:`check_access` then refuses it (403)."""
     if spec.access == "public":
         return None
     if spec.access == "service":
+        from .adapters import firebase_auth
+
+        if firebase_auth.looks_like_firebase_token(bearer_token(authorization)):
+            return authenticate_user(authorization, settings)
         return authenticate_service(authorization, settings)
-    principal = authenticate_user(authorization, settings)
-    require_permission(principal, spec)
-    return principal
+    return authenticate_user(authorization, settings)
+
+
+def check_access(principal: Principal | None, spec: FunctionSpec) -> None:
+    """The function's access rule for an authenticated caller: its permission for users, service identities only
+    where the function list says ``access: service``."""
+    if principal is not None and (principal.kind == "user" or spec.access != "service"):
+        require_permission(principal, spec)
 
 
 def require_permission(principal: Principal, spec: FunctionSpec) -> None:

@@ -4,7 +4,9 @@
 request id (``X-Request-ID`` honoured when sane, else generated) → CORS preflight → route and method check →
 API version (path ``/api/vN`` and ``Accept-Version``) → the function's access rule (Firebase user + permission,
 or service identity) → the handler → the response, or the spec's error envelope for any error → one structured log
-line. No stack trace ever leaves a function; details of unexpected errors appear only with ``KSTREAM_DEBUG``.
+line, which carries the caller's ``userId`` whenever the token was valid, also when the request then failed (a
+viewer's 403 or 404). No stack trace ever leaves a function; details of unexpected errors appear only with
+``KSTREAM_DEBUG``. Errors of ``auth-validate`` are ``AuthValidationError``: the envelope with ``valid: false``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, TypeVar
 import flask
 from pydantic import BaseModel
 
+from contracts.auth import AuthValidationError
 from contracts.envelope import ErrorBody, ErrorResponse
 
 from . import auth
@@ -84,6 +87,10 @@ class ApiRequest:
             values[key] = found[0]
         return validate(model, values, where="query")
 
+    def identify(self, principal: auth.Principal) -> None:
+        """Record the caller a handler authenticated itself (``auth-validate``), for the request's log line."""
+        self.principal = principal
+
     @property
     def user(self) -> auth.Principal:
         if self.principal is None:
@@ -130,9 +137,9 @@ def json_response(body: BaseModel | Mapping[str, Any], status: int = 200, header
     return response
 
 
-def error_response(error: KstreamError, request_id: str, *, extra: Mapping[str, Any] | None = None
+def error_response(error: KstreamError, request_id: str, *, model: type[ErrorResponse] = ErrorResponse
                    ) -> flask.Response:
-    body = ErrorResponse(
+    body = model(
         error=ErrorBody(
             code=error.code,
             message=error.message,
@@ -142,7 +149,6 @@ def error_response(error: KstreamError, request_id: str, *, extra: Mapping[str, 
         )
     )
     payload = body.model_dump(mode="json", exclude_none=True)
-    payload.update(extra or {})
     return json_response(payload, status=error.status, headers=error.headers)
 
 
@@ -182,26 +188,28 @@ def http_function(name: str, handler: Handler | str, settings: Callable[[], Sett
     if spec.http is None:
         raise ValueError(f"{name} is an event function, not an HTTP one")
     resolve = lazy_handler(handler)
+    error_model = AuthValidationError if spec.name == "auth-validate" else ErrorResponse
 
     def entry_point(request: flask.Request) -> flask.Response:
         started = time.perf_counter()
         request_id = request_id_of(request)
-        principal: auth.Principal | None = None
+        caller = _Caller()
         error_code: str | None = None
         try:
             settings = current_settings()
         except KstreamError as exc:  # a bad deployment: say so in the envelope, not a stack trace
-            return error_response(exc, request_id)
+            return error_response(exc, request_id, model=error_model)
         try:
-            response, principal = _dispatch(spec, resolve(), request, request_id, settings)
+            response = _dispatch(spec, resolve(), request, request_id, settings, caller)
         except KstreamError as exc:
             error_code = exc.code
-            response = error_response(exc, request_id, extra={"valid": False} if spec.name == "auth-validate" else None)
+            response = error_response(exc, request_id, model=error_model)
         except Exception as exc:  # a bug: log it whole, answer without it
             error_code = ErrorCode.SYSTEM_ERROR
             logger(settings).exception(f"unhandled error in {spec.name}", exc, request_id=request_id)
             details = {"exception": traceback.format_exception_only(exc)[-1].strip()} if settings.debug else None
-            response = error_response(KstreamError(code=ErrorCode.SYSTEM_ERROR, details=details), request_id)
+            response = error_response(KstreamError(code=ErrorCode.SYSTEM_ERROR, details=details), request_id,
+                                      model=error_model)
         response.headers["X-Request-ID"] = request_id
         response.headers["Access-Control-Allow-Origin"] = "*"
         response.headers["Access-Control-Expose-Headers"] = _CORS_EXPOSE
@@ -217,7 +225,7 @@ def http_function(name: str, handler: Handler | str, settings: Callable[[], Sett
             trace=parse_trace(request.headers.get("X-Cloud-Trace-Context"), request.headers.get("traceparent")),
             route=spec.http.path if spec.http else spec.name,
             function=spec.name,
-            user_id=principal.id if principal else None,
+            user_id=caller.user_id,
             error_code=error_code,
         )
         return response
@@ -226,15 +234,29 @@ def http_function(name: str, handler: Handler | str, settings: Callable[[], Sett
     return entry_point
 
 
-def _dispatch(spec: FunctionSpec, handler: Handler, request: flask.Request, request_id: str, settings: Settings
-              ) -> tuple[flask.Response, auth.Principal | None]:
+@dataclass
+class _Caller:
+    """Who made the request, as far as it got: set once the token is verified, before permissions and the handler,
+    so the log line of a request that then fails still names the user."""
+
+    principal: auth.Principal | None = None
+    request: ApiRequest | None = None
+
+    @property
+    def user_id(self) -> str | None:
+        principal = self.request.principal if self.request is not None else self.principal
+        return principal.id if principal is not None else None
+
+
+def _dispatch(spec: FunctionSpec, handler: Handler, request: flask.Request, request_id: str, settings: Settings,
+              caller: _Caller) -> flask.Response:
     assert spec.http is not None
     if request.method == "OPTIONS":
         preflight = flask.Response(status=204)
         preflight.headers["Access-Control-Allow-Methods"] = f"{spec.http.method}, OPTIONS"
         preflight.headers["Access-Control-Allow-Headers"] = _CORS_ALLOW_HEADERS
         preflight.headers["Access-Control-Max-Age"] = "3600"
-        return preflight, None
+        return preflight
     matched = spec.http.match(request.path)
     if matched is None:
         raise NotFound(f"{request.path} is not served here; this function serves {spec.http.path}",
@@ -245,15 +267,15 @@ def _dispatch(spec: FunctionSpec, handler: Handler, request: flask.Request, requ
                            code=ErrorCode.METHOD_NOT_ALLOWED, headers={"Allow": spec.http.method})
     params, path_version = matched
     check_version(path_version, request.headers.get("Accept-Version"))
-    principal = auth.authorize(spec, request.headers.get("Authorization"), settings)
+    caller.principal = auth.authenticate(spec, request.headers.get("Authorization"), settings)
+    auth.check_access(caller.principal, spec)
     encoding = request.headers.get("Content-Encoding", "").strip().lower()
     if encoding not in ("", "identity"):  # nothing in front of a function decodes bodies; neither do handlers
         raise RequestInvalid(f"Content-Encoding {encoding[:40]!r} is not supported: send the body uncompressed",
                              details={"field": "Content-Encoding"})
-    api_request = ApiRequest(request, spec, params, principal, request_id, settings)
-    result = handler(api_request)
-    response = result if isinstance(result, flask.Response) else json_response(result)
-    return response, principal
+    caller.request = ApiRequest(request, spec, params, caller.principal, request_id, settings)
+    result = handler(caller.request)
+    return result if isinstance(result, flask.Response) else json_response(result)
 
 
 def public_url(request: flask.Request) -> str:

@@ -1,13 +1,17 @@
 """Firebase Auth through firebase-admin: ID-token verification, role claims, users.
 
-With ``FIREBASE_AUTH_EMULATOR_HOST`` set, firebase-admin talks to the Auth emulator and skips signature checks
-(the emulator's tokens are unsigned); the production path verifies RS256 signatures against Google's certificates,
-or against ``KSTREAM_FIREBASE_CERTS_URL`` in tests that serve their own. Because that switch turns signature checks
-off, it is honoured only for ``demo-*`` projects (which cannot exist in Google Cloud): a real project with the
-variable set refuses every token rather than trusting unsigned ones.
+With ``FIREBASE_AUTH_EMULATOR_HOST`` set, firebase-admin talks to the Auth emulator and checks only ``aud``,
+``iss`` and ``sub``: no signature (the emulator's tokens are unsigned) and no times, so an expired token would pass.
+The production path verifies RS256 signatures against Google's certificates, or against
+``KSTREAM_FIREBASE_CERTS_URL`` in tests that serve their own. Because the switch turns signature checks off, it is
+honoured only for ``demo-*`` projects (which cannot exist in Google Cloud): a real project with the variable set
+refuses every token rather than trusting unsigned ones.
 
-firebase-admin checks the header (``kid``, ``alg`` RS256), signature, ``aud``, ``iss``, ``sub``, ``iat`` and ``exp``;
-Firebase's rules also require ``auth_time`` in the past, which is checked here.
+On both paths the claims are then checked here as Firebase documents them (:func:`check_claims`): ``aud`` is the
+project, ``iss`` is ``https://securetoken.google.com/<project>``, ``exp`` in the future, ``iat`` and ``nbf`` (when
+present) and ``auth_time`` in the past. In production firebase-admin has already checked all but ``nbf`` and
+``auth_time``; locally this is what makes an expired, not-yet-valid or wrong-audience token a 401 as in the cloud.
+Only the signature stays unchecked locally (tests/emulator/test_auth_tokens.py proves the signed path).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import math
 import os
 import time
 from typing import TYPE_CHECKING, Any
@@ -71,7 +76,7 @@ def verify_id_token(token: str, settings: Settings) -> dict[str, Any]:
                                  "projects only)")
     try:
         claims = dict(fb_auth.verify_id_token(token, app=app_for(settings), check_revoked=True))
-    except fb_auth.ExpiredIdTokenError:
+    except fb_auth.ExpiredIdTokenError:  # production path; the emulator path meets expiry in check_claims
         raise InvalidToken("The ID token has expired: sign in again to get a fresh one") from None
     except fb_auth.RevokedIdTokenError:
         raise InvalidToken("The ID token has been revoked: sign in again") from None
@@ -85,10 +90,32 @@ def verify_id_token(token: str, settings: Settings) -> dict[str, Any]:
         raise InvalidToken(f"Invalid ID token: {_first_sentence(exc)}") from None
     except fb_exceptions.FirebaseError as exc:
         raise Unavailable(f"Firebase Auth is unreachable: {exc.code}") from None
-    auth_time = claims.get("auth_time")
-    if isinstance(auth_time, bool) or not isinstance(auth_time, int | float) or auth_time > time.time():
-        raise InvalidToken("Invalid ID token: its auth_time (when the user signed in) must be a time in the past")
+    check_claims(claims, settings.project_id, time.time())
     return claims
+
+
+def check_claims(claims: dict[str, Any], project_id: str, now: float) -> None:
+    """The audience, issuer and times of an ID token's claims; InvalidToken naming the first that is wrong."""
+    if claims.get("aud") != project_id:
+        raise InvalidToken(f"Invalid ID token: its audience (aud) must be {project_id!r}")
+    if claims.get("iss") != FIREBASE_ISSUER_PREFIX + project_id:
+        raise InvalidToken(f"Invalid ID token: its issuer (iss) must be {FIREBASE_ISSUER_PREFIX + project_id!r}")
+    expires = _time_claim(claims, "exp", required=True)
+    if expires is not None and expires <= now:
+        raise InvalidToken("The ID token has expired: sign in again to get a fresh one")
+    for name, meaning in (("iat", "issued"), ("nbf", "valid"), ("auth_time", "the user signed in")):
+        moment = _time_claim(claims, name, required=name != "nbf")
+        if moment is not None and moment > now:
+            raise InvalidToken(f"Invalid ID token: its {name} (when {meaning}) must be a time in the past")
+
+
+def _time_claim(claims: dict[str, Any], name: str, *, required: bool) -> float | None:
+    value = claims.get(name)
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidToken(f"Invalid ID token: its {name} claim must be a number of seconds since 1970")
+    return float(value)
 
 
 def set_role(email: str, role: str, settings: Settings) -> str:

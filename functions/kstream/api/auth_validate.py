@@ -22,6 +22,7 @@ def validate_token(request: ApiRequest) -> flask.Response:
         principal = auth.authenticate_user(authorization, request.settings)
     else:
         principal = auth.authenticate_service(authorization, request.settings)
+    request.identify(principal)
     original_uri = request.raw.headers.get("X-Original-URI")
     if original_uri:
         _check_reach(principal, original_uri, request.raw.headers.get("X-Original-Method"))
