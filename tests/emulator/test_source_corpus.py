@@ -12,7 +12,7 @@ For each corpus sample (tests/media_corpus.py) it checks what a viewer would see
               (idet finds them there, so the check cannot pass by luck)
     sound     AAC stereo with energy in both channels (``astats`` RMS per channel); dual-mono carries the first
               programme on both channels (the L-R difference is silent)
-    sync      the first and last instant of sound (decoded; silencedetect trims priming and padding) against the
+    sync      the first and last instant of sound (decoded; silence under -30 dB at either end is not sound) against the
               first and last picture (packet timestamps): the offsets at start and end equal the source's within
               one output frame. The corpus tones sound from the first sample to the last; the pictures have no
               flash marks, so a picture shifted against its own timestamps would go unseen.
@@ -226,10 +226,11 @@ _SILENCE = re.compile(r"silence_(start|end): (-?[\d.]+)")
 
 def _audible(url: str, headers: list[str], stream: str) -> tuple[float, float]:
     """(first, last) instant of sound in ``stream``, decoded as a player does (encoder priming the container marks
-    is skipped; priming it does not mark, and padding, are silence): the corpus tones run from the first sample
-    to the last, so silence at either end is time the sound was moved by."""
+    is skipped; priming it does not mark, and padding, count as silence): the corpus tones run from the first
+    sample to the last at -9 to -21 dBFS, so anything under -30 dB for 5 ms at either end (priming, codec
+    pre-echo, padding) is time the sound was moved by."""
     out = _run(["ffmpeg", "-hide_banner", "-nostats", "-copyts", *headers, "-i", url, "-map", stream, "-af",
-                "silencedetect=n=-50dB:d=0.005,ashowinfo", "-f", "null", "-"])  # -copyts: ffprobe's timeline
+                "silencedetect=n=-30dB:d=0.005,ashowinfo", "-f", "null", "-"])  # -copyts: ffprobe's timeline
     frames = [(float(t), int(n) / int(r)) for t, r, n in _FRAME.findall(out)]
     assert frames, out[-1500:]
     first, last = frames[0][0], frames[-1][0] + frames[-1][1]
