@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from .auth import AuthValidationError
 from .endpoints import COMMON_ERRORS, ENDPOINTS, USER_ERRORS, Endpoint
 from .envelope import ErrorResponse
 from .errors import DEFAULT_MESSAGES, HTTP_STATUS, ErrorCode
@@ -61,6 +62,10 @@ EXTRA_HEADERS: dict[str, list[dict[str, Any]]] = {
 }
 
 
+# Functions whose errors carry more than the envelope (http.py builds them from the same model).
+ERROR_MODELS: dict[str, type[BaseModel]] = {"auth-validate": AuthValidationError}
+
+
 def _load_functions() -> list[dict[str, Any]]:
     with FUNCTIONS_FILE.open(encoding="utf-8") as handle:
         return [f for f in yaml.safe_load(handle)["functions"] if f.get("http")]
@@ -68,6 +73,7 @@ def _load_functions() -> list[dict[str, Any]]:
 
 def _models() -> list[type[BaseModel]]:
     found: dict[str, type[BaseModel]] = {"ErrorResponse": ErrorResponse}
+    found.update({model.__name__: model for model in ERROR_MODELS.values()})
     for endpoint in ENDPOINTS.values():
         for model in (endpoint.request, endpoint.response):
             if model is not None:
@@ -95,14 +101,14 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     return params
 
 
-def _error_responses(codes: tuple[ErrorCode, ...]) -> dict[str, Any]:
+def _error_responses(codes: tuple[ErrorCode, ...], model: type[BaseModel] = ErrorResponse) -> dict[str, Any]:
     by_status: dict[int, list[ErrorCode]] = defaultdict(list)
     for code in codes:
         by_status[HTTP_STATUS[code]].append(code)
     return {
         str(status): {
             "description": "; ".join(f"{code.value}: {DEFAULT_MESSAGES[code]}" for code in sorted(set(found))),
-            "content": {"application/json": {"schema": {"$ref": REF.format(model="ErrorResponse")}}},
+            "content": {"application/json": {"schema": {"$ref": REF.format(model=model.__name__)}}},
         }
         for status, found in sorted(by_status.items())
     }
@@ -158,7 +164,7 @@ def _operation(function: dict[str, Any], endpoint: Endpoint) -> dict[str, Any]:
                                                for media in endpoint.response_media_types}}
     responses: dict[str, Any] = {str(endpoint.success_status): ok}
     responses.update({str(status): {"description": text} for status, text in endpoint.extra_responses.items()})
-    responses.update(_error_responses(tuple(codes)))
+    responses.update(_error_responses(tuple(codes), ERROR_MODELS.get(function["name"], ErrorResponse)))
     operation["responses"] = dict(sorted(responses.items()))
     return operation
 

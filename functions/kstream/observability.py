@@ -2,8 +2,11 @@
 
 Cloud Run functions turn each JSON line on stdout into a LogEntry: ``severity``, ``message``, ``httpRequest``,
 ``logging.googleapis.com/trace`` and ``logging.googleapis.com/labels`` are lifted into the entry. The request line
-also feeds the log-based latency metric ``kstream/request_latency`` (by route and status) that Terraform declares.
-Tokens, Authorization headers and request bodies are never logged.
+also feeds the spec's request metric, ``http_request_duration_seconds`` with labels ``method``, ``route`` and
+``status_code``: in the cloud a log-based distribution metric ``<prefix>/http_request_duration_seconds``
+(terraform/modules/observability/metrics.tf) reads them from ``httpRequest.requestMethod``, ``route`` and
+``httpRequest.status`` of that line; locally :class:`RequestDurations` renders the same histogram in the Prometheus
+text format. Tokens, Authorization headers and request bodies are never logged.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import re
 import sys
 import traceback
 import uuid
+from collections import defaultdict
 from datetime import UTC, datetime
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -141,6 +145,48 @@ class StructuredLogger:
         # Error Reporting groups entries whose message carries the stack trace.
         stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         self.log("ERROR", f"{message}\n{stack}", request_id=request_id, **fields)
+
+
+REQUEST_DURATION_METRIC = "http_request_duration_seconds"
+REQUEST_DURATION_LABELS = ("method", "route", "status_code")
+REQUEST_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class RequestDurations:
+    """The spec's ``http_request_duration_seconds`` histogram (labels method, route, status_code) in the Prometheus
+    text format: what a local process serves where the cloud has the log-based metric of the same name."""
+
+    def __init__(self, buckets: tuple[float, ...] = REQUEST_DURATION_BUCKETS) -> None:
+        self.bounds = buckets
+        self.buckets: dict[tuple[str, str, int], list[int]] = defaultdict(lambda: [0] * len(self.bounds))
+        self.sums: dict[tuple[str, str, int], float] = defaultdict(float)
+        self.counts: dict[tuple[str, str, int], int] = defaultdict(int)
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (method, route, status)
+        self.counts[key] += 1
+        self.sums[key] += seconds
+        for index, bound in enumerate(self.bounds):
+            if seconds <= bound:
+                self.buckets[key][index] += 1
+
+    def render(self) -> str:
+        name = REQUEST_DURATION_METRIC
+        lines = [f"# HELP {name} Duration of HTTP requests in seconds, by method, route template and status code.",
+                 f"# TYPE {name} histogram"]
+        for key, counts in sorted(self.buckets.items()):
+            labels = ",".join(f'{label}="{_label_value(value)}"'
+                              for label, value in zip(REQUEST_DURATION_LABELS, key, strict=True))
+            for bound, count in zip(self.bounds, counts, strict=True):
+                lines.append(f'{name}_bucket{{{labels},le="{bound}"}} {count}')
+            lines.append(f'{name}_bucket{{{labels},le="+Inf"}} {self.counts[key]}')
+            lines.append(f"{name}_sum{{{labels}}} {self.sums[key]:.6f}")
+            lines.append(f"{name}_count{{{labels}}} {self.counts[key]}")
+        return "\n".join(lines) + "\n"
+
+
+def _label_value(value: object) -> str:
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 _process_logger: StructuredLogger | None = None

@@ -1,8 +1,11 @@
 """Who may stream a video, and the Cloud CDN credentials that let a player fetch it.
 
 Rule: the caller must be able to see the video (the catalog's visibility rule, :meth:`Viewer.can_see`) AND the
-video must be ``ready`` (only then do its renditions exist). A missing video is 404 STREAM_VIDEO_NOT_FOUND, a
-video the caller cannot see or that is not ready yet is 403 STREAM_ACCESS_DENIED.
+video must be ``ready`` (only then do its renditions exist). A missing video and a video the caller cannot see
+(another uploader's processing or failed video) are the same 404 STREAM_VIDEO_NOT_FOUND, as on
+``/api/videos/{videoId}`` and in series: the answer never tells that a hidden video exists. Only a video the caller
+can see but that is not ready yet (their own upload, or any for an admin) is 403 STREAM_ACCESS_DENIED, with its
+status.
 
 Credentials: one *grant* per answer, for the video's prefix ``{cdn_base_url}/videos/<videoId>/`` (trailing slash:
 ``.../videos/abc/`` never matches ``.../videos/abcd/...``), expiring after ``GRANT_TTL``. A grant is given twice:
@@ -59,12 +62,10 @@ def video_not_found(video_id: str) -> NotFound:
 
 
 def check_can_stream(viewer: Viewer, doc: Mapping[str, Any] | None, video_id: str) -> Mapping[str, Any]:
-    """The video document when ``viewer`` may stream it; NotFound / STREAM_ACCESS_DENIED otherwise."""
-    if doc is None:
+    """The video document when ``viewer`` may stream it; NotFound (also for a video hidden from the viewer) or
+    STREAM_ACCESS_DENIED (visible to the viewer, not ready) otherwise."""
+    if doc is None or not viewer.can_see(doc):
         raise video_not_found(video_id)
-    if not viewer.can_see(doc):
-        raise KstreamError(f"You cannot access video {video_id!r}", code=ErrorCode.STREAM_ACCESS_DENIED,
-                           details={"videoId": video_id})
     status = doc.get("status", READY)
     if status != READY:
         raise KstreamError(f"Video {video_id!r} is {status}: it can be streamed once it is ready",

@@ -85,3 +85,55 @@ resource "google_logging_metric" "dropped_events" {
     function = "EXTRACT(jsonPayload.function)"
   }
 }
+
+# The spec's request metric under its own name and labels (method, route, status_code), from the same request log
+# line as request_latency (functions/kstream/observability.py; locally RequestDurations serves it in the Prometheus
+# text format). Type: logging.googleapis.com/user/<prefix>/http_request_duration_seconds.
+resource "google_logging_metric" "http_request_duration_seconds" {
+  project     = var.project_id
+  name        = "${var.prefix}/http_request_duration_seconds"
+  description = "Duration of kstream API requests in seconds as the functions measured them, by method, route template and status code (the spec's http_request_duration_seconds)."
+  filter = join(" AND ", [
+    "resource.type=\"cloud_run_revision\"",
+    local.services_clause,
+    "jsonPayload.route:*",
+    "${local.http}.latency:*",
+  ])
+
+  metric_descriptor {
+    metric_kind  = "DELTA"
+    value_type   = "DISTRIBUTION"
+    unit         = "s"
+    display_name = "http_request_duration_seconds"
+
+    labels {
+      key         = "method"
+      value_type  = "STRING"
+      description = "HTTP method of the request."
+    }
+    labels {
+      key         = "route"
+      value_type  = "STRING"
+      description = "Route template of the function (e.g. /api/stream/{videoId})."
+    }
+    labels {
+      key         = "status_code"
+      value_type  = "STRING"
+      description = "HTTP status code of the response."
+    }
+  }
+
+  value_extractor = "REGEXP_EXTRACT(${local.http}.latency, \"([0-9.]+)s\")"
+  label_extractors = {
+    method      = "EXTRACT(${local.http}.requestMethod)"
+    route       = "EXTRACT(jsonPayload.route)"
+    status_code = "EXTRACT(${local.http}.status)"
+  }
+
+  # Prometheus' default buckets, 5 ms to 10 s, as the local histogram.
+  bucket_options {
+    explicit_buckets {
+      bounds = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+    }
+  }
+}
