@@ -14,6 +14,8 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -24,11 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kstream.client import UploadApi, Uploader
+from kstream import leases
+from kstream.client import Interrupted, UploadApi, Uploader
 
 from local_emulator import tokens
 from local_emulator.processes import http_ok
-from local_emulator.stack import LocalCloud, StackConfig
+from local_emulator.stack import FUNCTIONS_DIR, REPO, LocalCloud, StackConfig
 from tests.emulator import transcode_support as ts
 from tests.helpers import api_as
 
@@ -110,7 +113,7 @@ class Scenario:
     def upload(self, on_chunk: Callable[[int], None] | None = None) -> str:
         """The upload client, run again (as a user would) until it succeeds; the video id."""
         source = ts.make_source(self.media, "fault-source.mp4")
-        metadata = {"title": "Fault episode", "series": self.run.series, "episode": 1, "language": "ko"}
+        metadata = self._metadata()
         last: Exception | None = None
         deadline = time.monotonic() + READY_WITHIN
         while time.monotonic() < deadline:
@@ -130,6 +133,9 @@ class Scenario:
                 on_chunk = None
                 time.sleep(1)
         raise AssertionError(f"the upload never succeeded: {last}")
+
+    def _metadata(self) -> dict[str, Any]:
+        return {"title": "Fault episode", "series": self.run.series, "episode": 1, "language": "ko"}
 
     def wait_ready(self) -> dict[str, Any]:
         video = ts.wait_for(lambda: (lambda v: v if v.get("status") in ("ready", "failed") else None)(
@@ -176,32 +182,59 @@ class Scenario:
         return self.run
 
     def _complete_killed(self) -> None:
-        """Start the upload; kill the functions workers while one holds the session's completion lease; the
-        client's next complete must take over the dead holder's lease within one lease."""
-        outcome: dict[str, Any] = {}
+        """The chunks are sent; a function instance takes the session's completion lease (its heartbeat renewing
+        it) and is killed together with every functions worker; the client's next complete takes the dead
+        holder's lease over within one lease, and the 503 it meets meanwhile says truly when to come back."""
+        stop = threading.Event()
+        source = ts.make_source(self.media, "fault-source.mp4")
+        count = -(-source.stat().st_size // (256 * 1024))
+        sent: set[int] = set()
 
-        def client() -> None:
-            outcome["video"] = self.upload()
+        def after_chunk(index: int) -> None:
+            sent.add(index)
+            if len(sent) == count:
+                stop.set()  # every chunk is stored: the client stops before its complete
 
-        def completing() -> bool:
-            uploads = _firestore_doc(self.cfg, f"uploads/{self.run.upload_id}") if self.run.upload_id else {}
-            return _field(uploads, "status") == "completing"
+        uploader = Uploader(UploadApi(self.cfg.gateway_url, self.token), chunk_size=256 * 1024, parallel=2,
+                            final_algorithm="md5", state_dir=self.state_dir, show_progress=False)
+        with contextlib.suppress(Interrupted):
+            uploader.upload(source, self._metadata(), stop=stop, on_chunk=after_chunk)
+        saved = next(self.state_dir.glob("*.json"))
+        self.run.upload_id = json.loads(saved.read_text())["session"]["upload_id"]
+        env = {**os.environ, **self.cfg.emulator_env(), "PYTHONPATH": os.pathsep.join([str(FUNCTIONS_DIR), str(REPO)])}
+        holder = subprocess.Popen([sys.executable, "-c", _HOLDER, self.run.upload_id, self.cfg.project_id], env=env,
+                                  stdout=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "LEASED"
+            time.sleep(leases.HEARTBEAT_SECONDS + 1)  # renewed at least once by now
+            refused = api_as(self.cfg, "uploader", self.email).post(
+                f"/api/upload/chunk/{self.run.upload_id}/0", data=b"x",
+                headers={"Content-Type": "application/octet-stream", "X-Chunk-Checksum": "0" * 32})
+            assert refused.status_code == 503, refused.text
+            assert 1 <= int(refused.headers["Retry-After"]) <= leases.LEASE_SECONDS, refused.headers
+        finally:
+            os.killpg(holder.pid, signal.SIGKILL)
+            holder.wait()
+        self.kill("functions")
+        self.upload()  # run again: resumes the session, completes it
 
-        # The upload id is known once start answers: watch the session from the state file the client saves.
-        worker = threading.Thread(target=client, daemon=True)
-        worker.start()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and worker.is_alive():
-            for saved in self.state_dir.glob("*.json") if self.state_dir.exists() else []:
-                with contextlib.suppress(OSError, ValueError, KeyError):
-                    self.run.upload_id = self.run.upload_id or json.loads(saved.read_text())["session"]["upload_id"]
-            if completing():
-                self.kill("functions")
-                break
-            time.sleep(0.005)
-        worker.join(READY_WITHIN)
-        assert "video" in outcome, self.run
-        assert self.run.killed_at is not None, f"the complete ended before it could be killed: {self.run}"
+
+# A function instance that takes an upload's completion lease and keeps it alive until it is killed.
+_HOLDER = """
+import sys, time
+from datetime import UTC, datetime
+from google.cloud import firestore
+from kstream import leases
+from kstream.uploads.repository import UploadRepository
+
+upload_id, project = sys.argv[1], sys.argv[2]
+repo = UploadRepository(firestore.Client(project=project))
+taken = repo.begin_complete(upload_id, datetime.now(UTC), leases.LEASE_SECONDS)
+assert taken.kind == "lease", taken.kind
+with leases.Heartbeat(lambda until: repo.renew(upload_id, taken.lease_id, until)):
+    print("LEASED", flush=True)
+    time.sleep(600)
+"""
 
 
 def check_converged(cloud: LocalCloud, run: Run) -> None:
@@ -209,7 +242,7 @@ def check_converged(cloud: LocalCloud, run: Run) -> None:
     cfg = cloud.config
     jobs = ts.transcoder_jobs_for(ts.settings_for(cfg), run.job_id)
     assert len(jobs) == 1, (jobs, run)
-    listed = api_as(cfg, "admin").get("/api/videos", params={"series": run.series}).json()
+    listed = api_as(cfg, "admin").get("/api/metadata/videos/search", params={"series": run.series}).json()
     assert [v["id"] for v in listed["videos"]] == [run.video_id], (listed, run)
     upload = _firestore_doc(cfg, f"uploads/{run.upload_id}")
     assert _field(upload, "status") == "completed", (upload, run)
