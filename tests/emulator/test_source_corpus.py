@@ -10,8 +10,9 @@ For each corpus sample (tests/media_corpus.py) it checks what a viewer would see
     picture   H.264 8-bit 4:2:0, square pixels; ffmpeg's ``idet`` (multi-frame) on the top rendition finds no
               more interlaced frames than in the source, and none at all where the source's fields carry motion
               (idet finds them there, so the check cannot pass by luck)
-    sound     AAC stereo with energy in both channels (``astats`` RMS per channel); dual-mono carries the first
-              programme on both channels (the L-R difference is silent)
+    sound     AAC stereo with energy in both channels (``astats`` RMS per channel); 5.1 downmixed by BS.775 (each
+              source channel's tone measured on each side: front 0 dB, centre and surround -3 dB, the other side's
+              channels and LFE absent); dual-mono carries the first programme on both channels (L-R is silent)
     sync      the first and last instant of sound (decoded; silence under -30 dB at either end is not sound) against the
               first and last picture (packet timestamps): the offsets at start and end equal the source's within
               one output frame. The corpus tones sound from the first sample to the last; the pictures have no
@@ -244,6 +245,29 @@ def _audible(url: str, headers: list[str], stream: str) -> tuple[float, float]:
     return first, last
 
 
+# The 5.1 sources play one tone per channel (tests/media_corpus.py, and field_motion_1080i_ts above).
+TONES_51 = {"FL": 330, "FR": 440, "FC": 550, "LFE": 110, "SL": 660, "SR": 770}
+
+
+def _band_level(url: str, headers: list[str], stream: str, channel: int, hertz: int) -> float:
+    """RMS (dBFS) of one output channel in a narrow band around ``hertz``."""
+    (level,) = _rms_per_channel(url, headers, stream, f"pan=mono|c0=c{channel},bandpass=f={hertz}:width_type=h:w=15")
+    return level
+
+
+def _assert_downmix(url: str, headers: list[str], stream: str) -> None:
+    levels = {(side, name): _band_level(url, headers, stream, side, hz) for side in (0, 1)
+              for name, hz in TONES_51.items()}
+    for side, (front, surround, other_front, other_surround) in enumerate((("FL", "SL", "FR", "SR"),
+                                                                          ("FR", "SR", "FL", "SL"))):
+        got = {name: levels[(side, name)] for name in TONES_51}
+        assert got[front] > -20, got
+        assert got["FC"] - got[front] == pytest.approx(-3.0, abs=1.0), got  # centre at -3 dB
+        assert got[surround] - got[front] == pytest.approx(-3.0, abs=1.0), got  # its surround at -3 dB
+        for absent in (other_front, other_surround, "LFE"):
+            assert got[absent] < got[front] - 15, (absent, got)  # not on this side / dropped
+
+
 def expected_top(width: int, height: int) -> tuple[int, int]:
     """The display size fit (not upscaled) into the 1080p box of the source's orientation, both sides even."""
     long_box, short_box = TOP_BOX
@@ -306,6 +330,9 @@ def test_a_source_as_delivered_plays_right(local_cloud: StackConfig, corpus: Pat
     if expected.audio_dual_mono:  # the first programme on both channels: L - R is silence
         (difference,) = _rms_per_channel(url, _auth(local_cloud), f"0:{audio['index']}", "pan=mono|c0=c0-c1")
         assert difference < -60, difference
+
+    if expected.audio_channels == 6:  # BS.775: L = FL + (C + SL) -3 dB, R = FR + (C + SR) -3 dB, no LFE
+        _assert_downmix(url, _auth(local_cloud), f"0:{audio['index']}")
 
     # frame rate: constant in the output (a VFR phone clip too), so 2 s GOPs are whole frames in every rung
     pts = sorted(t for i, t, _ in out.packets if i == top["index"])
