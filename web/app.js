@@ -202,8 +202,18 @@ function subtitleRow() {
     "aria-label": "Subtitle file" });
   const language = h("input", { class: "subtitle-language", placeholder: "en", maxlength: "35", size: "6",
     "aria-label": "Language (BCP 47)", autocomplete: "off", spellcheck: false });
-  const label = h("input", { class: "subtitle-label", placeholder: "English", maxlength: "80",
-    "aria-label": "Label (optional)" });
+  const label = h("input", { class: "subtitle-label", maxlength: "80", "aria-label": "Label (optional)" });
+  // The label's placeholder is what the API will call the track when it is left empty: the language's own name.
+  const nameLanguage = () => {
+    let name = "";
+    try {
+      const tag = language.value.trim();
+      if (LANGUAGE_PATTERN.test(tag)) name = new Intl.DisplayNames([tag], { type: "language" }).of(tag) || "";
+    } catch { /* a tag Intl does not know */ }
+    label.placeholder = name || "(the language's name)";
+  };
+  nameLanguage();
+  language.addEventListener("input", nameLanguage);
   const kind = h("select", { class: "subtitle-kind", "aria-label": "Kind" },
     h("option", { value: "subtitles" }, "Subtitles"), h("option", { value: "captions" }, "Captions (CC)"));
   const isDefault = h("input", { type: "radio", name: "subtitle-default", class: "subtitle-default" });
@@ -211,13 +221,14 @@ function subtitleRow() {
   const remove = h("button", { type: "button", class: "remove", "aria-label": "Remove this subtitle file",
     title: "Remove" }, "✕");
   const row = h("div", { class: "subtitle-row" },
-    h("label", {}, "File", file), h("label", {}, "Language", language), h("label", {}, "Label", label),
+    h("label", { class: "file" }, "File", file), h("label", {}, "Language", language), h("label", {}, "Label", label),
     h("label", {}, "Kind", kind), h("label", { class: "default" }, isDefault, "Default"), remove, status);
   file.addEventListener("change", () => {
     const chosen = file.files[0];
     if (!chosen) return;
     const tag = languageFromFileName(chosen.name);
     if (tag) language.value = tag;
+    nameLanguage();
     row.show(subtitleFileProblem(chosen), "invalid");
   });
   remove.addEventListener("click", () => row.remove());
@@ -353,8 +364,8 @@ function showUpload() {
         status.textContent = `Sending ${wanted.length} subtitle file${wanted.length === 1 ? "" : "s"}…`;
         if (!(await sendSubtitles(wanted))) {
           status.replaceChildren(h("span", { class: "error", id: "upload-subtitle-problem" },
-            "A subtitle file was refused (see below): fix it or remove it, then Continue. "
-            + "The video itself is stored and will not be sent again."));
+            "A subtitle file was refused (its row says why): fix the file or its language, or remove the row, "
+            + "then Continue. The video itself is stored and will not be sent again."));
           submit.textContent = "Continue";
           lock(false);
           return;
