@@ -10,6 +10,11 @@ rejected, and leave the videos collection as it was.
 The cases derive from the function list and the contracts (contracts/endpoints.py: request body and query models),
 so a new function is swept without touching this file; only a function with a request body needs a sample body in
 SAMPLE_BODIES (the test says so). Requests run a few at a time on one session.
+
+Odd text goes into every string field of every body and query model and into every path parameter: control and
+format characters (C0 including U+001C-U+001F, C1, U+2028/2029, bidi controls, zero-width) must be a 4xx naming the
+field where the text rule (contracts/text.py) applies; full-width letters and combining Hangul jamo, which the rule
+accepts, may succeed but never end in a 5xx. And what upload/start accepts, upload/complete completes.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
+from urllib.parse import quote, urlencode
 
 import pytest
 import requests
@@ -59,6 +65,7 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "metadata-upsert": {"videoId": "sweep-video", "title": "t", "series": "s", "episode": 1, "description": "",
                         "duration": 1.0, "fileSize": 1, "uploaderId": "u", "uploaderUsername": "u",
                         "availableQualities": ["360p"], "thumbnailUrl": "", "language": "ko"},
+    "subtitle-put": {"fileName": "sweep.srt", "content": "", "label": "Sweep"},  # no such video: never stored
 }
 
 
@@ -74,6 +81,7 @@ class Case:
     statuses: tuple[int, ...] = ()  # empty: any 4xx
     code: ErrorCode | None = None
     check: Any = None  # an extra check of the error body: callable(error) -> str | None (a complaint)
+    success_ok: bool = False  # odd but valid input: a 2xx is as good as a 4xx; a 5xx never is
 
 
 def role_for(spec: FunctionSpec) -> str:
@@ -142,8 +150,9 @@ def auth_cases(spec: FunctionSpec, cfg: StackConfig) -> list[Case]:
 def method_cases(spec: FunctionSpec) -> list[Case]:
     assert spec.http is not None
     allowed = {spec.http.method, "HEAD"} if spec.http.method == "GET" else {spec.http.method}
+    served = {method for method in METHODS if FUNCTIONS.match(concrete(spec), method)}  # other functions' routes
     return [Case(f"method: {method}", method, concrete(spec), role_for(spec), statuses=(405,),
-                 code=ErrorCode.METHOD_NOT_ALLOWED) for method in METHODS if method not in allowed]
+                 code=ErrorCode.METHOD_NOT_ALLOWED) for method in METHODS if method not in allowed | served]
 
 
 def version_cases(spec: FunctionSpec) -> list[Case]:
@@ -291,6 +300,110 @@ def query_cases(spec: FunctionSpec) -> list[Case]:
     return cases
 
 
+REFUSED_TEXT = {
+    "NUL inside": "a\x00b",
+    "ESC inside": "a\x1bb",
+    "DEL inside": "a\x7fb",
+    "C1 NEL inside": "a\x85b",
+    "C1 CSI inside": "a\x9bb",
+    "U+2028 inside": "a\u2028b",
+    "U+2029 inside": "a\u2029b",
+    "bidi override RLO": "a\u202eb",
+    "bidi isolate RLI..PDI": "a\u2067b\u2069c",
+    "LRM": "a\u200eb",
+    "zero-width space": "a\u200bb",
+    "word joiner": "a\u2060b",
+    "BOM first": "\ufeffab",
+    "a lone zero-width joiner": "\u200d",
+}
+ODD_TEXT = {  # accepted (a field that must not be empty refuses the first two, as empty, naming the field)
+    "only U+001C": "\x1c",
+    "only U+001C-U+001F": "\x1c\x1d\x1e\x1f",
+    "full-width letters": "ＫＤＲＡＭＡ　１",
+    "combining Hangul jamo": "\u1112\u1161\u11ab\u1100\u116e\u11a8",  # 한국 typed as six jamo
+    "a word between U+001C and U+001F": "\x1c드라마\x1f",
+}
+
+
+def _min_length(annotation: Any) -> int:
+    """The largest minimum length declared anywhere in a field's type (0 when none)."""
+    found = [getattr(meta, "min_length", None) for meta in getattr(annotation, "__metadata__", ())]
+    found += [getattr(inner, "min_length", None) for meta in getattr(annotation, "__metadata__", ())
+              for inner in getattr(meta, "metadata", ())]
+    nested = [_min_length(arg) for arg in get_args(annotation)]
+    return max([value for value in found if isinstance(value, int)] + nested + [0])
+
+
+def _has_text_rule(annotation: Any) -> bool:
+    """Whether a field's type carries the text rule (an AfterValidator from contracts/text.py)."""
+    for meta in getattr(annotation, "__metadata__", ()):
+        if getattr(getattr(meta, "func", None), "__module__", "") == "contracts.text":
+            return True
+    return any(_has_text_rule(arg) for arg in get_args(annotation))
+
+
+def string_fields(model: type[BaseModel], sample: dict[str, Any], prefix: str = ""
+                  ) -> list[tuple[str, bool, bool, bool]]:
+    """(dotted path, is a list of strings, under the text rule, never empty) of every string field reachable
+    from ``sample``: nested models only where the sample has them, so a case never makes a body valid enough to
+    act. Text that trims to nothing is refused, naming the field, only where the field must not be empty."""
+    found = []
+    for name, info in model.model_fields.items():
+        kind = _unoptional(info.annotation)
+        inner = get_args(kind)[0] if get_origin(kind) is list else kind
+        base = getattr(inner, "__origin__", inner)  # Annotated[str, ...] -> str
+        if isinstance(base, type) and issubclass(base, BaseModel):
+            if isinstance(sample.get(name), dict):
+                found += string_fields(base, sample[name], f"{prefix}{name}.")
+        elif base is str:
+            ruled = _has_text_rule(info.annotation) or any(
+                getattr(getattr(m, "func", None), "__module__", "") == "contracts.text" for m in info.metadata)
+            least = max(_min_length(info.annotation), *[getattr(m, "min_length", 0) or 0 for m in info.metadata], 0)
+            found.append((f"{prefix}{name}", get_origin(kind) is list, ruled, least > 0))
+    return found
+
+
+def _with(sample: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    head, _, rest = path.partition(".")
+    if rest:
+        return {**sample, head: _with(dict(sample.get(head) or {}), rest, value)}
+    return {**sample, head: value}
+
+
+def text_cases(spec: FunctionSpec) -> list[Case]:
+    """Refused and odd text in every string field of the body and query, and in every path parameter."""
+    assert spec.http is not None
+    endpoint, cases = ENDPOINTS[spec.name], []
+    role = role_for(spec)
+    if endpoint.request is not None:
+        sample = SAMPLE_BODIES[spec.name]
+        for path, is_list, ruled, nonempty in string_fields(endpoint.request, sample):
+            for label, value in {**REFUSED_TEXT, **ODD_TEXT}.items():
+                odd = label in ODD_TEXT
+                shown = value if not path.endswith(("filename", "fileName")) else f"x{value}.mp4"
+                body = _with(sample, path, [shown] if is_list else shown)
+                # Accepted text really starts uploads: each such case signs in a user of its own (10 starts/hour).
+                token = f"odd-{spec.name}-{path}-{label}" if odd and spec.name == "upload-start" else role
+                cases.append(Case(f"text: {path} with {label}", spec.http.method, concrete(spec), token,
+                                  *json_body(body), success_ok=odd,
+                                  check=names_fields(path if not is_list else f"{path}.0") if ruled and (
+                                      not odd or (label.startswith("only") and nonempty)) else None))
+    if endpoint.query is not None:
+        for path, _, ruled, nonempty in string_fields(endpoint.query, {}):
+            for label, value in {**REFUSED_TEXT, **ODD_TEXT}.items():
+                odd = label in ODD_TEXT
+                cases.append(Case(f"text: ?{path} with {label}", "GET", f"{concrete(spec)}?{urlencode({path: value})}",
+                                  role, success_ok=odd, check=names_fields(path) if ruled and (
+                                      not odd or (label.startswith("only") and nonempty)) else None))
+    headers, body = _body_for(spec)
+    for name in re.findall(r"\{(\w+)\}", spec.http.path):
+        for label, value in {**REFUSED_TEXT, **ODD_TEXT}.items():
+            encoded = quote(value.encode("utf-8"), safe="")
+            cases.append(Case(f"text: {{{name}}} with {label}", spec.http.method, concrete(spec, {name: encoded}),
+                              role, headers, body, success_ok=label in ODD_TEXT))
+    return cases
+
+
 def extra_cases(spec: FunctionSpec, session: dict[str, Any]) -> list[Case]:
     """Inputs only one function reads: the X-Original-URI of auth-validate, the raw chunk body of upload-chunk."""
     if spec.name == "auth-validate":
@@ -322,7 +435,7 @@ def extra_cases(spec: FunctionSpec, session: dict[str, Any]) -> list[Case]:
 
 def cases_for(spec: FunctionSpec, cfg: StackConfig, body_limit: int, session: dict[str, Any]) -> list[Case]:
     return [*auth_cases(spec, cfg), *method_cases(spec), *version_cases(spec), *path_cases(spec),
-            *body_cases(spec, body_limit), *query_cases(spec), *extra_cases(spec, session)]
+            *body_cases(spec, body_limit), *query_cases(spec), *text_cases(spec), *extra_cases(spec, session)]
 
 
 # ========================================================================================= HTTP: the checks
@@ -345,6 +458,8 @@ def expired_service_token(cfg: StackConfig) -> str:
 def complaint(case: Case, response: requests.Response) -> str | None:
     """What is wrong with the answer to a bad request, or None."""
     text = response.text
+    if case.success_ok and 200 <= response.status_code < 300:
+        return None
     if case.statuses and response.status_code not in case.statuses:
         return f"status {response.status_code}, expected {case.statuses}: {text[:200]}"
     if not 400 <= response.status_code < 500:
@@ -428,12 +543,88 @@ def test_every_http_function_answers_bad_input_with_the_envelope(
     cases = cases_for(spec, local_cloud, body_limit, upload_session)
     tokens = {role: token_for(local_cloud, role) for role in ("user", "uploader", "admin", "service")}
     tokens["uploader-sweep"] = upload_session["token"]
+    for case in cases:
+        if case.token and case.token.startswith("odd-") and case.token not in tokens:
+            tokens[case.token] = token_for(local_cloud, "uploader", f"sweep-{uuid.uuid4().hex[:12]}@kstream.test")
     with ThreadPoolExecutor(WORKERS) as pool:
         results = list(pool.map(lambda case: send(http, local_cloud, case, tokens), cases))
     failures = [f"{case.method} {case.path[:80]} [{case.label}]: {problem}"
                 for case, problem in zip(cases, results, strict=True) if problem]
     assert not failures, f"{name}: {len(failures)} of {len(cases)} bad requests answered wrongly:\n" + \
         "\n".join(failures)
+
+
+MP4_HEAD = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
+
+
+def test_series_made_of_separator_characters_is_a_400_everywhere(local_cloud: StackConfig,
+                                                                  http: requests.Session) -> None:
+    """The fuzzing find of issue 13: series "\x1c" was a 500 on search, metadata and upload/complete."""
+    user, service = token_for(local_cloud, "user"), token_for(local_cloud, "service")
+    uploader = token_for(local_cloud, "uploader", f"sweep-{uuid.uuid4().hex[:12]}@kstream.test")
+    base = local_cloud.gateway_url
+    answers = {
+        "search": http.get(f"{base}/api/metadata/videos/search?series=%1C", timeout=30,
+                           headers={"Authorization": f"Bearer {user}"}),
+        "metadata": http.post(f"{base}/api/metadata/videos", timeout=30, headers={"Authorization": f"Bearer {service}"},
+                              json={**SAMPLE_BODIES["metadata-upsert"], "series": "\x1c\x1d\x1e\x1f",
+                                    "streamingUrls": {"hls": "x"}}),
+        "upload/start": http.post(f"{base}/api/upload/start", timeout=30,
+                                  headers={"Authorization": f"Bearer {uploader}"},
+                                  json={**SAMPLE_BODIES["upload-start"], "metadata": {"title": "t", "series": "\x1c",
+                                                                                       "episode": 1}}),
+    }
+    problems = {where: complaint(Case(where, "GET", "", code=ErrorCode.REQUEST_INVALID, statuses=(400,),
+                                      check=names_fields("series" if where != "upload/start" else "metadata.series")),
+                                 answer) for where, answer in answers.items()}
+    assert not any(problems.values()), problems
+
+
+def test_whatever_upload_start_accepts_upload_complete_completes(local_cloud: StackConfig,
+                                                                 http: requests.Session) -> None:
+    """Odd text the rule accepts in every text field of upload/start; each upload completes and its video is
+    found by its series, stored in the rule's form (NFC, trimmed)."""
+    import hashlib
+    import os
+    import unicodedata
+
+    base = local_cloud.gateway_url
+    failures = []
+    for label, value in ODD_TEXT.items():
+        if not value.strip():  # refused at start as empty: nothing to complete
+            continue
+        token = token_for(local_cloud, "uploader", f"sweep-{uuid.uuid4().hex[:12]}@kstream.test")
+        auth_header = {"Authorization": f"Bearer {token}"}
+        data = MP4_HEAD + os.urandom(64 * 1024)
+        unique = uuid.uuid4().hex[:6]
+        core = value.strip()  # the odd characters stay at the edges, where the rule trims them
+        lead, tail = value[:value.index(core)], value[value.index(core) + len(core):]
+        series = f"{lead}{unique} {core}{tail}"
+        started = http.post(f"{base}/api/upload/start", headers=auth_header, timeout=30, json={
+            "filename": f"{lead}{core}.mp4{tail}", "totalSize": len(data), "chunkSize": 256 * 1024,
+            "metadata": {"title": value, "series": series, "episode": 1, "description": f"{value}\r\n",
+                         "tags": [value]}})
+        if started.status_code != 200:
+            failures.append(f"[{label}] start: {started.status_code} {started.text[:200]}")
+            continue
+        session = started.json()
+        put = requests.put(session["chunkUrls"][0], data=data, timeout=30,
+                           headers={"Content-Type": "application/octet-stream", **session["requiredHeaders"][0]})
+        done = http.post(f"{base}/api/upload/complete/{session['uploadId']}", headers=auth_header, timeout=120,
+                         json={"finalChecksum": hashlib.md5(data).hexdigest()})
+        if put.status_code != 200 or done.status_code != 200:
+            failures.append(f"[{label}] put {put.status_code}, complete {done.status_code}: {done.text[:300]}")
+            continue
+        status = http.get(f"{base}/api/upload/status/{session['uploadId']}", headers=auth_header, timeout=30)
+        found = http.get(f"{base}/api/metadata/videos/search", headers=auth_header, timeout=30,
+                         params={"series": series})
+        videos = [v for v in found.json().get("videos", []) if v["id"] == session["videoId"]] \
+            if found.status_code == 200 else []
+        expected = unicodedata.normalize("NFC", series).strip()
+        if status.json().get("status") != "completed" or not videos or videos[0]["series"] != expected:
+            failures.append(f"[{label}] status {status.json().get('status')}, search {found.status_code} "
+                            f"{[v['series'] for v in videos]} (expected {expected!r})")
+    assert not failures, "\n".join(failures)
 
 
 def test_the_sweep_knows_every_http_function(local_cloud: StackConfig) -> None:
