@@ -86,6 +86,15 @@ class DataDir:
         current = self.auth.current
         return current if current and (current / "firebase-export-metadata.json").exists() else None
 
+    @staticmethod
+    def auth_valid_since(export: Path | None) -> dict[str, str]:
+        """uid -> ``validSince`` of each user in an Auth export (see LocalCloud._restore_auth_sessions)."""
+        try:
+            users = json.loads((export / "auth_export" / "accounts.json").read_text())["users"] if export else []
+        except (OSError, ValueError, KeyError):
+            return {}
+        return {str(u["localId"]): str(u["validSince"]) for u in users if u.get("localId") and u.get("validSince")}
+
     def open(self) -> list[str]:
         """Prepare for a run; lines saying what the last run left (and lost, if it did not stop cleanly)."""
         existed = self.root.exists()

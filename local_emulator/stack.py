@@ -227,6 +227,7 @@ class LocalCloud:
         self.data = DataDir(self.state_dir)
         self.stopped = threading.Event()  # set by stop(), or when the supervisor gave up on a service
         self._threads: list[threading.Thread] = []
+        self._auth_valid_since: dict[str, str] = {}  # uid -> validSince of the imported Auth export
 
     def __enter__(self) -> LocalCloud:
         self.start()
@@ -333,8 +334,10 @@ class LocalCloud:
             def import_auth() -> None:
                 found = data.auth_import()
                 auth.argv = [*auth_argv, *(["--import", str(found)] if found else [])]
+                self._auth_valid_since = data.auth_valid_since(found)
 
             firestore.before_start, auth.before_start = import_firestore, import_auth
+            auth.after_restart = self._restore_auth_sessions
         firebase_dir = self.state_dir / "firebase"
         firebase_dir.mkdir(exist_ok=True)
         (firebase_dir / "firebase.json").write_text(json.dumps({"emulators": {
@@ -375,6 +378,20 @@ class LocalCloud:
             health_url=f"{cfg.gcs_url}/storage/v1/b",
         ))
         sup.wait_healthy([gcs, services[2]])
+        self._restore_auth_sessions()
+
+    def _restore_auth_sessions(self) -> None:
+        """The Auth emulator's import sets every user's ``validSince`` to the import time, which revokes every token
+        signed in before (``check_revoked``): put back the exported values, so a restart signs nobody out."""
+        cfg = self.config
+        url = (f"http://127.0.0.1:{cfg.auth_port}/identitytoolkit.googleapis.com/v1/projects/{cfg.project_id}"
+               "/accounts:update")
+        for uid, valid_since in self._auth_valid_since.items():
+            request = urllib.request.Request(url, data=json.dumps({"localId": uid, "validSince": valid_since}).encode(),
+                                             method="POST", headers={"Content-Type": "application/json",
+                                                                     "Authorization": "Bearer owner"})
+            with urllib.request.urlopen(request, timeout=10) as response:
+                response.read()
 
     def _rewire_pubsub(self) -> None:
         from . import provisioning

@@ -168,6 +168,7 @@ class Scenario:
 
             self.upload(on_chunk=after_chunk)
         elif fault == "auth":  # the Auth emulator dies between start and complete (tokens checked for revocation)
+            time.sleep(self.cfg.flush_seconds + 1)  # the new user is flushed (a crash recovers what was flushed)
             self.upload(on_chunk=lambda index: self.kill("auth") if index == 0 and self.run.killed_at is None
                         else None)
         else:
