@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -386,12 +387,25 @@ class LocalCloud:
         cfg = self.config
         url = (f"http://127.0.0.1:{cfg.auth_port}/identitytoolkit.googleapis.com/v1/projects/{cfg.project_id}"
                "/accounts:update")
-        for uid, valid_since in self._auth_valid_since.items():
-            request = urllib.request.Request(url, data=json.dumps({"localId": uid, "validSince": valid_since}).encode(),
-                                             method="POST", headers={"Content-Type": "application/json",
-                                                                     "Authorization": "Bearer owner"})
-            with urllib.request.urlopen(request, timeout=10) as response:
-                response.read()
+        pending = dict(self._auth_valid_since)
+        deadline = time.monotonic() + 30
+        while pending:  # the emulator answers before its import is done: USER_NOT_FOUND until then
+            for uid, valid_since in list(pending.items()):
+                body = json.dumps({"localId": uid, "validSince": valid_since}).encode()
+                request = urllib.request.Request(url, data=body, method="POST", headers={
+                    "Content-Type": "application/json", "Authorization": "Bearer owner"})
+                try:
+                    with urllib.request.urlopen(request, timeout=10) as response:
+                        response.read()
+                    del pending[uid]
+                except urllib.error.HTTPError as exc:
+                    reason = exc.read().decode(errors="replace")
+                    if "USER_NOT_FOUND" not in reason or time.monotonic() > deadline:
+                        self.supervisor.say("stack", f"could not restore the sessions of Auth user {uid}: "
+                                                     f"{exc.code} {reason[:200]}")
+                        del pending[uid]
+            if pending:
+                time.sleep(0.2)
 
     def _rewire_pubsub(self) -> None:
         from . import provisioning
