@@ -112,15 +112,9 @@ def authenticate_service(authorization: str | None, settings: Settings) -> Princ
     return Principal(id=email, username=email, role="service", permissions=(), kind="service")
 
 
-def authorize(spec: FunctionSpec, authorization: str | None, settings: Settings) -> Principal | None:
-    """Apply a function's access rule from the function list; the principal, or None for public functions."""
-    principal = authenticate(spec, authorization, settings)
-    check_access(principal, spec)
-    return principal
-
-
 def authenticate(spec: FunctionSpec, authorization: str | None, settings: Settings) -> Principal | None:
-    """Who calls a function (None for public ones), before any permission is checked, so that a caller refused
+    """Who calls a function (None for public ones), before any permission is checked (the access rule of the
+    function list is ``authenticate`` then :func:`check_access`, as http.py applies it), so that a caller refused
     by :func:`check_access` is still known (request logs carry their id). A valid user token on a service endpoint
     is that user; :func:`check_access` then refuses it (403)."""
     if spec.access == "public":
