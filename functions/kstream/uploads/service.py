@@ -326,8 +326,7 @@ class UploadService:
             )
         container = rules.sniff_container(self.chunks.head(upload.id, rules.SNIFF_BYTES))
         if container is None:
-            raise KstreamError(f"{upload.filename!r} does not start like an MP4/QuickTime or Matroska/WebM file",
-                               code=ErrorCode.UPLOAD_INVALID_FORMAT, details={"filename": upload.filename})
+            raise rules.unrecognised_container(upload.filename)
         prefix = rules.chunk_prefix(upload.id)
         composed = compose.compose_tree(
             self.chunks.bucket,
