@@ -9,9 +9,10 @@ Output of a ``vtt`` mux stream with key K (fileName default ``K.vtt``, stem = fi
   individualSegments true   ``<stem>0000000000.vtt``, ``<stem>0000000001.vtt``, ... one per segmentDuration
   individualSegments false  ``<fileName>``: one WebVTT file covering the whole output (one HLS segment)
   HLS media playlist        ``K.m3u8`` (kept only when an HLS manifest lists K, like every media playlist)
-Each file starts ``WEBVTT`` + ``X-TIMESTAMP-MAP=MPEGTS:<pts>,LOCAL:00:00:00.000``, where <pts> is the 90 kHz
-presentation time of the first video frame of the video mux streams in the same manifest (ffmpeg starts MPEG-TS
-output at 1.4 s = 126000 without B-frames; fMP4 at 0), so hls.js and Safari place cue 0:00 on the first frame. A cue
+Each file starts ``WEBVTT`` + ``X-TIMESTAMP-MAP=MPEGTS:<pts>,LOCAL:00:00:00.000``, where <pts> is the earliest 90 kHz
+presentation time at the start of the first video variant of the same HLS manifest and its audio rendition
+(measured, not assumed: this ffmpeg's HLS TS and fMP4 both start at 0), which is the origin hls.js takes (initPTS),
+so cue 0:00 lands on the source's time 0. A cue
 spanning a segment boundary is repeated in each segment it overlaps, with its full times (players drop duplicates).
 """
 
@@ -155,18 +156,20 @@ def write_vtt_mux(workdir: str, key: str, file_name: str, cues: list[Cue], durat
     return VttOutput(playlist, names)
 
 
-def first_video_pts(workdir: str, playlist: str) -> int:
-    """90 kHz PTS of the first video frame of an HLS media playlist's first segment (0 when unknown)."""
-    cmd = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time", "-read_intervals",
-           "%+#8", "-of", "csv=p=0", os.path.join(os.path.abspath(workdir), playlist)]
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
-    except subprocess.TimeoutExpired:
-        return 0
+def first_pts(workdir: str, playlists: list[str]) -> int:
+    """The earliest 90 kHz PTS at the start of these HLS media playlists (every stream of each: the origin that
+    hls.js takes as its initPTS, and where the source's time 0 lands); 0 when unknown."""
     values = []
-    for line in done.stdout.split():
+    for playlist in playlists:
+        cmd = ["ffprobe", "-v", "error", "-show_entries", "packet=pts_time", "-read_intervals", "%+#16", "-of",
+               "csv=p=0", os.path.join(os.path.abspath(workdir), playlist)]
         try:
-            values.append(float(line.strip(",")))
-        except ValueError:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+        except subprocess.TimeoutExpired:
             continue
-    return round(min(values) * 90000) if values else 0
+        for line in done.stdout.split():
+            try:
+                values.append(float(line.strip(",")))
+            except ValueError:
+                continue
+    return max(0, round(min(values) * 90000)) if values else 0

@@ -324,10 +324,10 @@ def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio
         argv += _video_options(rung)
     for track in ordered_tracks:
         i = track.index
-        argv += [f"-c:a:{i}", AUDIO_ENCODERS[track.codec], f"-b:a:{i}", str(track.bitrate),
-                 f"-ar:a:{i}", str(track.sample_rate)]
-        if not track.mapping:
+        argv += [f"-c:a:{i}", AUDIO_ENCODERS[track.codec], f"-b:a:{i}", str(track.bitrate)]
+        if not track.mapping:  # a mapping's pan sets the channels itself
             argv += [f"-ac:a:{i}", str(track.channels)]
+        argv += [f"-ar:a:{i}", str(track.sample_rate)]
     media_muxes = [m for m in muxes if m.video or m.audio]
     tee = "|".join(_tee_slave(m) for m in media_muxes)
     package_argv: list[str] = []

@@ -236,7 +236,7 @@ class JobRunner:
         self._run_ffmpeg(record, plan.package_argv, out_dir, plan.output_duration, 0)
 
     def _write_text_muxes(self, plan, out_dir: str) -> None:
-        """vtt mux streams: WebVTT segments whose X-TIMESTAMP-MAP matches the video of their HLS manifest."""
+        """vtt mux streams: WebVTT segments whose X-TIMESTAMP-MAP matches the media of their HLS manifest."""
         by_key = {m.key: m for m in plan.muxes}
         for mux in plan.muxes:
             if mux.text is None:
@@ -244,9 +244,10 @@ class JobRunner:
             mpegts = 0
             for manifest in plan.manifests:
                 if manifest["type"] == "HLS" and mux.key in manifest["muxStreams"]:
-                    video = next((by_key[n] for n in manifest["muxStreams"] if by_key[n].video), None)
-                    if video is not None:
-                        mpegts = captions.first_video_pts(out_dir, video.playlist)
+                    members = [by_key[n] for n in manifest["muxStreams"]]
+                    video = next((m for m in members if m.video), None)
+                    audio = next((m for m in members if m.audio and not m.video), None)
+                    mpegts = captions.first_pts(out_dir, [m.playlist for m in (video, audio) if m is not None])
                     break
             captions.write_vtt_mux(out_dir, mux.key, mux.file_name, mux.text.cues, plan.output_duration,
                                    mux.segment_seconds, mux.individual_segments, mpegts)

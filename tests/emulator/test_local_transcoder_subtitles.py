@@ -89,11 +89,16 @@ def _config(sources: dict[str, str], video_container: str = "ts") -> dict:
     }
 
 
-def _first_video_pts(path: Path) -> int:
-    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts",
-                          "-read_intervals", "%+#1", "-of", "csv=p=0", str(path)], capture_output=True, text=True,
+def _first_pts(playlist: Path) -> int:
+    """Earliest 90 kHz PTS among the first packets of every stream of an HLS media playlist."""
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "packet=stream_index,pts_time", "-read_intervals",
+                          "%+#16", "-of", "csv=p=0", str(playlist.resolve())], capture_output=True, text=True,
                          check=True).stdout
-    return int(out.split()[0].strip(","))
+    firsts: dict[str, int] = {}
+    for line in out.split():
+        index, pts = line.strip(",").split(",")[:2]
+        firsts.setdefault(index, round(float(pts) * 90000))
+    return max(0, min(firsts.values()))
 
 
 def _segment_cues(path: Path) -> list[tuple[float, float, str]]:
@@ -116,15 +121,13 @@ def test_sideloaded_srt_and_vtt_become_hls_subtitle_renditions(cloud: Cloud, sou
         ("subs", "한국어", "ko", "NO", "YES", "NO", "subs-ko.m3u8")]
     assert master.playlists and all(p.stream_info.subtitles == "subs" for p in master.playlists)
 
-    # what hls.js and Safari need: the WebVTT's MPEGTS is the PTS of the video's first frame
+    # what hls.js needs: MPEGTS is the earliest PTS at the start of the variant and its audio (hls.js's initPTS)
     video_playlist = m3u8.load(str(out / "hls-240.m3u8"))
-    if video_container == "ts":
-        expected_mpegts = _first_video_pts(out / video_playlist.segments[0].uri)
-    else:
-        expected_mpegts = round(float(subprocess.run(
-            ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time",
-             "-read_intervals", "%+#1", "-of", "csv=p=0", str(out / "hls-240.m3u8")], capture_output=True,
-            text=True, check=True).stdout.split()[0].strip(",")) * 90000)
+    firsts = [_first_pts(out / "hls-240.m3u8")]
+    if video_container == "fmp4":
+        firsts.append(_first_pts(out / "hls-audio.m3u8"))
+    expected_mpegts = min(firsts)
+    assert video_playlist.segments and expected_mpegts >= 0
     english = m3u8.load(str(out / "subs-en.m3u8"))
     assert [s.uri for s in english.segments] == ["subs-en0000000000.vtt", "subs-en0000000001.vtt"]
     assert [s.duration for s in english.segments] == pytest.approx([2.0, 2.0])
@@ -138,8 +141,6 @@ def test_sideloaded_srt_and_vtt_become_hls_subtitle_renditions(cloud: Cloud, sou
     assert cues["subs-en0000000001.vtt"] == [(1.8, 2.6, "Across the boundary"), (3.0, 3.9, "Last words")]
     korean = [c for s in m3u8.load(str(out / "subs-ko.m3u8")).segments for c in _segment_cues(out / s.uri)]
     assert [c[2] for c in korean] == ["안녕하세요", "사랑해요"]  # 2.1-3.5 s: in the second segment only
-    if video_container == "ts":
-        assert expected_mpegts > 0  # MPEG-TS starts after the mux delay, not at 0
 
     # Debian's ffmpeg 5.1 HLS demuxer skips SUBTITLES renditions in a master ("Can't support the subtitle"), so:
     # ffprobe reads each subtitle media playlist, and PyAV's FFmpeg (8.x) opens the master with both renditions.

@@ -123,7 +123,7 @@ KNOWN_H264_PROFILES = H264_PROFILES | {"high10", "high422", "high444"}
 X264_PRESETS = {"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
                 "placebo"}
 X264_TUNES = {"film", "animation", "grain", "stillimage", "fastdecode", "zerolatency", "psnr", "ssim"}
-AUDIO_CODECS = {"aac", "aac-he", "aac-he-v2", "mp3", "ac3", "eac3"}
+AUDIO_CODECS = {"aac", "aac-he", "aac-he-v2", "mp3", "ac3", "eac3", "vorbis"}
 IMPLEMENTED_AUDIO_CODECS = {"aac", "aac-he", "aac-he-v2", "ac3", "eac3"}
 DEFAULT_SEGMENT_DURATION = "6s"
 DEFAULT_GOP_DURATION = "3s"
