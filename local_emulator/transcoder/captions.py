@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 
@@ -37,8 +38,16 @@ class Cue:
     text: str  # plain text, lines separated by "\n"
 
 
+_SRT_START = re.compile(rb"^\s*\d+\s*\r?\n\s*\d+:\d\d:\d\d[,.]\d+\s*-->")
+
+
 def is_caption_file(path: str) -> bool:
-    return os.path.splitext(path)[1].lower() in CAPTION_EXTENSIONS
+    """A sideloaded caption file: by extension, else by its first bytes (WebVTT or SubRip text)."""
+    if os.path.splitext(path)[1].lower() in CAPTION_EXTENSIONS:
+        return True
+    with open(path, "rb") as handle:
+        head = handle.read(256).removeprefix(b"\xef\xbb\xbf")
+    return head.startswith(b"WEBVTT") or bool(_SRT_START.match(head))
 
 
 def _from_subrip_text(text: str, what: str) -> list[Cue]:

@@ -179,3 +179,20 @@ def test_cea608_sei_is_escaped_and_inserted_before_the_first_slice():
     assert cea608._escape(b"\x00\x00\x01\x00\x00\x00") == b"\x00\x00\x03\x01\x00\x00\x03\x00"
     access_unit = b"\x00\x00\x00\x01\x09\xf0" + b"\x00\x00\x00\x01\x65\x88\x84"
     assert cea608._with_sei(access_unit, b"SEI") == b"\x00\x00\x00\x01\x09\xf0SEI\x00\x00\x00\x01\x65\x88\x84"
+
+
+def test_caption_inputs_are_known_by_extension_or_by_their_first_bytes(tmp_path):
+    from local_emulator.transcoder.captions import is_caption_file, read_caption_file
+
+    named = tmp_path / "track-en"  # no extension, as an object name may have
+    named.write_bytes(b"\xef\xbb\xbf1\r\n00:00:01,000 --> 00:00:02,500\r\nHello\r\n")
+    webvtt_file = tmp_path / "track-ko"
+    webvtt_file.write_text("WEBVTT\n\n00:01.000 --> 00:02.000\n안녕\n", encoding="utf-8")
+    media = tmp_path / "video.bin"
+    media.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(64))
+    assert [is_caption_file(str(p)) for p in (named, webvtt_file, media)] == [True, True, False]
+    assert read_caption_file(str(named), "x") == [Cue(1.0, 2.5, "Hello")]
+    assert read_caption_file(str(webvtt_file), "y") == [Cue(1.0, 2.0, "안녕")]
+    (tmp_path / "latin1.srt").write_bytes("1\n00:00:01,000 --> 00:00:02,000\ncafé\n".encode("latin-1"))
+    with pytest.raises(ApiError, match=r"latin1\.srt is not UTF-8"):
+        read_caption_file(str(tmp_path / "latin1.srt"), "latin1.srt")
