@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -49,6 +50,8 @@ from .outputs import Outputs, OutputsIncomplete, collect, output_files, public_u
 __all__ = ["CatalogPort", "Outcome", "SweepReport", "TranscodeService", "TranscoderPort"]
 
 LEASE_SECONDS = leases.LEASE_SECONDS  # a claim's lease; the creator's heartbeat renews it while it works
+BUSY_WAIT_SECONDS = LEASE_SECONDS + 5.0  # a delivery finding the claim held waits this long (see _claim_source)
+BUSY_POLL_SECONDS = 0.5
 MAX_RECREATE = 2  # times the sweep creates a Transcoder job again that the API lost, before failing the job
 CALLBACK_LEASE_SECONDS = 300.0  # a callback left "sending" this long is sent again by the sweep
 JOB_LABEL = "kstream_job_id"
@@ -179,18 +182,10 @@ class TranscodeService:
         base = metadata.get("transcodingJobId") or f"job-{video_id}"
         if not _JOB_ID.match(base):
             base = "job-" + hashlib.sha256(f"{video_id}".encode()).hexdigest()[:32]
-        claim: Claim | None = None
-        for job_id in (base, f"{base[:40]}-g{generation}"):
-            job = Job(id=job_id, video_id=video_id, origin="upload", provider=self.provider, source=source,
-                      deadline_at=self.now() + timedelta(seconds=self.settings.transcode_timeout_seconds),
-                      metadata=metadata)
-            claim = self.jobs.claim(job, now=self.now(), lease_seconds=LEASE_SECONDS, check_stale=True)
-            if claim.kind != "conflict":
-                break
-        assert claim is not None
+        claim = self._claim_source(video_id, base, source, metadata)
         if claim.kind == "conflict":
             return Outcome("ignored", video_id=video_id, reason="the job ids for this source are taken")
-        if claim.kind == "busy":  # retried until the holder finishes, or its lease runs out (it died) and is taken over
+        if claim.kind == "busy":  # the holder is alive and still creating after BUSY_WAIT_SECONDS: retry later
             assert claim.job is not None
             wait = leases.retry_after(_lease_until(claim.job), self.now())
             raise Unavailable(f"job {claim.job.id} for generation {generation} is being created by another delivery;"
@@ -206,6 +201,25 @@ class TranscodeService:
             return Outcome(claim.kind, current, video_id, reason)
         assert claim.job is not None and claim.lease_id is not None
         return self._create_upload_job(claim)
+
+    def _claim_source(self, video_id: str, base: str, source: Source, metadata: Mapping[str, str]) -> Claim:
+        """Claim the job of ``source``. A claim held by another delivery is waited for (polled): it ends as a
+        duplicate once the holder created the job, or as a takeover once the holder's lease ran out (it died), so a
+        redelivery after a crash takes the work over within one lease instead of being dropped as busy."""
+        deadline = time.monotonic() + BUSY_WAIT_SECONDS
+        while True:
+            claim: Claim | None = None
+            for job_id in (base, f"{base[:40]}-g{source.generation}"):
+                job = Job(id=job_id, video_id=video_id, origin="upload", provider=self.provider, source=source,
+                          deadline_at=self.now() + timedelta(seconds=self.settings.transcode_timeout_seconds),
+                          metadata=metadata)
+                claim = self.jobs.claim(job, now=self.now(), lease_seconds=LEASE_SECONDS, check_stale=True)
+                if claim.kind != "conflict":
+                    break
+            assert claim is not None
+            if claim.kind != "busy" or time.monotonic() > deadline:
+                return claim
+            time.sleep(BUSY_POLL_SECONDS)
 
     def _create_upload_job(self, claim: Claim) -> Outcome:
         """Create the claimed job of an uploaded source (the default ladder), heartbeat on; the claim is released
@@ -562,7 +576,7 @@ class TranscodeService:
             if view.state in ("PENDING", "RUNNING"):
                 self._apply(job, view.state, None, progress=view.progress)
             return
-        if view is None and job.transcoder_job_name and not overdue:
+        if view is None and job.transcoder_job_name and job.origin == "upload" and not overdue:
             self._recreate(job, now, report)
             return
         if not overdue:
@@ -579,8 +593,10 @@ class TranscodeService:
                     pass  # best effort: a late notice finds the job final and changes nothing
 
     def _recreate(self, job: Job, now: datetime, report: SweepReport) -> None:
-        """The API no longer has the job's Transcoder job: create it again (an uploaded source's job), or fail it."""
-        if job.origin != "upload" or job.recreated >= MAX_RECREATE:
+        """The API no longer has the job's Transcoder job: create it again from its uploaded source, or fail it once
+        that was tried MAX_RECREATE times. (A job started through the API waits for its deadline: its caller chose
+        its formats, and a job of the API's that vanished is the caller's to start again.)"""
+        if job.recreated >= MAX_RECREATE:
             outcome = self._fail(job, f"the Transcoder API no longer has job {job.transcoder_job_name}"
                                       + (f" (created {job.recreated + 1} times)" if job.recreated else ""))
             if outcome.action == "failed":
