@@ -42,7 +42,7 @@ def _run(cfg: StackConfig, report: Path, token: str, select: list[str]) -> dict[
                "--phases", "examples,coverage,fuzzing", "--suppress-health-check", "all",
                "--header", f"Authorization: Bearer {token}", "--report", "json", "--report-json-path", str(report),
                "--output-truncate", "true", "--warnings", "off", *select]
-    finished = subprocess.run(command, capture_output=True, text=True, timeout=SECONDS_PER_RUN * 3, cwd=REPO,
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=SECONDS_PER_RUN * 3, cwd=report.parent,
                               check=False)
     assert report.exists(), f"schemathesis wrote no report ({finished.returncode}):\n{finished.stdout[-4000:]}" \
         f"\n{finished.stderr[-2000:]}"
