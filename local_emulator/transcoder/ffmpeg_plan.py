@@ -242,7 +242,10 @@ def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio
         for name in video_names:
             if name not in rungs:
                 h264 = streams[name]["videoStream"]["h264"]
-                fps = output_frame_rate(source_rate, float(h264["frameRate"]))
+                if h264.get("frameRateConversionStrategy") == "DROP_DUPLICATE":  # exactly the target rate
+                    fps = Fraction(str(h264["frameRate"])).limit_denominator(1001)
+                else:  # DOWNSAMPLE (the default): the input rate or an integer divisor of it
+                    fps = output_frame_rate(source_rate, float(h264["frameRate"]))
                 width, height = output_size(h264, framed)
                 if h264.get("gopFrameCount"):
                     gop_frames = int(h264["gopFrameCount"])

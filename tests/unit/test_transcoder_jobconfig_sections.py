@@ -196,3 +196,12 @@ def test_caption_inputs_are_known_by_extension_or_by_their_first_bytes(tmp_path)
     (tmp_path / "latin1.srt").write_bytes("1\n00:00:01,000 --> 00:00:02,000\ncafé\n".encode("latin-1"))
     with pytest.raises(ApiError, match=r"latin1\.srt is not UTF-8"):
         read_caption_file(str(tmp_path / "latin1.srt"), "latin1.srt")
+
+
+def test_drop_duplicate_gives_the_target_rate_downsample_a_divisor_of_the_input():
+    phone = SourceInfo(duration=10.0, has_video=True, width=640, height=360, frame_rate=Fraction(20))
+    for strategy, expected in (("DROP_DUPLICATE", "fps=30/1"), ("DOWNSAMPLE", "fps=20/1")):
+        config = job(elementaryStreams__0__videoStream__h264__frameRateConversionStrategy=strategy,
+                     muxStreams=[{"key": "mp4", "container": "mp4", "elementaryStreams": ["v"]}], manifests=[])
+        plan = build_plan(config["config"], phone, "/work/in.mp4")
+        assert expected + "," in plan.argv[plan.argv.index("-filter_complex") + 1], strategy
