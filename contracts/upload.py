@@ -21,7 +21,7 @@ from .metadata import LANGUAGE_PATTERN, Description, Language, SeriesName, Tag, 
 
 MIB = 1024 * 1024
 MAX_UPLOAD_BYTES = 2 * 1024 * MIB
-CHUNK_ALIGNMENT = 256 * 1024
+CHUNK_ALIGNMENT = 256 * 1024  # what kstream's own clients round chunks to (any size is accepted)
 DEFAULT_CHUNK_SIZE = 5 * MIB
 MIN_CHUNK_SIZE = CHUNK_ALIGNMENT
 MAX_CHUNK_SIZE = 512 * MIB
@@ -62,8 +62,9 @@ class StartUploadRequest(RequestModel):
         DEFAULT_CHUNK_SIZE,
         ge=MIN_CHUNK_SIZE,
         le=MAX_CHUNK_SIZE,
-        multiple_of=CHUNK_ALIGNMENT,
-        description=f"Bytes per chunk (default 5 MiB), a multiple of 256 KiB; ceil(totalSize/chunkSize) may not "
+        description="Bytes per chunk (default 5 MiB; the spec's 'usually 5MB', 5000000, works as any size from "
+        f"{MIN_CHUNK_SIZE} (256 KiB) to {MAX_CHUNK_SIZE} does); every chunk has this size but the last, which may "
+        f"be shorter; ceil(totalSize/chunkSize) may not "
         f"exceed {MAX_CHUNKS}. Uploads that will use the chunk endpoint need chunkSize <= {MAX_API_CHUNK_SIZE} "
         "(16 MiB).",
     )

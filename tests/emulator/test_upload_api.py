@@ -122,6 +122,19 @@ def test_out_of_order_and_repeated_chunks_compose_byte_for_byte(local_cloud: Sta
     assert status["status"] == "completed" and status["videoId"] == body["videoId"]
 
 
+def test_the_specs_usual_5000000_byte_chunks_work(local_cloud: StackConfig, unique: str) -> None:
+    """The spec's chunkSize is "usually 5MB": 5 000 000, not a multiple of 256 KiB. Only the last chunk is shorter."""
+    api = uploader(local_cloud, unique)
+    data = video_bytes(2 * 5_000_000 + 123_457)
+    started = start(api, data, chunk_size=5_000_000, declare=True)
+    assert started["chunkSize"] == 5_000_000 and started["totalChunks"] == 3
+    for index, piece in enumerate(chunks_of(data, 5_000_000)):
+        assert put(started, index, piece).status_code == 200
+    done = api.post(f"/api/upload/complete/{started['uploadId']}", json={"finalChecksum": crc32c_text(data)})
+    assert done.status_code == 200, done.text
+    assert source_blob(local_cloud, done.json()["videoId"]).download_as_bytes() == data
+
+
 def test_a_corrupted_chunk_is_rejected_by_storage(local_cloud: StackConfig, unique: str) -> None:
     api = uploader(local_cloud, unique)
     data = video_bytes(2 * CHUNK)
@@ -268,7 +281,7 @@ def test_the_2_gib_bound(local_cloud: StackConfig, unique: str) -> None:
     ({"filename": "../../etc/x.mp4"}, 400, "REQUEST_INVALID"),
     ({"filename": "ep\u0007.mp4"}, 400, "REQUEST_INVALID"),
     ({"filename": "episode.flv"}, 400, "UPLOAD_INVALID_FORMAT"),
-    ({"chunkSize": 5 * 1024 * 1024 + 1}, 400, "REQUEST_INVALID"),
+    ({"chunkSize": 256 * 1024 - 1}, 400, "REQUEST_INVALID"),  # below the minimum (any size above is fine)
     ({"chunkSize": 256 * 1024, "totalSize": 1024**3}, 400, "REQUEST_INVALID"),
     ({"totalSize": -5}, 400, "REQUEST_INVALID"),
     ({"chunkChecksums": ["nope"]}, 400, "REQUEST_INVALID"),

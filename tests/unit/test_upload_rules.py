@@ -107,6 +107,14 @@ def test_one_byte_over_2_gib_is_413_upload_file_too_large() -> None:
     assert caught.value.status == 413
 
 
+@pytest.mark.parametrize("size", [5_000_000, 256 * 1024, 5 * MIB + 1, 512 * MIB])
+def test_any_chunk_size_from_the_minimum_to_the_limit_is_taken(size: int) -> None:
+    body = StartUploadRequest.model_validate({"filename": "e.mp4", "totalSize": 20_000_001, "chunkSize": size,
+                                              "metadata": {"title": "t", "series": "s", "episode": 1}})
+    plan = rules.chunk_plan(body.totalSize, body.chunkSize)
+    assert plan.count == -(-20_000_001 // size)
+
+
 def test_too_many_chunks_names_the_smallest_chunk_size_that_fits() -> None:
     with pytest.raises(RequestInvalid) as caught:
         rules.chunk_plan(MAX_UPLOAD_BYTES, 256 * 1024)
@@ -114,7 +122,7 @@ def test_too_many_chunks_names_the_smallest_chunk_size_that_fits() -> None:
     assert rules.chunk_plan(MAX_UPLOAD_BYTES, 2 * MIB).count == 1024
 
 
-@pytest.mark.parametrize("field", [{"chunkSize": 5 * MIB + 1}, {"chunkSize": 128 * 1024}, {"totalSize": 0},
+@pytest.mark.parametrize("field", [{"chunkSize": 256 * 1024 - 1}, {"chunkSize": 128 * 1024}, {"totalSize": 0},
                                    {"filename": ""}, {"metadata": {"title": "t", "series": "s"}},
                                    {"metadata": {"title": "t", "series": "s", "episode": 1, "language": "k o"}}])
 def test_the_request_model_refuses_bad_fields(field: dict[str, object]) -> None:
