@@ -225,8 +225,6 @@ def write_dash_mpd(workdir: str, manifest: dict, muxes: dict[str, PlannedMux],
                              "minBufferTime": _iso_duration(min(m.segment_seconds for m in members if not m.text))})
     period = ET.SubElement(mpd, "Period", {"id": "0", "start": "PT0S", "duration": _iso_duration(total)})
     timescale = 1000
-    for mux in (m for m in members if m.text):
-        _text_adaptation(period, mux, playlists[mux.key], scheme, timescale)
     for kind, group in (("video", [m for m in members if m.video]), ("audio", [m for m in members if m.audio])):
         if not group:
             continue
@@ -253,6 +251,8 @@ def write_dash_mpd(workdir: str, manifest: dict, muxes: dict[str, PlannedMux],
                     "schemeIdUri": "urn:mpeg:dash:23003:3:audio_channel_configuration:2011",
                     "value": str(mux.audio.channels)})
             _segment_reference(rep, mux, playlist, scheme, timescale)
+    for mux in (m for m in members if m.text):
+        _text_adaptation(period, mux, playlists[mux.key], scheme, timescale)
     ET.indent(mpd)
     data = ET.tostring(mpd, encoding="unicode", xml_declaration=False)
     with open(os.path.join(workdir, manifest["fileName"]), "w", encoding="utf-8") as handle:
