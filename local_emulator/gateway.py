@@ -17,7 +17,6 @@ import json
 import sys
 import time
 import traceback
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +29,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "functions")]
 
-from kstream.observability import sane_request_id  # noqa: E402
+from kstream.observability import RequestDurations, sane_request_id  # noqa: E402
 from kstream.registry import function_list  # noqa: E402
 
 from contracts.envelope import ErrorBody, ErrorResponse  # noqa: E402
@@ -45,7 +44,6 @@ HOP_BY_HOP = {
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
     "transfer-encoding", "upgrade", "host", "content-length",
 }
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # How both listeners parse requests: bodies pass through as sent (a proxy decodes no Content-Encoding), and request
 # lines and header fields up to 64 KiB reach the handlers, so an over-long URL or token gets the function's answer
 # in the envelope rather than the HTTP parser's plain-text 400.
@@ -83,36 +81,6 @@ async def api_errors(request: web.Request, handler: Any) -> web.StreamResponse:
         print(f"gateway: unhandled error on {request.method} {request.path[:200]!r}: {exc!r}", flush=True)
         traceback.print_exc()
         return envelope(ErrorCode.SYSTEM_ERROR, None, sane_request_id(request.headers.get("X-Request-ID")))
-
-
-class LatencyMetrics:
-    """Request latency per route and status, rendered in the Prometheus text format at /_emulator/metrics."""
-
-    def __init__(self) -> None:
-        self.buckets: dict[tuple[str, str, int], list[int]] = defaultdict(lambda: [0] * len(LATENCY_BUCKETS))
-        self.sums: dict[tuple[str, str, int], float] = defaultdict(float)
-        self.counts: dict[tuple[str, str, int], int] = defaultdict(int)
-
-    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        key = (route, method, status)
-        self.counts[key] += 1
-        self.sums[key] += seconds
-        for index, bound in enumerate(LATENCY_BUCKETS):
-            if seconds <= bound:
-                self.buckets[key][index] += 1
-
-    def render(self) -> str:
-        lines = ["# HELP kstream_request_latency_seconds Request latency by route and status.",
-                 "# TYPE kstream_request_latency_seconds histogram"]
-        for (route, method, status), counts in sorted(self.buckets.items()):
-            labels = f'route="{route}",method="{method}",status="{status}"'
-            for bound, count in zip(LATENCY_BUCKETS, counts, strict=True):
-                lines.append(f'kstream_request_latency_seconds_bucket{{{labels},le="{bound}"}} {count}')
-            total = self.counts[(route, method, status)]
-            lines.append(f'kstream_request_latency_seconds_bucket{{{labels},le="+Inf"}} {total}')
-            lines.append(f"kstream_request_latency_seconds_sum{{{labels}}} {self.sums[(route, method, status)]:.6f}")
-            lines.append(f"kstream_request_latency_seconds_count{{{labels}}} {total}")
-        return "\n".join(lines) + "\n"
 
 
 def forward_headers(request: web.Request, request_id: str | None = None) -> dict[str, str]:
@@ -189,7 +157,7 @@ class Gateway:
     def __init__(self, cfg: StackConfig) -> None:
         self.cfg = cfg
         self.functions = function_list()
-        self.metrics = LatencyMetrics()
+        self.metrics = RequestDurations()
         self.signing_info = json.loads(cfg.signing_key_file.read_text())
         private = load_pem_private_key(self.signing_info["private_key"].encode(), password=None)
         self.public_keys: dict[str, RSAPublicKey] = {self.signing_info["client_email"]: private.public_key()}  # type: ignore[union-attr, dict-item]

@@ -773,7 +773,10 @@ def log_lines(cfg: StackConfig, ids: set[str], wait: float = 10.0) -> dict[str, 
             service, _, text = line.partition("| ")
             if service.strip() != "functions" or not text.startswith("{"):
                 continue
-            entry = json.loads(text)
+            try:
+                entry = json.loads(text)
+            except json.JSONDecodeError:  # the last line, still being written by the supervisor
+                continue
             if entry.get("eventId") in ids:
                 found.setdefault(entry["eventId"], []).append(entry)
         if set(found) >= ids or time.monotonic() > deadline:

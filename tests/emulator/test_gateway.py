@@ -126,7 +126,7 @@ def test_bad_bodies_get_the_envelope_from_every_json_endpoint(local_cloud: Stack
 def test_latency_metrics_by_route_and_status(local_cloud: StackConfig) -> None:
     api_as(local_cloud, "user").post("/auth/validate")
     text = requests.get(f"{local_cloud.gateway_url}/_emulator/metrics", timeout=10).text
-    assert 'kstream_request_latency_seconds_count{route="/auth/validate",method="POST",status="200"}' in text
+    assert 'http_request_duration_seconds_count{method="POST",route="/auth/validate",status_code="200"}' in text
 
 
 # -- the Cloud Storage front end ---------------------------------------------------------------------------

@@ -324,13 +324,25 @@ def test_a_file_past_the_function_response_cap_streams_from_the_cdn(media: Media
 # -------------------------------------------------------------------------------------------------------- errors
 
 
+@pytest.mark.parametrize("params", [{}, {"quality": "360p"}, {"format": "dash"}])
+def test_manifest_answers_accept_byte_ranges_as_the_spec_shows(media: Media, params: dict[str, str]) -> None:
+    whole = _stream(media, media.ready, **params)
+    assert whole.status_code == 200 and whole.headers["Accept-Ranges"] == "bytes"
+    api = api_as(media.cfg, "user")
+    part = api.get(f"/api/stream/{media.ready}", params=params, headers={"Range": "bytes=0-6"})
+    assert part.status_code == 206, part.text[:200]
+    assert part.headers["Content-Range"].startswith("bytes 0-6/") and len(part.content) == 7
+    past = api.get(f"/api/stream/{media.ready}", params=params, headers={"Range": "bytes=99999999-"})
+    assert past.status_code == 416 and past.headers["Content-Range"].startswith("bytes */")
+
+
 def test_statuses_of_the_stream_endpoint(media: Media) -> None:
     assert_envelope(_stream(media, f"st-nope-{uuid.uuid4().hex[:8]}"), 404, "STREAM_VIDEO_NOT_FOUND")
     assert_envelope(_stream(media, "bad..id"), 404, "STREAM_VIDEO_NOT_FOUND")
-    assert_envelope(_stream(media, media.processing), 403, "STREAM_ACCESS_DENIED")  # viewer, not ready
+    assert_envelope(_stream(media, media.processing), 404, "STREAM_VIDEO_NOT_FOUND")  # hidden from a viewer
     own = assert_envelope(_stream(media, media.processing, "uploader"), 403, "STREAM_ACCESS_DENIED")
     assert own["details"]["status"] == "processing"
-    assert_envelope(_stream(media, media.others_processing, "uploader"), 403, "STREAM_ACCESS_DENIED")
+    assert_envelope(_stream(media, media.others_processing, "uploader"), 404, "STREAM_VIDEO_NOT_FOUND")
     missing = assert_envelope(_stream(media, media.ready, quality="1080p"), 404, "STREAM_QUALITY_NOT_AVAILABLE")
     assert missing["details"]["available"] == ["360p", "720p"]
     assert_envelope(_stream(media, media.ready, format="mp4", quality="360p"), 404, "STREAM_QUALITY_NOT_AVAILABLE")

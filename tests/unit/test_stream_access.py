@@ -49,20 +49,32 @@ def test_a_ready_video_streams_for_everyone(role: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("role", "uid", "status", "reason"),
+    ("role", "uid", "status"),
     [
-        ("user", "u-1", "processing", None),  # viewers see only ready videos
-        ("user", "u-1", "failed", None),
-        ("uploader", "u-1", "processing", None),  # someone else's video in progress
-        ("uploader", "u-up", "processing", "processing"),  # own video: visible, not streamable yet
-        ("admin", "u-1", "failed", "failed"),
+        ("user", "u-1", "processing"),  # viewers see only ready videos
+        ("user", "u-1", "failed"),
+        ("uploader", "u-1", "processing"),  # someone else's video in progress
+        ("uploader", "u-1", "failed"),
     ],
 )
-def test_a_video_not_visible_or_not_ready_is_403(role: str, uid: str, status: str, reason: str | None) -> None:
+def test_a_video_hidden_from_the_caller_is_404_as_if_it_did_not_exist(role: str, uid: str, status: str) -> None:
+    with pytest.raises(KstreamError) as raised:
+        check_can_stream(viewer(role, uid), doc(status), "ep1")
+    assert (raised.value.status, raised.value.code) == (404, "STREAM_VIDEO_NOT_FOUND")
+
+
+@pytest.mark.parametrize(
+    ("role", "uid", "status"),
+    [
+        ("uploader", "u-up", "processing"),  # own video: visible, not streamable yet
+        ("admin", "u-1", "failed"),
+    ],
+)
+def test_a_visible_video_not_ready_is_403(role: str, uid: str, status: str) -> None:
     with pytest.raises(KstreamError) as raised:
         check_can_stream(viewer(role, uid), doc(status), "ep1")
     assert (raised.value.status, raised.value.code) == (403, "STREAM_ACCESS_DENIED")
-    assert (raised.value.details or {}).get("status") == reason
+    assert (raised.value.details or {}).get("status") == status
 
 
 # -------------------------------------------------------------------------------------------------------- grant

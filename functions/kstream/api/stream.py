@@ -1,13 +1,15 @@
 """Spec 3.4 GET /api/stream/{videoId}: parse the query, delegate to the streaming service, answer.
 
-A manifest answer is ``private, max-age=60`` (its URIs carry signatures for this caller) and sets the
-``Cloud-CDN-Cookie`` for the video's CDN prefix; ``format=mp4`` is a 302 to the signed CDN URL of the progressive
+A manifest answer is ``private, max-age=60`` (its URIs carry signatures for this caller), says ``Accept-Ranges:
+bytes`` as the spec shows (a ``Range`` is answered 206, or 416) and sets the ``Cloud-CDN-Cookie`` for the video's
+CDN prefix; ``format=mp4`` is a 302 to the signed CDN URL of the progressive
 file, so the bytes (and any ``Range`` the client re-sends) go to the CDN, never through this function.
 """
 
 from __future__ import annotations
 
 import flask
+from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
 from contracts.stream import StreamQuery
 
@@ -41,6 +43,13 @@ def stream_video(request: ApiRequest) -> flask.Response:
         return response
     response = flask.Response(answer.body, status=200, content_type=answer.media_type)
     response.headers["Cache-Control"] = MANIFEST_CACHE_CONTROL
+    try:  # Accept-Ranges: bytes, as the spec shows; a Range on a manifest is answered 206 like any file
+        response.make_conditional(request.raw, accept_ranges=True, complete_length=len(response.get_data()))
+    except RequestedRangeNotSatisfiable:
+        response = flask.Response(status=416)
+        response.headers["Content-Range"] = f"bytes */{len(answer.body or '')}"
+        response.headers["Accept-Ranges"] = "bytes"
+        return response
     if answer.grant is not None:
         api_host = (request.raw.headers.get("X-Forwarded-Host") or request.raw.host).split(",")[0].strip()
         cookie = set_cookie_header(answer.grant, service.signer, api_host, service.clock())

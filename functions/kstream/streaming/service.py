@@ -20,8 +20,8 @@ Subtitles: the video's ready tracks in the catalogue (kstream.subtitles.tracks) 
 their ``EXT-X-MEDIA:TYPE=SUBTITLES`` entries (replacing any the Transcoder wrote), so a track added, replaced or
 deleted after transcoding shows at once, with no new job.
 
-Errors: 404 STREAM_VIDEO_NOT_FOUND (no such video), 403 STREAM_ACCESS_DENIED (not visible to the caller, or not
-ready), 404 STREAM_QUALITY_NOT_AVAILABLE (quality not in the video's ``availableQualities`` or not in the
+Errors: 404 STREAM_VIDEO_NOT_FOUND (no such video, or one hidden from the caller), 403 STREAM_ACCESS_DENIED (the
+caller's own, or an admin's, video not ready yet), 404 STREAM_QUALITY_NOT_AVAILABLE (quality not in the video's ``availableQualities`` or not in the
 manifest, or the format was not produced for the video).
 """
 

@@ -34,6 +34,7 @@ import base64
 import binascii
 import contextlib
 import math
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +42,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from contracts.metadata import VIDEO_ID_PATTERN
 from contracts.subtitles import (
     MAX_SUBTITLE_FILE_BYTES,
     ListSubtitlesResponse,
@@ -68,6 +70,7 @@ from . import (
 __all__ = ["SUBTITLE_MPEGTS", "BucketTrackFiles", "JobTrack", "SubtitleTracks", "TrackFiles", "job_track_playlist",
            "tracks_for"]
 
+_VIDEO_ID = re.compile(VIDEO_ID_PATTERN)
 PENDING = "pending"
 REJECTED = "rejected"
 MEDIA_PREFIX = "videos/"
@@ -187,8 +190,14 @@ class SubtitleTracks:
         self.now = now
 
     # -- reads -----------------------------------------------------------------------------------------------
+    def _video(self, video_id: str) -> dict[str, Any] | None:
+        """The video's document; NotFound for an id that cannot be a video's (never sent to Firestore)."""
+        if not _VIDEO_ID.match(video_id):
+            raise _video_missing(video_id[:128])
+        return self.catalog.get_video(video_id)
+
     def list(self, viewer: Viewer, video_id: str) -> ListSubtitlesResponse:
-        doc = self.catalog.get_video(video_id)
+        doc = self._video(video_id)
         if doc is not None:
             if not viewer.can_see(doc):
                 raise _video_missing(video_id)
@@ -222,8 +231,8 @@ class SubtitleTracks:
             ) -> tuple[SubtitleTrack, bool]:
         """Add or replace the track of ``language``; (track, created)."""
         language = check_language(language)
+        doc = self._video(video_id)
         parsed = parse_subtitle(_decode(body.content, body.fileName), file_name=body.fileName, language=language)
-        doc = self.catalog.get_video(video_id)
         if doc is None:
             return self._put_on_session(viewer, video_id, language, body, parsed)
         self._check_manages(viewer, doc, video_id)
@@ -291,7 +300,7 @@ class SubtitleTracks:
             removed.update(_same(tracks, language) or {})
             return [dict(t) for t in tracks if t["language"].casefold() != language.casefold()]
 
-        doc = self.catalog.get_video(video_id)
+        doc = self._video(video_id)
         if doc is None:
             upload = self._open_session(viewer, video_id)
             self.sessions.change_subtitle_tracks(upload.id, drop)
