@@ -31,6 +31,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from .. import leases
 from ..errors import RateLimited, Unavailable
 from . import ratelimit
 
@@ -180,8 +181,10 @@ class UploadRepository:
 
         def decide(doc: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
             if doc.get("status") != "uploading":
+                until = (doc.get("lease") or {}).get("until")
+                wait = leases.retry_after(_utc(until) if isinstance(until, datetime) else None, datetime.now(UTC))
                 raise Unavailable("The upload is completing: send the subtitle again in a moment, to the video",
-                                  headers={"Retry-After": "2"})
+                                  headers={"Retry-After": str(wait)})
             return upload_id, {"subtitleTracks": change(list(doc.get("subtitleTracks") or []))}
 
         return self._change(self._ref(upload_id), decide)
