@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -38,6 +39,8 @@ def _start(state_dir: Path, ports: dict[str, int], *extra: str) -> tuple[subproc
     for line in process.stdout:
         lines.append(line)
         if line.startswith("READY "):
+            # keep reading: a full pipe would block the supervisor's log and with it every service
+            threading.Thread(target=lambda: lines.extend(process.stdout or ()), daemon=True).start()
             return process, lines
         if time.monotonic() - started > 180:
             break
@@ -45,9 +48,11 @@ def _start(state_dir: Path, ports: dict[str, int], *extra: str) -> tuple[subproc
     pytest.fail("no READY line; output:\n" + "".join(lines[-40:]))
 
 
-def _stop(process: subprocess.Popen[str]) -> str:
+def _stop(process: subprocess.Popen[str], lines: list[str]) -> str:
     process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=90)
+    process.wait(timeout=90)
+    time.sleep(0.5)  # the reader thread takes the last lines
+    output = "".join(lines)
     assert process.returncode == 0, output[-3000:]
     return output
 
@@ -69,7 +74,7 @@ def _plays(cfg: StackConfig, video_id: str, token: str) -> None:
 def test_a_restart_keeps_the_video_its_media_and_its_user_and_fresh_starts_empty(
         tmp_path: Path, ports: dict[str, int]) -> None:
     state = tmp_path / "state"
-    process, _ = _start(state, ports)
+    process, first = _start(state, ports)
     try:
         cfg = StackConfig.read(state)
         email = f"keep-{uuid.uuid4().hex[:8]}@kstream.test"
@@ -84,7 +89,7 @@ def test_a_restart_keeps_the_video_its_media_and_its_user_and_fresh_starts_empty
                     == "ready", timeout=READY_WITHIN, what="the video to be ready")
         before = api.get(f"{cfg.gateway_url}/api/videos/{video_id}", timeout=30).json()
     finally:
-        output = _stop(process)
+        output = _stop(process, first)
     assert "data saved under" in output
 
     again, lines = _start(state, ports)
@@ -108,7 +113,7 @@ def test_a_restart_keeps_the_video_its_media_and_its_user_and_fresh_starts_empty
         assert any("did not stop cleanly" in line for line in lines), "".join(lines[-30:])
         assert api.get(f"{cfg.gateway_url}/api/videos/{video_id}", timeout=30).json()["status"] == "ready"
     finally:
-        _stop(third)
+        _stop(third, lines)
 
     fresh, lines = _start(state, ports, "--fresh")
     try:
@@ -117,4 +122,4 @@ def test_a_restart_keeps_the_video_its_media_and_its_user_and_fresh_starts_empty
                              headers={"Authorization": f"Bearer {tokens.user_token(cfg, 'admin')}"})
         assert admin.status_code == 404, admin.text
     finally:
-        _stop(fresh)
+        _stop(fresh, lines)
