@@ -159,7 +159,9 @@ class Supervisor:
 
     def _record_pids(self) -> None:
         groups = {s.name: s.process.pid for s in self.services if s.process and s.process.poll() is None}
-        self.pid_file.write_text(json.dumps(groups))
+        temporary = self.pid_file.with_suffix(".tmp")  # readers (tests, the next start) never see half a file
+        temporary.write_text(json.dumps(groups))
+        temporary.replace(self.pid_file)
 
     # -- output ---------------------------------------------------------------------------------
     def say(self, name: str, line: str) -> None:

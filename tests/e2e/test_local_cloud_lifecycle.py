@@ -1,6 +1,7 @@
 """`make dev` as a developer lives it: READY within a minute, Ctrl-C leaves nothing running, a start after a
-crash (the supervisor killed, its children orphaned) cleans up and comes up again, and a second start while one
-runs is refused instead of taking over."""
+crash (the supervisor killed, its children orphaned) cleans up and comes up again, a service that dies is
+restarted instead of taking the local cloud down, and a second start while one runs is refused instead of taking
+over."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from local_emulator.processes import free_port
+from local_emulator.processes import free_port, http_ok
 from local_emulator.stack import REPO, StackConfig
 
 READY_WITHIN_SECONDS = 60
@@ -41,6 +43,8 @@ def _start(state_dir: Path, ports: dict[str, int]) -> tuple[subprocess.Popen[str
     for line in process.stdout:
         lines.append(line)
         if line.startswith("READY "):
+            # keep reading: a full pipe would block the supervisor's log and with it every service
+            threading.Thread(target=lambda: [None for _ in process.stdout or ()], daemon=True).start()
             return process, time.monotonic() - started
         if time.monotonic() - started > READY_WITHIN_SECONDS * 2:
             break
@@ -99,6 +103,17 @@ def test_ready_fast_then_ctrl_c_stops_everything_and_a_crash_is_recovered(tmp_pa
     assert any(_alive(g) for g in orphans.values())
     again, _ = _start(tmp_path, ports)
     assert [name for name, g in orphans.items() if _alive(g)] == []
+
+    # A service that dies is restarted (a new process group), and the local cloud keeps serving.
+    cfg = StackConfig.read(tmp_path)
+    killed = _groups(tmp_path)["gateway"]
+    os.killpg(killed, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (_groups(tmp_path).get("gateway") not in (None, killed)
+                                               and http_ok(f"{cfg.gateway_url}/_emulator/healthz")):
+        time.sleep(0.2)
+    assert _groups(tmp_path)["gateway"] != killed and http_ok(f"{cfg.gateway_url}/_emulator/healthz")
+    assert again.poll() is None
 
     # A second start from the same checkout while one runs is refused; the running one is left alone.
     command, env = _up(tmp_path, ports)
