@@ -42,9 +42,9 @@ hls.on(Hls.Events.SUBTITLE_TRACK_LOADED, () => { v.play(); });
 hls.loadSource(location.hash.slice(1)); hls.attachMedia(v);
 </script>"""
 STATE = """() => { const v = document.getElementById('v');
-  return {time: v.currentTime, paused: v.paused, error: v.error && v.error.code, subtitleTracks: hls.subtitleTracks.length,
-          subtitleTrack: hls.subtitleTrack, textTracks: [...v.textTracks].map((t) => [t.kind, t.label, t.mode,
-          t.cues ? t.cues.length : -1])}; }"""
+  return {time: v.currentTime, paused: v.paused, error: v.error && v.error.code,
+          subtitleTracks: hls.subtitleTracks.length, subtitleTrack: hls.subtitleTrack,
+          textTracks: [...v.textTracks].map((t) => [t.kind, t.label, t.mode, t.cues ? t.cues.length : -1])}; }"""
 CUES = """() => [...document.getElementById('v').textTracks].filter((t) => t.cues && t.cues.length)
   .map((t) => [...t.cues].map((c) => [c.startTime, c.endTime, c.text])).flat()"""
 
