@@ -100,7 +100,7 @@ def test_a_restart_keeps_the_video_its_media_and_its_user_and_fresh_starts_empty
         api.headers["Authorization"] = f"Bearer {token}"
         after = api.get(f"{cfg.gateway_url}/api/videos/{video_id}", timeout=30)
         assert after.status_code == 200, after.text
-        assert after.json()["status"] == "ready" and after.json()["uploaderId"] == before["uploaderId"]
+        assert after.json()["status"] == "ready" and after.json()["uploader"] == before["uploader"]
         _plays(cfg, video_id, token)
         # A crash (the supervisor killed): the next start restores what was flushed and says what it may lack.
         os.kill(again.pid, signal.SIGKILL)
