@@ -211,8 +211,9 @@ def http_function(name: str, handler: Handler | str, settings: Callable[[], Sett
             response = error_response(KstreamError(code=ErrorCode.SYSTEM_ERROR, details=details), request_id,
                                       model=error_model)
         response.headers["X-Request-ID"] = request_id
-        response.headers["Access-Control-Allow-Origin"] = "*"
-        response.headers["Access-Control-Expose-Headers"] = _CORS_EXPOSE
+        for name, value in cors_headers(request.headers.get("Origin"), settings).items():
+            response.headers[name] = value
+        response.vary.add("Origin")
         logger(settings).request(
             method=request.method,
             url=public_url(request),
@@ -232,6 +233,20 @@ def http_function(name: str, handler: Handler | str, settings: Callable[[], Sett
 
     entry_point.__name__ = spec.entry_point
     return entry_point
+
+
+def cors_headers(origin: str | None, settings: Settings) -> dict[str, str]:
+    """CORS for an answer: an origin listed in ``KSTREAM_CORS_ALLOWED_ORIGINS`` is reflected with
+    ``Access-Control-Allow-Credentials: true`` (a page there may send cookies, as a credentialed ``fetch`` needs);
+    any other origin gets ``*``, which browsers honour for uncredentialed requests only. The wrapper adds ``Vary:
+    Origin``, so a shared cache never hands one origin's answer to another."""
+    headers = {"Access-Control-Expose-Headers": _CORS_EXPOSE}
+    if origin and origin in settings.cors_allowed_origins:
+        headers["Access-Control-Allow-Origin"] = origin
+        headers["Access-Control-Allow-Credentials"] = "true"
+    else:
+        headers["Access-Control-Allow-Origin"] = "*"
+    return headers
 
 
 @dataclass

@@ -16,6 +16,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -103,6 +104,15 @@ class Settings(BaseModel):
     )
     cdn_key_name: str = Field("kstream-media-key", description="Name of the Cloud CDN signing key.")
     cdn_key_secret: str = Field("", description="Cloud CDN signing key, base64url (from Secret Manager).")
+    api_base_url: str = Field(
+        "", description="Public base URL of the API (scheme and host) in playback URLs (`streamingUrls`); empty: "
+        "the origin of KSTREAM_CDN_BASE_URL (one load balancer serves the API and /media).")
+    cors_allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Comma-separated origins (`https://app.example`) whose browser requests may carry credentials: "
+        "the API reflects them with `Access-Control-Allow-Credentials: true`; any other origin gets `*` "
+        "(uncredentialed reads only).",
+    )
 
     service_accounts: list[str] = Field(
         default_factory=list,
@@ -123,10 +133,19 @@ class Settings(BaseModel):
     )
     upload_starts_per_hour: int = Field(10, ge=1, description="Upload sessions a user may start per hour.")
 
-    @field_validator("service_accounts", "oidc_issuers", mode="before")
+    @field_validator("service_accounts", "oidc_issuers", "cors_allowed_origins", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("cors_allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.netloc or origin != f"{parts.scheme}://{parts.netloc}":
+                raise ValueError(f"an origin is scheme://host[:port] with nothing after it, found {origin!r}")
+        return value
 
     @field_validator("log_level")
     @classmethod

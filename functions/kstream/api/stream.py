@@ -4,6 +4,10 @@ A manifest answer is ``private, max-age=60`` (its URIs carry signatures for this
 bytes`` as the spec shows (a ``Range`` is answered 206, or 416) and sets the ``Cloud-CDN-Cookie`` for the video's
 CDN prefix; ``format=mp4`` is a 302 to the signed CDN URL of the progressive
 file, so the bytes (and any ``Range`` the client re-sends) go to the CDN, never through this function.
+
+The caller is a bearer token's user or, without ``Authorization``, the holder of a playback ``token`` (the query
+of the catalogue's ``streamingUrls`` and of every playlist URI in the masters answered here), so a bare player
+(AVPlayer, ExoPlayer, ffmpeg) plays from the URL alone; ``playlist=`` asks for one media playlist of the video.
 """
 
 from __future__ import annotations
@@ -13,12 +17,15 @@ from werkzeug.exceptions import RequestedRangeNotSatisfiable
 
 from contracts.stream import StreamQuery
 
+from .. import auth
 from ..adapters import firestore, storage
 from ..catalog.repository import CatalogRepository
 from ..catalog.service import Viewer
+from ..errors import RequestInvalid
 from ..http import ApiRequest
 from ..settings import Settings
 from ..streaming import GcsMediaStore, MediaSigner, StreamService, set_cookie_header
+from ..validation import validate
 
 MANIFEST_CACHE_CONTROL = "private, max-age=60"
 REDIRECT_CACHE_CONTROL = "private, no-store"
@@ -32,10 +39,49 @@ def _service(settings: Settings) -> StreamService:
     )
 
 
+PLAYBACK_PARAMETERS = ("token", "playlist")
+
+
+def _query(request: ApiRequest) -> tuple[StreamQuery, dict[str, str]]:
+    """The spec's query (format, quality) and the playback parameters (token, playlist); each given once."""
+    values: dict[str, str] = {}
+    for key in request.raw.args:
+        found = request.raw.args.getlist(key)
+        if len(found) > 1:
+            raise RequestInvalid(f"Query parameter '{key}' is given {len(found)} times; give it once",
+                                 details={"field": key})
+        values[key] = found[0]
+    playback = {key: values.pop(key) for key in PLAYBACK_PARAMETERS if key in values}
+    return validate(StreamQuery, values, where="query"), playback
+
+
+def _viewer(request: ApiRequest, playback: dict[str, str]) -> Viewer | None:
+    """The bearer token's caller; None for a playback-token request without one. Works whether the function list
+    makes this function ``user`` (the wrapper authenticated) or ``public`` (authenticated here, as auth-validate)."""
+    if request.principal is not None:
+        return Viewer.of(request.principal)
+    if "token" in playback and not request.raw.headers.get("Authorization"):
+        return None
+    principal = auth.authenticate_user(request.raw.headers.get("Authorization"), request.settings)
+    request.identify(principal)
+    auth.require_permission(principal, request.spec)
+    return Viewer.of(principal)
+
+
+def _stream_url(raw: flask.Request) -> str:
+    """This endpoint's URL for the video as the client reached it (load balancer or gateway), without the query."""
+    scheme = (raw.headers.get("X-Forwarded-Proto") or raw.scheme).split(",")[0].strip()
+    host = (raw.headers.get("X-Forwarded-Host") or raw.host).split(",")[0].strip()
+    return f"{scheme}://{host}{raw.path}"
+
+
 def stream_video(request: ApiRequest) -> flask.Response:
-    query = request.query(StreamQuery)
+    query, playback = _query(request)
+    viewer = _viewer(request, playback)
     service = _service(request.settings)
-    answer = service.open(Viewer.of(request.user), request.params["videoId"], query)
+    video_id = request.params["videoId"]
+    answer = service.open(viewer, video_id, query, stream_url=_stream_url(request.raw), token=playback.get("token"),
+                          playlist=playback.get("playlist"))
     if answer.location is not None:
         response = flask.Response(status=302)
         response.headers["Location"] = answer.location
@@ -50,7 +96,7 @@ def stream_video(request: ApiRequest) -> flask.Response:
         response.headers["Content-Range"] = f"bytes */{len(answer.body or '')}"
         response.headers["Accept-Ranges"] = "bytes"
         return response
-    if answer.grant is not None:
+    if answer.grant is not None and viewer is not None:
         api_host = (request.raw.headers.get("X-Forwarded-Host") or request.raw.host).split(",")[0].strip()
         cookie = set_cookie_header(answer.grant, service.signer, api_host, service.clock())
         if cookie:

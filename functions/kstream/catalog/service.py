@@ -165,9 +165,20 @@ def ready_tracks(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     return sorted(tracks, key=lambda t: (not t.get("default"), t["language"].casefold()))
 
 
+def _links() -> Any:
+    from ..streaming.links import catalog_links  # the streaming package imports this module
+
+    return catalog_links()
+
+
 def to_metadata(doc: Mapping[str, Any], viewer: Viewer | None = None) -> VideoMetadata:
     """The contract form of a stored video; owner-only fields (``failureReason``) when ``viewer`` manages it."""
     urls = doc.get("streamingUrls") or {}
+    thumbnail = doc.get("thumbnailUrl", "")
+    links = _links()
+    if links is not None:  # playback and artwork URLs that work from this answer alone (decision 0010)
+        urls = links.playback_urls(doc, urls)
+        thumbnail = links.artwork_url(str(doc.get("id", "")), thumbnail)
     tracks = ready_tracks(doc)
     reason = doc.get("failureReason") if doc.get(F_STATUS) == FAILED and viewer and viewer.manages(doc) else None
     return VideoMetadata(
@@ -179,7 +190,7 @@ def to_metadata(doc: Mapping[str, Any], viewer: Viewer | None = None) -> VideoMe
         duration=float(doc.get("duration", 0.0)),
         fileSize=int(doc.get("fileSize", 0)),
         availableQualities=list(doc.get("availableQualities") or []),
-        thumbnailUrl=doc.get("thumbnailUrl", ""),
+        thumbnailUrl=thumbnail,
         uploadDate=_iso(doc.get(F_UPLOAD_DATE, "")),
         uploader=Uploader(id=doc.get(F_UPLOADER, ""), username=doc.get("uploaderUsername", "")),
         streamingUrls=StreamingUrls(hls=urls.get("hls", ""), dash=urls.get("dash")),
@@ -596,16 +607,21 @@ def get_series(repo: CatalogRepository, viewer: Viewer, name: str) -> GetSeriesR
             "thumbnailUrl": doc.get("thumbnailUrl", ""), "language": doc.get("language", ""),
             "tags": list(doc.get("tags", []))}
     shown = {d["id"]: d for d in episodes}
+    face_id = doc.get("leadId")
     if doc.get("leadId") not in shown:
         # The stored face of the series (name, description, thumbnail, language, tags) comes from an episode this
         # caller may not see (another uploader's processing or failed video): draw it from the visible ones only.
         entries = [e for e in visible if e["videoId"] in shown]
         lead = _lead(entries)
         lead_doc = shown[lead["videoId"]] if lead else {}
+        face_id = lead_doc.get("id")
         pool = _pool(entries)
         face = {"name": lead_doc.get("series", face["name"]), "description": lead_doc.get("description", ""),
                 "thumbnailUrl": lead_doc.get("thumbnailUrl", ""),
                 "language": _aggregate_language(pool, lead) if lead else "", "tags": _aggregate_tags(pool)}
+    links = _links()
+    if links is not None:
+        face["thumbnailUrl"] = links.artwork_url(face_id, face["thumbnailUrl"])
     return GetSeriesResponse(
         totalEpisodes=int(doc.get("totalEpisodes", 0)),
         availableEpisodes=list(doc.get("availableEpisodes", [])),

@@ -16,10 +16,20 @@ Credentials: one *grant* per answer, for the video's prefix ``{cdn_base_url}/vid
   the relative segment URIs inside the static HLS media playlists on the CDN (:func:`set_cookie_header`).
 
 The progressive MP4 gets a signed URL for that one file (:meth:`MediaSigner.signed_file`).
+
+Playback token (docs/decisions/0010-playback-urls-and-artwork.md): a bare player (AVPlayer, ExoPlayer, Chromecast,
+ffmpeg) sends no ``Authorization`` header and no cookie. ``token`` in the stream function's query stands for "a
+caller allowed to see this video asked for it": ``<expires>.<signature>``, the signature an HMAC-SHA256 under the
+Cloud CDN key of ``kstream-playback``, the video id and the expiry (:class:`PlaybackToken`). Every playlist URI of a
+master the function answers is the stream function again with ``playlist=<name>&token=...``, and that playlist comes
+back with every segment URI absolute and signed (the prefix query): nothing relies on a cookie.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -37,11 +47,14 @@ from ..settings import Settings
 
 __all__ = [
     "GRANT_TTL",
+    "PLAYBACK_URL_STEP",
     "MediaGrant",
     "MediaSigner",
+    "PlaybackToken",
     "check_can_stream",
     "cookie_domain",
     "set_cookie_header",
+    "stable_expiry",
     "video_id_is_valid",
     "video_not_found",
 ]
@@ -50,7 +63,14 @@ GRANT_TTL = timedelta(hours=4)
 """How long manifest URIs and the cookie stay valid: a long episode with pauses; a player reloading the manifest
 afterwards gets a fresh grant."""
 
+PLAYBACK_URL_STEP = timedelta(hours=1)
+"""Playback URLs and artwork URLs in catalogue answers expire on a whole hour at least ``GRANT_TTL`` ahead, so one
+video's URLs stay the same for an hour: browsers, players and the CDN cache them (a URL signed per request would be a
+new cache entry every time)."""
+
 _VIDEO_ID = re.compile(VIDEO_ID_PATTERN)
+_TOKEN = re.compile(r"\A([0-9]{1,12})\.([A-Za-z0-9_-]{43})\Z")
+_MAC_DOMAIN = "kstream-playback"
 
 
 def video_id_is_valid(video_id: str) -> bool:
@@ -99,6 +119,44 @@ class MediaGrant:
         return urlsplit(self.prefix_url).path
 
 
+@dataclass(frozen=True)
+class PlaybackToken:
+    """The ``token`` query parameter of playback URLs: video id and expiry under an HMAC of the CDN key."""
+
+    video_id: str
+    expires_at: datetime
+
+    @staticmethod
+    def _mac(key: bytes, video_id: str, expires: int) -> str:
+        message = f"{_MAC_DOMAIN}\n{video_id}\n{expires}".encode()
+        return base64.urlsafe_b64encode(hmac.new(key, message, hashlib.sha256).digest()).decode().rstrip("=")
+
+    def encode(self, key: bytes) -> str:
+        expires = int(self.expires_at.timestamp())
+        return f"{expires}.{self._mac(key, self.video_id, expires)}"
+
+    @classmethod
+    def verify(cls, text: str, video_id: str, key: bytes, now: datetime) -> PlaybackToken:
+        """The token when ``text`` is a valid, unexpired token for ``video_id``; ValueError saying why not."""
+        found = _TOKEN.match(text)
+        if not found:
+            raise ValueError("not a playback token")
+        expires = int(found.group(1))
+        if not hmac.compare_digest(found.group(2), cls._mac(key, video_id, expires)):
+            raise ValueError("the playback token is not for this video")
+        if int(now.timestamp()) >= expires:
+            raise ValueError("the playback token has expired")
+        return cls(video_id, datetime.fromtimestamp(expires, tz=now.tzinfo))
+
+
+def stable_expiry(now: datetime, ttl: timedelta = GRANT_TTL, step: timedelta = PLAYBACK_URL_STEP) -> datetime:
+    """The first whole ``step`` at least ``ttl`` after ``now``: one expiry (one URL) for a whole ``step``."""
+    earliest = now + ttl
+    step_seconds = int(step.total_seconds())
+    whole = -(-int(earliest.timestamp()) // step_seconds) * step_seconds
+    return datetime.fromtimestamp(whole, tz=now.tzinfo)
+
+
 class MediaSigner:
     """Signs CDN access to videos with one Cloud CDN key."""
 
@@ -137,9 +195,9 @@ class MediaSigner:
             raise ValueError(f"not a video id: {video_id!r}")
         return f"{self.base_url}/videos/{video_id}/"
 
-    def grant(self, video_id: str, now: datetime) -> MediaGrant:
+    def grant(self, video_id: str, now: datetime, expires_at: datetime | None = None) -> MediaGrant:
         prefix = self.prefix_for(video_id)
-        expires = now + self.ttl
+        expires = expires_at or now + self.ttl
         return MediaGrant(
             video_id=video_id,
             prefix_url=prefix,
@@ -148,10 +206,18 @@ class MediaSigner:
             expires_at=expires,
         )
 
-    def signed_file(self, video_id: str, object_name: str, now: datetime) -> str:
+    def signed_file(self, video_id: str, object_name: str, now: datetime, expires_at: datetime | None = None) -> str:
         """A Cloud CDN signed URL for exactly one object of the video."""
         return cdn_signing.sign_url(self.prefix_for(video_id) + object_name, self.key_name, self.key,
-                                    now + self.ttl)
+                                    expires_at or now + self.ttl)
+
+    def playback_token(self, video_id: str, expires_at: datetime) -> str:
+        if not video_id_is_valid(video_id):
+            raise ValueError(f"not a video id: {video_id!r}")
+        return PlaybackToken(video_id, expires_at).encode(self.key)
+
+    def verify_playback_token(self, text: str, video_id: str, now: datetime) -> PlaybackToken:
+        return PlaybackToken.verify(text, video_id, self.key, now)
 
 
 def _hostname(host: str) -> str:

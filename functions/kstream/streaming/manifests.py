@@ -34,6 +34,7 @@ __all__ = [
     "SubtitleRendition",
     "hls_variant_for",
     "hls_variants",
+    "keep_hls_variant",
     "object_under",
     "rendition_name",
     "rewrite_hls",
@@ -168,6 +169,32 @@ def hls_variant_for(text: str, quality: str) -> HlsVariant:
         if variant.rendition == quality:
             return variant
     raise RenditionMissing(quality, [v.rendition for v in variants if v.rendition])
+
+
+def keep_hls_variant(text: str, quality: str) -> str:
+    """The master playlist with only the variant (and I-frame playlist) of ``quality``; renditions (audio,
+    subtitles) and every other tag kept, so a one-quality answer still plays with sound. RenditionMissing when the
+    master has no such variant."""
+    hls_variant_for(text, quality)  # RenditionMissing when absent
+    out: list[str] = []
+    for raw in _lines(text):
+        line = raw.rstrip()
+        if line.startswith("#EXT-X-STREAM-INF:"):
+            out.append(line)
+            continue
+        if line.startswith("#EXT-X-I-FRAME-STREAM-INF:"):
+            attributes = _attributes(line[len("#EXT-X-I-FRAME-STREAM-INF:"):])
+            size = _RESOLUTION.match(attributes.get("RESOLUTION", ""))
+            name = rendition_name(attributes.get("URI"), *(int(v) for v in size.groups()) if size else (None, None))
+            if name != quality:
+                continue
+        elif line.strip() and not line.startswith("#") and out and out[-1].startswith("#EXT-X-STREAM-INF:"):
+            variant = HlsVariant(line.strip(), _attributes(out[-1][len("#EXT-X-STREAM-INF:"):]))
+            if variant.rendition != quality:
+                out.pop()  # its EXT-X-STREAM-INF
+                continue
+        out.append(line)
+    return "\n".join(out) + "\n"
 
 
 @dataclass(frozen=True)
