@@ -60,7 +60,7 @@ def test_stable_expiry_is_one_url_per_hour() -> None:
 
 def test_master_lists_every_playlist_through_the_function_with_a_token() -> None:
     service = _service()
-    answer = service.open(_viewer(), "ep1", StreamQuery(), stream_url=API)
+    answer = service.open(_viewer(), "ep1", StreamQuery(), stream_url=API, playlist_links=True)
     assert answer.media_type == HLS_MEDIA_TYPE
     uris = _uris(answer.body)
     assert [urlsplit(u)._replace(query="").geturl() for u in uris] == [API] * 4  # audio, 2 variants, i-frames
@@ -76,7 +76,7 @@ def test_each_playlist_comes_back_with_every_uri_signed_on_the_cdn() -> None:
     service = _service(objects=_objects(**{"videos/ep1/audio.m3u8": MEDIA.replace("video-360p", "audio")}))
     token = _token(service)
     for name in ("video-360p.m3u8", "audio.m3u8"):
-        answer = service.open(None, "ep1", StreamQuery(), token=token, playlist=name)
+        answer = service.open(None, "ep1", StreamQuery(), token=token, playlist=name, playlist_links=True)
         uris = _uris(answer.body)
         assert len(uris) == 3 and all(u.startswith(PREFIX) for u in uris)
         for uri in uris:  # the CDN accepts each one with no cookie
@@ -87,7 +87,7 @@ def test_each_playlist_comes_back_with_every_uri_signed_on_the_cdn() -> None:
 
 def test_quality_is_a_master_with_that_variant_and_the_audio() -> None:
     service = _service()
-    body = service.open(_viewer(), "ep1", StreamQuery(quality="720p"), stream_url=API).body
+    body = service.open(_viewer(), "ep1", StreamQuery(quality="720p"), stream_url=API, playlist_links=True).body
     names = [parse_qs(urlsplit(u).query)["playlist"][0] for u in _uris(body)]
     assert names == ["audio.m3u8", "video-720p.m3u8"]
     assert "RESOLUTION=1728x720" in body and "RESOLUTION=640x360" not in body
@@ -98,7 +98,8 @@ def test_quality_is_a_master_with_that_variant_and_the_audio() -> None:
 @pytest.mark.parametrize("fmt", ["hls", "dash"])
 def test_a_token_opens_the_video_without_a_viewer(fmt: str) -> None:
     service = _service()
-    answer = service.open(None, "ep1", StreamQuery(format=fmt), token=_token(service), stream_url=API)
+    answer = service.open(None, "ep1", StreamQuery(format=fmt), token=_token(service), stream_url=API,
+                          playlist_links=True)
     assert answer.body and answer.grant is not None
     assert answer.grant.expires_at <= NOW + timedelta(hours=1)  # never longer than the token
 
@@ -115,7 +116,7 @@ def test_refused_tokens(doc: dict[str, Any] | None, token_for: str | None, error
         service.videos.docs.clear()
     token = service.signer.playback_token(token_for, NOW + timedelta(hours=1)) if token_for else None
     with pytest.raises(error):
-        service.open(None, "ep1", StreamQuery(), token=token)
+        service.open(None, "ep1", StreamQuery(), token=token, playlist_links=True)
     expired = service.signer.playback_token("ep1", NOW)
     with pytest.raises(InvalidToken):
         service.open(None, "ep1", StreamQuery(), token=expired)

@@ -81,7 +81,7 @@ def stream_video(request: ApiRequest) -> flask.Response:
     service = _service(request.settings)
     video_id = request.params["videoId"]
     answer = service.open(viewer, video_id, query, stream_url=_stream_url(request.raw), token=playback.get("token"),
-                          playlist=playback.get("playlist"))
+                          playlist=playback.get("playlist"), playlist_links=request.spec.access == "public")
     if answer.location is not None:
         response = flask.Response(status=302)
         response.headers["Location"] = answer.location

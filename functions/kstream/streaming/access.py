@@ -53,6 +53,7 @@ __all__ = [
     "PlaybackToken",
     "check_can_stream",
     "cookie_domain",
+    "playback_tokens_enabled",
     "set_cookie_header",
     "stable_expiry",
     "video_id_is_valid",
@@ -71,6 +72,16 @@ new cache entry every time)."""
 _VIDEO_ID = re.compile(VIDEO_ID_PATTERN)
 _TOKEN = re.compile(r"\A([0-9]{1,12})\.([A-Za-z0-9_-]{43})\Z")
 _MAC_DOMAIN = "kstream-playback"
+
+
+def playback_tokens_enabled() -> bool:
+    """Whether a player without a bearer token reaches the stream function: its entry in functions/functions.yaml
+    is ``access: public`` (the handler then checks the bearer or the playback token itself). Until then playback
+    URLs and playlist links would be refused, so masters keep the cookie-era form and the catalogue its stored
+    URLs."""
+    from ..registry import function_list
+
+    return function_list().by_name("stream").access == "public"
 
 
 def video_id_is_valid(video_id: str) -> bool:

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from ..errors import KstreamError
 from ..settings import Settings, get_settings, per_settings
-from .access import MediaSigner, stable_expiry, video_id_is_valid
+from .access import MediaSigner, playback_tokens_enabled, stable_expiry, video_id_is_valid
 
 __all__ = ["ARTWORK_SUFFIXES", "CatalogLinks", "catalog_links"]
 
@@ -84,7 +84,10 @@ def _for_settings(settings: Settings) -> CatalogLinks | None:
 
 
 def catalog_links(settings: Settings | None = None) -> CatalogLinks | None:
-    """The process's link signer (from its settings), None when it cannot sign."""
+    """The process's link signer (from its settings), None when it cannot sign or players could not use its
+    playback URLs (:func:`kstream.streaming.access.playback_tokens_enabled`)."""
+    if not playback_tokens_enabled():
+        return None
     try:
         return _for_settings(settings or get_settings())
     except KstreamError:

@@ -119,10 +119,12 @@ class StreamService:
         self.clock = clock
 
     def open(self, viewer: Viewer | None, video_id: str, query: StreamQuery, *, stream_url: str | None = None,
-             token: str | None = None, playlist: str | None = None) -> StreamAnswer:
+             token: str | None = None, playlist: str | None = None, playlist_links: bool = False) -> StreamAnswer:
         """The answer for ``viewer`` (a bearer token's caller) or, when ``viewer`` is None, for the holder of the
         playback ``token``; ``stream_url`` is this endpoint's public URL for the video (playlist links; default
-        the path ``/api/stream/<videoId>``)."""
+        the path ``/api/stream/<videoId>``). ``playlist_links=False`` (a deployment whose stream function still
+        demands a bearer token, so a player could not follow the links) answers the cookie-era master instead:
+        variant URIs signed on the CDN, segments authorised by the cookie; ``quality`` its media playlist."""
         if not video_id_is_valid(video_id):
             raise video_not_found(video_id)
         now = self.clock()
@@ -158,6 +160,8 @@ class StreamService:
                                                  t["playlist"], t["vtt"]) for t in ready_tracks(doc)]
         if query.format == "dash":
             return self._dash(grant, query.quality, subtitles)
+        if not playlist_links:
+            return self._hls_on_cdn(grant, query.quality, subtitles)
         links = PlaylistLinks(stream_url or f"/api/stream/{video_id}", token if token is not None and viewer is None
                               else self.signer.playback_token(video_id, expires))
         return self._hls(grant, query.quality, subtitles, links)
@@ -195,6 +199,27 @@ class StreamService:
         except manifests.ManifestError as exc:
             raise _damaged(grant.video_id, "HLS manifest", exc) from None
         return StreamAnswer(grant, body, HLS_MEDIA_TYPE)
+
+    def _hls_on_cdn(self, grant: MediaGrant, quality: str | None,
+                    subtitles: list[manifests.SubtitleRendition]) -> StreamAnswer:
+        master_url = grant.url(HLS_MANIFEST)
+        master = self._read(grant, HLS_MANIFEST, "hls")
+        try:
+            if quality is None:
+                master = manifests.with_hls_subtitles(master, subtitles)
+                return StreamAnswer(grant, manifests.rewrite_hls(master, master_url, grant.sign), HLS_MEDIA_TYPE)
+            variant = manifests.hls_variant_for(master, quality)
+            playlist_url = urljoin(master_url, variant.uri)
+            name = manifests.object_under(grant.prefix_url, playlist_url)
+            if name is None:
+                raise manifests.ManifestError(f"variant {variant.uri!r} lies outside the video's folder")
+            playlist = self._read(grant, name, "hls")
+            return StreamAnswer(grant, manifests.rewrite_hls(playlist, playlist_url, grant.sign), HLS_MEDIA_TYPE)
+        except manifests.RenditionMissing as missing:
+            raise _not_available(grant.video_id, f"The HLS manifest of video {grant.video_id!r} has no {quality} "
+                                 "rendition", quality=quality, available=missing.available) from None
+        except manifests.ManifestError as exc:
+            raise _damaged(grant.video_id, "HLS manifest", exc) from None
 
     def _media_playlist(self, grant: MediaGrant, name: str) -> StreamAnswer:
         url = urljoin(grant.prefix_url, name)
