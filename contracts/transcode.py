@@ -31,8 +31,10 @@ class StartTranscodingRequest(RequestModel):
     outputFormats: OutputFormats
     priority: Literal["high", "normal", "low"] = Field(
         "normal",
-        description="Recorded with the job. The Google Transcoder API has no job priority, so it does not change "
-        "the order in which jobs run.",
+        description="The Transcoder API's job mode: high runs interactively (started at once, or refused while the "
+        "project's concurrent-job quota is full); normal and low are batch jobs, queued (status queued) behind "
+        "interactive ones with batchModePriority 10 and 0, first in, first out within one priority. Every mode "
+        "costs the same per output minute; batch waits instead of being refused. Uploads run as high.",
     )
     callbackUrl: str | None = Field(
         None,
@@ -77,3 +79,7 @@ class GetJobStatusResponse(ResponseModel):
     outputFiles: OutputFiles | None = None
     error: str | None = Field(None, description="'TRANSCODE_FAILED: <reason>' for a failed job.")
     completedAt: str | None = Field(None, description="ISO 8601 UTC, when the job completed or failed.")
+    estimatedCompletion: str | None = Field(
+        None, description="Extension: ISO 8601 UTC, when an unfinished job should end: from its measured progress "
+        "once it runs and has progressed (elapsed time / progress, where the provider reports progress), else its "
+        "start estimate (estimatedDuration) counted from its creation.")

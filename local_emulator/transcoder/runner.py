@@ -9,6 +9,7 @@ and is killed on the per-job timeout, on delete and on shutdown; its stderr tail
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -38,6 +39,13 @@ class _Stop(Exception):
     """The job was deleted or the emulator is shutting down."""
 
 
+def queue_rank(job: dict) -> tuple[int, int]:
+    """Where a job waits: (0, 0) interactive (the default mode); (1, -batchModePriority) batch."""
+    if job.get("mode") == "PROCESSING_MODE_BATCH":
+        return 1, -int(job.get("batchModePriority") or 0)
+    return 0, 0
+
+
 class JobRunner:
     def __init__(self, store: Store, *, workers: int = 1, job_timeout: float = 3600.0,
                  missing_audio: str = "skip", min_input_seconds: float = 5.0, work_dir: str | None = None,
@@ -49,7 +57,11 @@ class JobRunner:
         self.work_dir = work_dir
         self.storage_host = storage_host
         self.notifier = notifier or Notifier()
-        self._queue: queue.Queue[JobRecord | None] = queue.Queue()
+        # Interactive jobs run first, then batch jobs by batchModePriority (higher first), each FIFO (the v1
+        # reference: "Jobs submitted in batch mode with the same priority value are put in a first-in, first out
+        # queue"); the shutdown marker sorts last of all.
+        self._queue: queue.PriorityQueue[tuple[int, int, int, JobRecord | None]] = queue.PriorityQueue()
+        self._order = itertools.count()
         self._stopping = threading.Event()
         self._threads = [threading.Thread(target=self._worker, name=f"transcoder-worker-{i}", daemon=True)
                          for i in range(max(1, workers))]
@@ -59,7 +71,7 @@ class JobRunner:
     # ------------------------------------------------------------------ control
 
     def submit(self, record: JobRecord) -> None:
-        self._queue.put(record)
+        self._queue.put((*queue_rank(record.job), next(self._order), record))
 
     def cancel(self, record: JobRecord) -> None:
         record.cancel.set()
@@ -72,7 +84,7 @@ class JobRunner:
         for record in records:
             self.cancel(record)
         for _ in self._threads:
-            self._queue.put(None)
+            self._queue.put((2, 0, next(self._order), None))
         deadline = time.monotonic() + wait
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -82,7 +94,7 @@ class JobRunner:
 
     def _worker(self) -> None:
         while True:
-            record = self._queue.get()
+            *_rank, record = self._queue.get()
             if record is None or self._stopping.is_set():
                 return
             if record.cancel.is_set():

@@ -9,12 +9,14 @@ import socket
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import flask
 import pytest
+import requests
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 from kstream import http as khttp
@@ -96,7 +98,12 @@ def test_start_then_status_until_completed(local_cloud: StackConfig, media: Path
     assert set(started) == {"jobId", "status", "estimatedDuration", "provider"}
     assert started["status"] == "queued" and started["provider"] == "local"
     assert started["jobId"] != f"job-{video_id}" and started["estimatedDuration"] >= 1
+    early = ts.job_status(local_cloud, started["jobId"])
+    if early["status"] != "completed":  # an unfinished job says when it should end (progress-based once running)
+        eta = datetime.fromisoformat(early["estimatedCompletion"].replace("Z", "+00:00"))
+        assert datetime.now(UTC) - timedelta(seconds=5) <= eta <= datetime.now(UTC) + timedelta(minutes=30)
     status = ts.wait_final(local_cloud, started["jobId"])
+    assert "estimatedCompletion" not in status
     assert status["status"] == "completed" and status["progress"] == 100, status
     files = status["outputFiles"]
     base = f"{local_cloud.gateway_url}/media/videos/{video_id}/"
@@ -105,6 +112,8 @@ def test_start_then_status_until_completed(local_cloud: StackConfig, media: Path
     assert not any("720p" in s for s in files["hls"]["segments"])  # no upscaling of a 360p source
     doc = ts.job_doc(started["jobId"])
     assert doc["priority"] == "high" and doc["origin"] == "api"
+    created = requests.get(f"{local_cloud.transcoder_url}/v1/{doc['transcoderJobName']}", timeout=10).json()
+    assert created["mode"] == "PROCESSING_MODE_INTERACTIVE"  # high: interactive
     assert doc["source"]["generation"] == str(generation)
     assert doc["plan"]["segmentSeconds"] == 6 and doc["plan"]["formats"] == ["dash", "hls"]
     video = ts.video_as_admin(local_cloud, video_id)

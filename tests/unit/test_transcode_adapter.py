@@ -88,6 +88,19 @@ def test_create_sends_the_config_and_labels_to_the_location() -> None:
     assert [m.file_name for m in sent.config.manifests] == ["manifest.m3u8", "manifest.mpd"]
 
 
+@pytest.mark.parametrize(("mode", "priority", "sent_mode", "sent_priority"), [
+    ("interactive", 0, "PROCESSING_MODE_INTERACTIVE", 0),
+    ("batch", 10, "PROCESSING_MODE_BATCH", 10),
+    ("interactive", 7, "PROCESSING_MODE_INTERACTIVE", 0),  # a batch priority means nothing to an interactive job
+])
+def test_create_sends_the_job_mode_and_batch_priority(mode: str, priority: int, sent_mode: str,
+                                                      sent_priority: int) -> None:
+    client = _Client(job=transcoder_v1.Job(name="projects/p/locations/l/jobs/abc"))
+    Transcoder(client, "p", "l").create_job(CONFIG, {}, mode=mode, batch_priority=priority)
+    sent = client.calls[0][1]["job"]
+    assert (sent.mode.name, sent.batch_mode_priority) == (sent_mode, sent_priority)
+
+
 def test_unknown_jobs_and_failures_are_reported() -> None:
     with pytest.raises(JobNotFound):
         Transcoder(_Client(gexc.NotFound("no job")), "p", "l").get_job("projects/p/locations/l/jobs/x")

@@ -25,6 +25,7 @@ import functools
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import google.auth.exceptions
@@ -83,6 +84,7 @@ class JobView:
     error: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     progress: float | None = None  # 0-1, only where the provider reports it (the local emulator)
+    started_at: datetime | None = None  # when the job started running (Job.start_time)
 
 
 def _unavailable(exc: BaseException) -> Unavailable:
@@ -105,7 +107,10 @@ def _view(job: Any, progress: float | None = None) -> JobView:
     error = None
     if job.error and (job.error.message or job.error.code):
         error = job.error.message or f"error code {job.error.code}"
-    return JobView(name=job.name, state=job.state.name, error=error, labels=dict(job.labels), progress=progress)
+    started = job.start_time if "start_time" in job else None
+    started_at = started.astimezone(UTC) if isinstance(started, datetime) else None
+    return JobView(name=job.name, state=job.state.name, error=error, labels=dict(job.labels), progress=progress,
+                   started_at=started_at)
 
 
 class Transcoder:
@@ -122,13 +127,20 @@ class Transcoder:
     def provider(self) -> str:
         return "local" if self.endpoint else "google_cloud"
 
-    def create_job(self, config: Mapping[str, Any], labels: Mapping[str, str]) -> JobView:
+    def create_job(self, config: Mapping[str, Any], labels: Mapping[str, str], *, mode: str = "interactive",
+                   batch_priority: int = 0) -> JobView:
+        """A job of ``config``; ``mode`` interactive (run now, or refused over quota) or batch (queued by
+        ``batch_priority``, higher first)."""
         from google.cloud.video import transcoder_v1
 
         from ..transcode.ladder import to_proto
 
+        modes = transcoder_v1.Job.ProcessingMode
+        batch = mode == "batch"
         try:
-            job = transcoder_v1.Job(config=to_proto(config), labels=dict(labels))
+            job = transcoder_v1.Job(config=to_proto(config), labels=dict(labels),
+                                    mode=modes.PROCESSING_MODE_BATCH if batch else modes.PROCESSING_MODE_INTERACTIVE,
+                                    batch_mode_priority=batch_priority if batch else 0)
         except (json_format.ParseError, ValueError, TypeError) as exc:
             raise JobRejected(f"the job config is not a valid JobConfig: {exc}") from None
         try:

@@ -59,6 +59,10 @@ VIDEO_LABEL = "kstream_video_id"
 SOURCE_PREFIX = "sources/"
 MEDIA_PREFIX = "videos/"
 DEFAULT_SEGMENT_SECONDS = 6.0
+PRIORITY_MODES: dict[str, tuple[str, int]] = {"high": ("interactive", 0), "normal": ("batch", 10), "low": ("batch", 0)}
+"""A start request's priority as the Transcoder API's job mode: interactive runs at once (or is refused when the
+concurrent-job quota is full); batch queues (PENDING) by batchModePriority, higher first, FIFO within one value."""
+UPLOAD_PRIORITY = "high"  # an uploader is waiting to watch their episode
 _JOB_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")  # also a valid Transcoder label value
 _VIDEO_ID = re.compile(VIDEO_ID_PATTERN)
 _TRANSCODER_JOB_NAME = re.compile(r"^projects/[^/]+/locations/[^/]+/jobs/[^/]+$")
@@ -73,7 +77,8 @@ class TranscoderPort(Protocol):
 
     provider: str
 
-    def create_job(self, config: Mapping[str, Any], labels: Mapping[str, str]) -> JobView: ...
+    def create_job(self, config: Mapping[str, Any], labels: Mapping[str, str], *, mode: str = "interactive",
+                   batch_priority: int = 0) -> JobView: ...
     def get_job(self, name: str) -> JobView: ...
     def find_job(self, label: str, value: str) -> JobView | None: ...
     def delete_job(self, name: str) -> None: ...
@@ -212,7 +217,7 @@ class TranscodeService:
             for job_id in (base, f"{base[:40]}-g{source.generation}"):
                 job = Job(id=job_id, video_id=video_id, origin="upload", provider=self.provider, source=source,
                           deadline_at=self.now() + timedelta(seconds=self.settings.transcode_timeout_seconds),
-                          metadata=metadata)
+                          metadata=metadata, priority=UPLOAD_PRIORITY)
                 claim = self.jobs.claim(job, now=self.now(), lease_seconds=LEASE_SECONDS, check_stale=True)
                 if claim.kind != "conflict":
                     break
@@ -355,7 +360,9 @@ class TranscodeService:
         view = self.transcoder.find_job(JOB_LABEL, job.id) if takeover else None
         if view is None:
             try:
-                view = self.transcoder.create_job(config, labels={JOB_LABEL: job.id, **self._video_label(job)})
+                mode, batch_priority = PRIORITY_MODES.get(job.priority, PRIORITY_MODES["normal"])
+                view = self.transcoder.create_job(config, labels={JOB_LABEL: job.id, **self._video_label(job)},
+                                                  mode=mode, batch_priority=batch_priority)
             except JobRejected as exc:
                 return self._fail(replace(job, plan=plan), f"the Transcoder API refused the job: {exc.reason}")
         self.jobs.record_created(job.id, view.name, plan=plan, lease_id=lease_id, transcoder_state=view.state)
@@ -506,6 +513,7 @@ class TranscodeService:
             raise NotFound(f"No transcoding job {job_id[:80]!r}", code=ErrorCode.TRANSCODE_JOB_NOT_FOUND,
                            details={"jobId": job_id[:80]})
         status, progress = _SPEC_STATUS[job.state], job.progress
+        view: JobView | None = None
         if not job.final and job.transcoder_job_name:
             try:
                 view = self.transcoder.get_job(job.transcoder_job_name)
@@ -524,7 +532,19 @@ class TranscodeService:
             body["error"] = f"{ErrorCode.TRANSCODE_FAILED}: {job.error or 'transcoding failed'}"
         if job.final and job.completed_at:
             body["completedAt"] = _iso(job.completed_at)
+        elif not job.final:
+            body["estimatedCompletion"] = _iso(self._estimated_completion(job, view))
         return GetJobStatusResponse(**body)
+
+    def _estimated_completion(self, job: Job, view: JobView | None) -> datetime:
+        """When an unfinished job should end: from the provider's measured progress while it runs (elapsed /
+        fraction done), else from the start estimate counted from its creation."""
+        now = self.now()
+        if view is not None and view.started_at is not None and view.progress and 0.02 <= view.progress < 1:
+            elapsed = max(0.0, (now - view.started_at).total_seconds())
+            return now + timedelta(seconds=elapsed * (1 - view.progress) / view.progress)
+        minutes = job.plan.estimated_minutes if job.plan else 0
+        return max(now, (job.created_at or now) + timedelta(minutes=minutes))
 
     # ================================================================================================ sweep
     def sweep(self, *, limit: int = 100) -> SweepReport:
