@@ -392,14 +392,15 @@ def _audio_graph(track: AudioTrack, graph: list[str], sources: dict[str, MediaIn
         source = sources.get(key)
         if source is None or not source.info.has_audio:
             raise ApiError("INVALID_ARGUMENT", f"{field}.mapping[{j}].inputKey: input '{key}' has no audio track")
-        if number >= len(source.info.audio_tracks):
-            raise ApiError("INVALID_ARGUMENT", f"{field}.mapping[{j}].inputTrack: input '{key}' has "
-                                               f"{len(source.info.audio_tracks)} audio track(s), no track {number}")
+        if number not in source.info.audio_tracks:
+            tracks = ", ".join(map(str, sorted(source.info.audio_tracks)))
+            raise ApiError("INVALID_ARGUMENT", f"{field}.mapping[{j}].inputTrack: track {number} of input '{key}' "
+                                               f"is not an audio track (its audio tracks: {tracks})")
         offsets[(key, number)] = total
         total += source.info.audio_tracks[number]
         pre = audio_filters(source.preprocessing)
         label = f"[am{track.index}_{n}]"
-        graph.append(f"[{open_input(key)}:a:{number}]{','.join(pre) if pre else 'anull'}{label}")
+        graph.append(f"[{open_input(key)}:{number}]{','.join(pre) if pre else 'anull'}{label}")
         labels.append(label)
     terms: dict[int, list[str]] = {c: [] for c in range(track.channels)}
     for j, mapping in enumerate(track.mapping):

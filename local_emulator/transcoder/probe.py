@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 
@@ -24,7 +24,10 @@ class SourceInfo:
     audio_channels: int = 0
     audio_sample_rate: int = 0
     sample_aspect: Fraction = Fraction(1)  # pixel aspect (SAR): 4:3 for 1440x1080 shown 16:9
-    audio_tracks: tuple[int, ...] = ()  # channel count of each audio track, in track order
+    audio_tracks: dict[int, int] = field(default_factory=dict)
+    """Channel count of each audio track by its index among all the file's tracks (what the v1 reference's
+    ``AudioMapping.inputTrack`` names: "the zero-based index of the track in the input file"; Google's own examples
+    map ``inputTrack: 1`` for the audio of a file whose track 0 is video)."""
     bit_depth: int = 8
     interlaced: bool = False  # field_order says the stream is coded interlaced
 
@@ -95,7 +98,8 @@ def probe(path: str, timeout: float = 60.0) -> SourceInfo:
     if audio is not None:
         info.update(has_audio=True, audio_channels=int(audio.get("channels") or 0),
                     audio_sample_rate=int(audio.get("sample_rate") or 0))
-        info["audio_tracks"] = tuple(int(s.get("channels") or 0) for s in streams if s.get("codec_type") == "audio")
+        info["audio_tracks"] = {int(s.get("index", n)): int(s.get("channels") or 0)
+                                for n, s in enumerate(streams) if s.get("codec_type") == "audio"}
     return SourceInfo(**info)
 
 

@@ -76,7 +76,7 @@ def cloud(tmp_path_factory) -> Cloud:
 
 
 def _mapping(atom: str, key: str, pairs) -> list[dict]:
-    return [{"atomKey": atom, "inputKey": key, "inputTrack": 0, "inputChannel": i, "outputChannel": o, "gainDb": g}
+    return [{"atomKey": atom, "inputKey": key, "inputTrack": 1, "inputChannel": i, "outputChannel": o, "gainDb": g}
             for i, o, g in pairs]
 
 

@@ -36,7 +36,7 @@ BASE = {
 }
 BROADCAST = SourceInfo(duration=10.0, has_video=True, width=1440, height=1080, frame_rate=Fraction(30000, 1001),
                        has_audio=True, audio_channels=6, audio_sample_rate=48000, sample_aspect=Fraction(4, 3),
-                       audio_tracks=(6,), interlaced=True)
+                       audio_tracks={1: 6}, interlaced=True)  # track 0 is the picture, track 1 the 5.1 sound
 
 
 def job(**changes) -> dict:
@@ -124,13 +124,13 @@ def test_plan_deinterlaces_at_field_rate_downmixes_with_pan_and_shows_display_as
         "elementaryStreams__0__videoStream__h264__frameRate": 60,
         "elementaryStreams__1__audioStream__channelLayout": ["fl", "fr"],
         "elementaryStreams__1__audioStream__mapping": [
-            {"atomKey": "atom0", "inputKey": "input0", "inputChannel": c, "outputChannel": o, "gainDb": g}
-            for c, o, g in ((0, 0, 0), (1, 1, 0), (2, 0, -3), (2, 1, -3))]})["config"]
+            {"atomKey": "atom0", "inputKey": "input0", "inputTrack": 1, "inputChannel": c, "outputChannel": o,
+             "gainDb": g} for c, o, g in ((0, 0, 0), (1, 1, 0), (2, 0, -3), (2, 1, -3))]})["config"]
     plan = build_plan(config, BROADCAST, "/work/in.ts", texts={"t": [Cue(1, 2, "Hi")]})
     graph = plan.argv[plan.argv.index("-filter_complex") + 1]
     assert graph.startswith("[0:v:0]bwdif=mode=send_field:parity=auto:deint=interlaced[s0];")
     assert "fps=60000/1001,scale=640:360,setsar=1,format=yuv420p" in graph  # 1440x1080 at 4:3 SAR is 16:9
-    assert "[0:a:0]anull[am0_0];[am0_0]pan=FL+FR|c0=1*c0+0.707946*c2|c1=1*c1+0.707946*c2[aout0]" in graph
+    assert "[0:1]anull[am0_0];[am0_0]pan=FL+FR|c0=1*c0+0.707946*c2|c1=1*c1+0.707946*c2[aout0]" in graph
     assert "-ac:a:0" not in plan.argv and plan.argv.count("-i") == 1
     vtt = next(m for m in plan.muxes if m.key == "subs-en")
     assert vtt.text.cues == [Cue(1, 2, "Hi")] and vtt.segmented and vtt.individual_segments
@@ -138,8 +138,10 @@ def test_plan_deinterlaces_at_field_rate_downmixes_with_pan_and_shows_display_as
 
 
 def test_mapping_a_missing_track_fails_naming_the_mapping():
+    # inputTrack counts every track of the file (the v1 reference; Google's examples map track 1 of a video file):
+    # track 0 here is the picture, so mapping it is an error
     config = job(elementaryStreams__1__audioStream__mapping=[
-        {"atomKey": "atom0", "inputKey": "input0", "inputTrack": 1, "inputChannel": 0, "outputChannel": 0}])["config"]
+        {"atomKey": "atom0", "inputKey": "input0", "inputTrack": 0, "inputChannel": 0, "outputChannel": 0}])["config"]
     with pytest.raises(ApiError, match=r"elementaryStreams\[1\]\.audioStream\.mapping\[0\]\.inputTrack"):
         build_plan(config, BROADCAST, "/work/in.ts")
 

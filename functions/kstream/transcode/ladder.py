@@ -162,9 +162,8 @@ DEINTERLACER = "bwdif"
 # Standard constant rates a variable-frame-rate source may be conformed to (when its average is one of them).
 STANDARD_FRAME_RATES = (24000 / 1001, 24.0, 25.0, 30000 / 1001, 30.0)
 VFR_DEFAULT_FRAME_RATE = FRAME_RATE_CAP
-# The track index (in the input file, counting every track) of the audio the mapping reads. The probe reports how
-# many audio tracks there are, not where they sit; every container we take lists the picture first, so the first
-# audio track is track 1.
+# The track index (in the input file, counting every track) of the audio the mapping reads: the probe's
+# audio_track_index, or track 1 when the container did not say (the picture first, as in every container we take).
 FIRST_AUDIO_TRACK = 1
 MINUS_3_DB = round(20 * math.log10(math.sqrt(0.5)), 4)  # -3.0103 dB, a gain of 1/sqrt(2) (ITU-R BS.775)
 # ITU-R BS.775 stereo downmix as (input channel, output channel, gain dB), channels in decoded (FFmpeg / SMPTE)
@@ -377,11 +376,12 @@ def _audio_stream(source: SourceInfo) -> dict[str, Any]:
         "sampleRateHertz": AUDIO_SAMPLE_RATE_HZ,
     }
     if mapping:
+        audio_track = FIRST_AUDIO_TRACK if source.audio_track_index is None else source.audio_track_index
         stream["mapping"] = [
             {
                 "atomKey": ATOM_KEY,
                 "inputKey": INPUT_KEY,
-                "inputTrack": FIRST_AUDIO_TRACK,
+                "inputTrack": audio_track,
                 "inputChannel": in_ch,
                 "outputChannel": out_ch,
                 "gainDb": gain,

@@ -125,6 +125,7 @@ class SourceInfo:
     audio_tracks: int = 0  # number of audio tracks
     audio_channel_layout: str | None = None  # "L R", "L R C LFE Ls Rs", "C", "M M" (dual mono); see module doc
     audio_dual_mono: bool = False  # AC-3 1+1 / two mono programmes in one track
+    audio_track_index: int | None = None  # that track's index among all the file's tracks (MediaInfo StreamOrder)
 
     @property
     def short_side(self) -> int:
@@ -362,7 +363,16 @@ def describe(media: MediaInfo, *, exhausted: bool = False) -> SourceInfo:
         audio_tracks=len(audios),
         audio_channel_layout=layout,
         audio_dual_mono=dual_mono,
+        audio_track_index=_stream_order(audio) if audio is not None else None,
     )
+
+
+def _stream_order(track: Any) -> int | None:
+    """A track's index in the file, counting every track: MediaInfo's StreamOrder ("1", or "0-1" in a transport
+    stream: program, then stream), what the Transcoder API's AudioMapping.inputTrack names."""
+    order = str(getattr(track, "streamorder", None) or "")
+    last = order.rsplit("-", 1)[-1]
+    return int(last) if last.isdigit() else None
 
 
 # --------------------------------------------------------------------------------------------------------------------
