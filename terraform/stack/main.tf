@@ -75,6 +75,8 @@ module "functions" {
     service_callers           = var.service_callers
     transcode_timeout_seconds = var.transcode_timeout_seconds
     service_audience          = local.public_url
+    api_base_url              = local.public_url
+    cors_allowed_origins      = var.cors_allowed_origins
     extra                     = var.extra_settings
   }
 

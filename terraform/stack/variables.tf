@@ -163,6 +163,17 @@ variable "max_delivery_attempts" {
   nullable    = false
 }
 
+variable "cors_allowed_origins" {
+  description = "Origins (https://partner.example) whose browser requests to the API may carry credentials (KSTREAM_CORS_ALLOWED_ORIGINS): reflected with Access-Control-Allow-Credentials. Others get Access-Control-Allow-Origin: * (uncredentialed reads)."
+  type        = list(string)
+  default     = []
+  nullable    = false
+  validation {
+    condition     = alltrue([for o in var.cors_allowed_origins : can(regex("^https?://[^/?#]+$", o))])
+    error_message = "cors_allowed_origins: each is scheme://host[:port], nothing after it."
+  }
+}
+
 variable "extra_settings" {
   description = "Further KSTREAM_* values (e.g. KSTREAM_LOG_LEVEL), given to the functions whose functions.yaml env lists them."
   type        = map(string)

@@ -16,6 +16,8 @@ locals {
     KSTREAM_CDN_KEY_NAME              = var.settings.cdn_key.name
     KSTREAM_SERVICE_ACCOUNTS          = join(",", var.settings.service_callers)
     KSTREAM_SERVICE_AUDIENCE          = var.settings.service_audience
+    KSTREAM_API_BASE_URL              = var.settings.api_base_url
+    KSTREAM_CORS_ALLOWED_ORIGINS      = join(",", var.settings.cors_allowed_origins)
   })
 
   # Settings whose value is the function's own service account (URL signing through IAM signBlob).

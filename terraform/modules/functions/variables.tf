@@ -71,6 +71,8 @@ variable "settings" {
     service_callers           = list(string)
     service_audience          = string
     storage_public_url        = optional(string, "https://storage.googleapis.com")
+    api_base_url              = optional(string, "")
+    cors_allowed_origins      = optional(list(string), [])
     extra                     = optional(map(string), {})
   })
   nullable = false
