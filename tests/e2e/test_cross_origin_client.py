@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, Request, sync_playwright
 
 from local_emulator import seed
 from local_emulator.processes import free_port
@@ -158,9 +158,8 @@ def _wait(page: Page, video: str, timeout: float = 40.0) -> dict[str, Any]:
 def test_partner_page_on_another_origin_shows_the_grid_and_plays_hls_and_dash(
         local_cloud: StackConfig, sample: list[seed.SeededEpisode], page: Page, partner_origin: str) -> None:
     assert partner_origin != local_cloud.gateway_url
-    media_requests: list[dict[str, Any]] = []
-    page.on("request", lambda r: media_requests.append({"url": r.url, "headers": r.headers})
-            if "/media/" in r.url or "/api/stream/" in r.url else None)
+    media_requests: list[Request] = []
+    page.on("request", lambda r: media_requests.append(r) if "/media/" in r.url or "/api/stream/" in r.url else None)
 
     found = page.evaluate("([api, token, series]) => window.partner.grid(api, token, series)",
                           [local_cloud.gateway_url, token_for(local_cloud, "user"), seed.SERIES])
@@ -170,12 +169,13 @@ def test_partner_page_on_another_origin_shows_the_grid_and_plays_hls_and_dash(
     first = next(v for v in found["videos"] if v["id"] == sample[0].video_id)
     page.evaluate("(url) => window.partner.hls(url)", first["streamingUrls"]["hls"])
     hls = _wait(page, "hls")
-    assert hls["audio"] >= 1, hls
+    assert hls["audio"] >= 1 and hls["audioBytes"] > 0, hls  # the audio rendition is listed and decoded
 
     page.evaluate("(url) => window.partner.dash(url)", first["streamingUrls"]["dash"])
     dash = _wait(page, "dash")
-    assert dash["audio"] >= 1, dash
+    assert dash["audio"] >= 1 and dash["audioBytes"] > 0, dash
 
-    assert media_requests
+    assert any("/media/" in r.url for r in media_requests) and any("/api/stream/" in r.url for r in media_requests)
     for request in media_requests:  # the bare player: no Authorization, no cookie
-        assert "authorization" not in request["headers"] and "cookie" not in request["headers"], request
+        headers = request.all_headers()
+        assert "authorization" not in headers and "cookie" not in headers, (request.url, headers)

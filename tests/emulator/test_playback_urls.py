@@ -14,7 +14,7 @@ import re
 import subprocess
 import xml.etree.ElementTree as ET
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
 import pytest
 import requests
@@ -122,6 +122,11 @@ def test_thumbnail_opens_from_the_answer_alone(local_cloud: StackConfig, episode
     assert search.status_code == 200
     for video in search.json()["videos"]:
         assert requests.get(video["thumbnailUrl"], timeout=10).status_code == 200
+    series = api_as(local_cloud, "user").get(f"/api/metadata/series/{quote(episode['series'], safe='')}")
+    assert series.status_code == 200, series.text
+    assert requests.get(series.json()["thumbnailUrl"], timeout=10).status_code == 200
+    for video in series.json()["episodes"]:
+        assert "token=" in video["streamingUrls"]["hls"]
 
 
 def test_bad_tokens_are_401(local_cloud: StackConfig, episode: dict[str, Any]) -> None:
