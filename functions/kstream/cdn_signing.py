@@ -32,19 +32,20 @@ base query), so ``seg_001.m4s`` resolved against ``.../master.m3u8?URLPrefix=...
 is ``.../seg_001.m4s`` with no signature; hls.js and dash.js resolve URIs this way
 and do not carry the query over by themselves. Three ways remain:
 
-1. **Signed cookie (what kstream uses).** Cloud CDN's signed-cookie page says it
-   exists for this case: authorise a user for a URL prefix (e.g. one episode's
-   directory) without signing each URL, and keep URLs and media manifests unchanged,
-   which keeps the packaging pipeline simple and the objects cacheable. The API sets
-   ``Cloud-CDN-Cookie`` (``Secure; HttpOnly``, ``Path`` = the prefix path, ``Domain``
-   covering the CDN host); a player on another origin must send credentials
-   (hls.js ``xhrSetup: xhr => { xhr.withCredentials = true }``) and the CDN must answer
-   CORS with ``Access-Control-Allow-Credentials: true`` and an explicit origin.
-2. Signed URL prefix re-attached by the player to every request (an hls.js
-   ``xhrSetup``/custom loader that appends ``attach_signed_query``'s query), for
-   clients that cannot hold a cookie (some smart-TV / native players).
-3. Rewriting every manifest to absolute signed URIs: defeats caching of manifests
-   and couples packaging to signing; not used.
+1. **Every playlist answered per request with absolute signed URIs (what kstream uses
+   for playback URLs, docs/decisions/0010).** The stream function answers the master
+   (playlist links back to itself with a playback token) and each media playlist
+   (segments absolute, with the prefix query). A bare player (AVPlayer, ExoPlayer,
+   Chromecast, ffmpeg) needs nothing but the URL; the static objects on the CDN stay
+   unchanged and the segments stay cacheable.
+2. **Signed cookie.** Cloud CDN's signed-cookie page says it exists for this case:
+   authorise a user for a URL prefix without signing each URL. The API still sets
+   ``Cloud-CDN-Cookie`` for bearer-token callers (same-site web player: poster and
+   storyboard sheets); it needs the API and CDN on one site and, from another origin,
+   credentialed requests with CORS answering an explicit origin.
+3. Signed URL prefix re-attached by the player to every request (an hls.js
+   ``xhrSetup``/custom loader that appends ``attach_signed_query``'s query): needs code
+   in every client; not required any more.
 
 Cloud CDN itself lets unsigned requests through to the origin (a private bucket then
 refuses them); the gateway plays both parts, so ``verify_request`` refuses a request
