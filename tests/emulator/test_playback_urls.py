@@ -76,7 +76,8 @@ def test_every_playlist_and_segment_opens_without_credentials(episode: dict[str,
     master = requests.get(episode["streamingUrls"]["hls"], timeout=10)
     playlists = [line for line in master.text.splitlines() if line and not line.startswith("#")]
     playlists += re.findall(r'URI="([^"]+)"', master.text)
-    assert len(playlists) >= 2  # variants and the audio rendition (and subtitles, if any)
+    assert "TYPE=AUDIO" in master.text and "TYPE=SUBTITLES" in master.text  # the sample has ko and en subtitles
+    assert len(playlists) >= 4  # variants, the audio rendition, the subtitle renditions
     for playlist_url in playlists:
         playlist = requests.get(playlist_url, timeout=10)
         assert playlist.status_code == 200, (playlist_url, playlist.text[:300])
