@@ -571,11 +571,11 @@ class TranscodeService:
 
     def _reconcile(self, job: Job, now: datetime, report: SweepReport) -> None:
         overdue = job.deadline_at is not None and job.deadline_at <= now
-        if job.state == "creating":
+        if job.state == "creating" and not overdue:  # (past its deadline it is timed out below, lease or not)
             until = _lease_until(job)
             if until is not None and until > now:
                 return  # its creator is alive (renewing)
-            if job.origin == "upload" and not overdue:  # the creator died and the event was acknowledged or lost
+            if job.origin == "upload":  # the creator died and the event was acknowledged or lost
                 claim = self.jobs.claim(job, now=now, lease_seconds=LEASE_SECONDS, check_stale=True)
                 if claim.kind == "takeover":
                     outcome = self._create_upload_job(claim)
