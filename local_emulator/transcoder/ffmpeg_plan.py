@@ -12,6 +12,10 @@ output fans the encoded packets out to every mux stream that names them (mp4 fil
 TS / fMP4 segments and the media playlist). The sprites are small PNG outputs of the same command; a tiny second
 ffmpeg (``PlannedSprite.tile_argv``, reading only those thumbnails) lays them out into the JPEG sheets. Tiling inside
 the main command would hold that output back until a sheet is full, and ffmpeg then reports no progress at all.
+
+Timeline: an untrimmed atom keeps the source's own timestamps (``-copyts -start_at_zero``, 0 = the input's earliest
+stream, moved later by the audio encoder's priming), so the output's audio/video start offset is the source's;
+see ``_encoder_delay``. A trimmed atom (``-ss``) starts every stream at the cut.
 """
 
 from __future__ import annotations
@@ -294,6 +298,11 @@ def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio
     if atom.get("endTimeOffset"):
         trim_args += ["-to", _seconds_text(end)]
     argv = ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats", "-progress", "pipe:1"]
+    if start == 0:
+        # Keep the source's A/V start offset (see _encoder_delay); a trimmed atom starts every stream at its cut.
+        lead = max((_encoder_delay(t) for t in tracks.values()), default=0.0)
+        argv += ["-copyts", "-start_at_zero"]
+        trim_args += ["-itsoffset", _seconds_text(lead)] if lead else []
     argv += [*trim_args, "-i", input_path]
     input_index = {media_key: 0}
 
@@ -360,6 +369,21 @@ def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio
         argv = []  # only text outputs: nothing for ffmpeg to encode
     expected = round(duration * float(ordered_rungs[0].fps)) if ordered_rungs else 0
     return Plan(argv, muxes, manifests, sprites, duration, notes, expected, embedded, package_argv)
+
+
+ENCODER_DELAY_SAMPLES = {"aac": 1024, "aac-he": 1024, "aac-he-v2": 1024, "ac3": 256, "eac3": 256}
+
+
+def _encoder_delay(track: AudioTrack) -> float:
+    """Seconds of priming ffmpeg's encoder for ``track`` puts before the first input sample (initial_padding).
+
+    Why the plan moves the whole input timeline by this much: without ``-copyts`` ffmpeg starts every output stream
+    at zero (CFR video is padded back to zero with copies of its first picture),
+    and each single-stream HLS/mp4 muxer of the tee shifts its own negative timestamps (the audio priming) to zero.
+    Either loses the source's audio/video start offset. ``-copyts -start_at_zero`` keeps every stream where the
+    source has it (0 = the file's earliest stream), and ``-itsoffset`` of the priming keeps the primed audio at or
+    after zero, so no muxer shifts one stream against the others."""
+    return ENCODER_DELAY_SAMPLES.get(track.codec, 1024) / track.sample_rate
 
 
 def _audio_graph(track: AudioTrack, graph: list[str], sources: dict[str, MediaInput], input_index: dict[str, int],
