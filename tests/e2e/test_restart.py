@@ -4,6 +4,7 @@ media and its uploader are still there and it plays; `--fresh` (make dev FRESH=1
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -58,8 +59,13 @@ def _stop(process: subprocess.Popen[str], lines: list[str]) -> str:
 
 
 @pytest.fixture
-def ports() -> Iterator[dict[str, int]]:
+def ports(tmp_path: Path) -> Iterator[dict[str, int]]:
+    """Free ports; afterwards, whatever happened, no service of the test's local clouds is left running."""
     yield {name: free_port() for name in StackConfig.port_names()}
+    with contextlib.suppress(OSError, ValueError):
+        for pgid in json.loads((tmp_path / "state" / "pids.json").read_text()).values():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(int(pgid), signal.SIGKILL)
 
 
 def _plays(cfg: StackConfig, video_id: str, token: str) -> None:
