@@ -20,3 +20,12 @@ class StreamQuery(RequestModel):
         description="hls: the master playlist (variant URIs signed, segments authorised by the Cloud-CDN-Cookie set "
         "with it); dash: the MPD (segment templates signed); mp4: a 302 to the signed progressive MP4 on the CDN.",
     )
+    token: str | None = Field(
+        None, max_length=512,
+        description="Extension: the playback token of a playback URL (streamingUrls of a video, or a playlist URI of "
+        "a master answered here): stands in for the Authorization header, for players that cannot send one; it "
+        "opens this video only, until it expires (docs/decisions/0010).")
+    playlist: str | None = Field(
+        None, max_length=256,
+        description="Extension: one media playlist of the video (a URI of a master answered here), every URI in it "
+        "absolute and signed on the CDN.")

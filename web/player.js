@@ -186,7 +186,7 @@ export class Player {
     // The stream answer has set the CDN cookie: the poster and storyboard sheets under the video's folder load now.
     if (this.meta.thumbnailUrl) {
       // Without a poster the thumbnail is the first storyboard sheet, which is no poster.
-      if (!/\/storyboard\d*\.jpe?g$/.test(this.meta.thumbnailUrl)) this.video.poster = this.meta.thumbnailUrl;
+      if (!/\/storyboard\d*\.jpe?g(\?|$)/.test(this.meta.thumbnailUrl)) this.video.poster = this.meta.thumbnailUrl;
       this.loadSheet(0);
     }
     const options = data.levels.map((level, index) => ({ index, level }))

@@ -84,6 +84,7 @@ class FunctionSpec:
     max_instances: int
     rate_limited: bool = False  # keeps its own quota and answers 429 itself
     max_body_bytes: int | None = None  # overrides Settings.max_body_bytes for this function's JSON body
+    playback_token: bool = False  # a ?token= playback token may stand in for Authorization (the stream function)
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,10 @@ def parse_function_list(raw: dict[str, Any]) -> FunctionList:
                                      or not 1024 <= max_body <= 32 * 1024 * 1024):
             raise ConfigurationError(f"{where} ({name}): max_body_bytes must be an integer from 1024 to 32 MiB (the "
                                      "Cloud Run request limit), and only on HTTP functions")
+        playback_token = merged.get("playback_token", False)
+        if not isinstance(playback_token, bool) or (playback_token and access != "user"):
+            raise ConfigurationError(f"{where} ({name}): playback_token must be true or false, and only on 'user' "
+                                     "functions")
         specs.append(
             FunctionSpec(
                 name=name,
@@ -189,6 +194,7 @@ def parse_function_list(raw: dict[str, Any]) -> FunctionList:
                 max_instances=int(merged["max_instances"]),
                 rate_limited=rate_limited,
                 max_body_bytes=max_body,
+                playback_token=playback_token,
             )
         )
     return FunctionList(functions=tuple(specs))

@@ -61,6 +61,14 @@ def seed(cfg: StackConfig, video_id: str, **changes: Any) -> dict[str, Any]:
     return service.upsert_from_request(repo_of(cfg), request).model_dump(mode="json", exclude_none=True)
 
 
+def playback_urls_of(cfg: StackConfig, video_id: str, urls: dict[str, str], formats: tuple[str, ...]) -> None:
+    """streamingUrls as answered: the stream function's playback URL of each stored format, with a playback token
+    (decision 0010), so a bare player plays them; never the stored object path."""
+    assert set(urls) == set(formats), urls
+    for fmt in formats:
+        assert urls[fmt].startswith(f"{cfg.gateway_url}/api/stream/{video_id}?format={fmt}&token="), urls[fmt]
+
+
 # -- POST /api/metadata/videos --------------------------------------------------------------------------------
 def test_upsert_creates_then_is_idempotent_and_updates(local_cloud: StackConfig, unique: str) -> None:
     api = api_as(local_cloud, "service")
@@ -70,7 +78,8 @@ def test_upsert_creates_then_is_idempotent_and_updates(local_cloud: StackConfig,
     created = first.json()
     assert created["id"] == body["videoId"] and created["status"] == "ready"
     assert created["uploader"] == {"id": "uploader-x", "username": "Uploader X"}
-    assert created["streamingUrls"] == body["streamingUrls"] and created["thumbnailUrl"] == body["thumbnailUrl"]
+    playback_urls_of(local_cloud, body["videoId"], created["streamingUrls"], ("hls", "dash"))
+    assert created["thumbnailUrl"] == body["thumbnailUrl"]  # not in the video's media folder: left as given
     assert created["availableQualities"] == ["360p", "720p", "1080p"]
     assert created["uploadDate"].endswith("Z")
 
@@ -135,8 +144,9 @@ def test_get_returns_the_full_metadata(local_cloud: StackConfig, unique: str) ->
     response = api_as(local_cloud, "user").get(f"/api/videos/{stored['id']}")
     assert response.status_code == 200
     body = response.json()
-    assert body == stored
-    assert set(body) >= {"id", "title", "series", "episode", "description", "duration", "fileSize",
+    playback_urls_of(local_cloud, stored["id"], body.pop("streamingUrls"), ("hls", "dash"))
+    assert body == {k: v for k, v in stored.items() if k != "streamingUrls"}
+    assert set(body) | {"streamingUrls"} >= {"id", "title", "series", "episode", "description", "duration", "fileSize",
                          "availableQualities", "thumbnailUrl", "uploadDate", "uploader", "streamingUrls"}
     assert body["uploader"] == {"id": "uploader-x", "username": "Uploader X"}
 
@@ -183,7 +193,8 @@ def test_pipeline_lifecycle_processing_ready_failed_delete(local_cloud: StackCon
                                thumbnail_url=f"/media/{video_id}/t.jpg", duration=61.5, file_size=999, repo=repo)
     assert ready.status == "ready" and ready.duration == 61.5 and ready.uploadDate == created.uploadDate
     viewed = api_as(local_cloud, "user").get(path)
-    assert viewed.status_code == 200 and viewed.json()["streamingUrls"] == {"hls": f"/media/{video_id}/master.m3u8"}
+    assert viewed.status_code == 200
+    playback_urls_of(local_cloud, video_id, viewed.json()["streamingUrls"], ("hls",))
 
     failed = service.mark_failed(video_id=video_id, reason="decoder error", repo=repo)
     assert failed.status == "failed"

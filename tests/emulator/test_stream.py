@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urljoin
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -182,49 +182,58 @@ def _stream(media: Media, video_id: str, role: str = "user", **params: str) -> r
 # ------------------------------------------------------------------------------------------------------- HLS
 
 
-def test_hls_master_with_signed_variants_and_the_cookie_for_segments(media: Media) -> None:
+def _playlist_links(master: str) -> list[str]:
+    """Every playlist URI of a master: variants, then the URI= of EXT-X-MEDIA (audio, subtitles)."""
+    return [*_uris(master), *re.findall(r'#EXT-X-MEDIA:[^\n]*URI="([^"]+)"', master)]
+
+
+def test_hls_master_links_playlists_a_bare_player_can_follow(media: Media) -> None:
+    """The master's playlist URIs come back to the stream function with the video's playback token, and the media
+    playlists it answers list absolute signed CDN URLs: no header, no cookie needed (decision 0010). The cookie is
+    still set for players that keep one."""
     response = _stream(media, media.ready)
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"] == "application/vnd.apple.mpegurl"
     assert response.headers["Cache-Control"] == "private, max-age=60"
-    assert response.headers["Access-Control-Allow-Origin"] == "*"
-    prefix = media.prefix(media.ready)
     variants = _uris(response.text)
-    assert [v.split("?")[0] for v in variants] == [prefix + "video-360p.m3u8", prefix + "video-720p.m3u8"]
-    assert all("?URLPrefix=" in v and "&Signature=" in v for v in variants)
-    assert f'URI="{prefix}audio.m3u8?URLPrefix=' in response.text
-
+    stream_url = f"{media.cfg.gateway_url}/api/stream/{media.ready}"
+    assert [v.split("?")[0] for v in variants] == [stream_url, stream_url]
+    queries = [parse_qs(urlsplit(v).query) for v in variants]
+    assert [q["playlist"] for q in queries] == [["video-360p.m3u8"], ["video-720p.m3u8"]]
+    assert all(q["token"] for q in queries)
     cookie = response.headers["Set-Cookie"]
     attributes = [part.strip() for part in cookie.split(";")]
     assert attributes[0].startswith("Cloud-CDN-Cookie=URLPrefix=")
     assert f"Path=/media/videos/{media.ready}/" in attributes and "HttpOnly" in attributes
-    assert "SameSite=Lax" in attributes  # plain http locally: SameSite=None would need Secure
 
-    # The variant playlist is the static file on the CDN; its segment URIs are relative, without a signature.
-    plain = requests.Session()
-    variant = plain.get(variants[0], timeout=10)
-    assert variant.status_code == 200
-    assert variant.headers["Cache-Control"] == "private, max-age=60"
-    segment = urljoin(variants[0], _uris(variant.text)[0])
-    assert "?" not in segment
-    assert plain.get(segment, timeout=10).status_code == 403
-    # ... which the signed cookie authorises: a client with a cookie jar (as a browser) just plays.
-    player = api_as(media.cfg, "user").session
-    assert player.get(f"{media.cfg.gateway_url}/api/stream/{media.ready}", timeout=30).status_code == 200
-    fetched = player.get(segment, timeout=10)
+    plain = requests.Session()  # a bare player: no Authorization, no cookie jar
+    for link in _playlist_links(response.text):
+        playlist = plain.get(link, timeout=10)
+        assert playlist.status_code == 200, (link, playlist.text[:300])
+        segments = _uris(playlist.text)
+        assert segments and all("URLPrefix=" in u and "Signature=" in u for u in segments), playlist.text[:300]
+    variant = plain.get(variants[0], timeout=10).text
+    first = _uris(variant)[0]
+    fetched = plain.get(first, timeout=10)
     assert fetched.status_code == 200, fetched.text
     assert fetched.content == (media.files / "video-360p0000000000.m4s").read_bytes()
     assert fetched.headers["Cache-Control"] == "public, max-age=3600"
+    assert plain.get(first.split("?")[0], timeout=10).status_code == 403  # the signature is what opens it
 
 
-def test_hls_quality_is_a_media_playlist_every_uri_signed(media: Media) -> None:
+def test_hls_quality_is_a_one_variant_master_with_its_audio(media: Media) -> None:
     response = _stream(media, media.ready, quality="720p")
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"] == "application/vnd.apple.mpegurl"
-    prefix = media.prefix(media.ready)
-    found = re.search(r'#EXT-X-MAP:URI="([^"]+)"', response.text)
+    variants = _uris(response.text)
+    assert len(variants) == 1 and parse_qs(urlsplit(variants[0]).query)["playlist"] == ["video-720p.m3u8"]
+    assert '#EXT-X-MEDIA:TYPE=AUDIO' in response.text  # it plays with sound
+    playlist = requests.get(variants[0], timeout=10)
+    assert playlist.status_code == 200
+    found = re.search(r'#EXT-X-MAP:URI="([^"]+)"', playlist.text)
     assert found is not None
-    urls = [found.group(1), *_uris(response.text)]
+    prefix = media.prefix(media.ready)
+    urls = [found.group(1), *_uris(playlist.text)]
     assert [u.split("?")[0] for u in urls] == [prefix + "video-720p-init.m4s"] + [
         f"{prefix}video-720p000000000{i}.m4s" for i in range(3)]
     for url in urls:  # no cookie needed

@@ -76,12 +76,12 @@ _MAC_DOMAIN = "kstream-playback"
 
 def playback_tokens_enabled() -> bool:
     """Whether a player without a bearer token reaches the stream function: its entry in functions/functions.yaml
-    is ``access: public`` (the handler then checks the bearer or the playback token itself). Until then playback
-    URLs and playlist links would be refused, so masters keep the cookie-era form and the catalogue its stored
-    URLs."""
+    says ``playback_token: true`` (the wrapper then lets a ``?token=`` request through and the service checks it).
+    Without it playback URLs and playlist links would be refused, so masters keep the cookie-era form and the
+    catalogue its stored URLs."""
     from ..registry import function_list
 
-    return function_list().by_name("stream").access == "public"
+    return function_list().by_name("stream").playback_token
 
 
 def video_id_is_valid(video_id: str) -> bool:
