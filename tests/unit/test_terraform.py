@@ -78,6 +78,7 @@ ALLOWED_ROLES_BY_KIND: dict[str, set[str]] = {
         "roles/eventarc.eventReceiver",
         "roles/run.invoker",  # on its own service only
         "roles/storage.objectViewer",
+        "roles/storage.objectUser",  # media only, the job finishers writing subtitle tracks (bucket_write_problems)
         "roles/transcoder.admin",
         "roles/transcoder.viewer",
         "roles/secretmanager.secretAccessor",  # the callback signing secret of callback senders (checked below)
@@ -456,7 +457,7 @@ def role_allowlist_problems(roles: dict[str, set[str]], secrets: set[str] | None
             problems.append(f"{name}: transcoder.admin without creating jobs")
         if "roles/iam.serviceAccountTokenCreator" in got and "KSTREAM_SIGNER_EMAIL" not in f["env"]:
             problems.append(f"{name}: token creator without signing URLs")
-        if "roles/storage.objectUser" in got and f["kind"] not in {"user"}:
+        if "roles/storage.objectUser" in got and f["kind"] not in {"user", "event"}:
             problems.append(f"{name}: writes a bucket")
         reads_secret = any(s in secrets if secrets is not None else s.endswith("_SECRET") for s in f["env"])
         if "roles/secretmanager.secretAccessor" in got and not reads_secret:
@@ -466,11 +467,15 @@ def role_allowlist_problems(roles: dict[str, set[str]], secrets: set[str] | None
 
 def bucket_write_problems(iam_locals: dict[str, Any]) -> list[str]:
     """Who may write which bucket, from functions.yaml alone: uploaders write chunks; the uploader that reads both
-    buckets composes into the source bucket; nobody writes media (the Transcoder API does, as its agent)."""
+    buckets composes into the source bucket; media (renditions: the Transcoder API, as its agent) only takes
+    subtitle tracks, from uploaders that read the media bucket and from the event functions that finish jobs."""
     entries = {f["name"]: f for f in function_list()}
     uploaders = {n for n, f in entries.items() if f.get("permission") == "videos:upload"}
     composers = {n for n in uploaders if {"KSTREAM_UPLOAD_BUCKET", "KSTREAM_SOURCE_BUCKET"} <= set(entries[n]["env"])}
-    allowed = {"upload": uploaders, "source": composers, "media": set()}
+    media = {n for n in uploaders if "KSTREAM_MEDIA_BUCKET" in entries[n]["env"]} | {
+        n for n, f in entries.items()
+        if f.get("event") and {"KSTREAM_MEDIA_BUCKET", "KSTREAM_TRANSCODER_LOCATION"} <= set(f["env"])}
+    allowed = {"upload": uploaders, "source": composers, "media": media}
     problems = []
     for bucket, writers in iam_locals["bucket_writers"].items():
         for name in writers:

@@ -33,7 +33,10 @@ locals {
   #   upload: upload-start signs PUT URLs (a signed request acts as the signer), upload-chunk stores chunks,
   #           upload-complete deletes them after compose;
   #   source: upload-complete composes the chunks into the source object;
-  #   media:  only the Transcoder API writes renditions (its service agent, modules/storage).
+  #   media:  renditions are written by the Transcoder API (its service agent, modules/storage); subtitle tracks
+  #           by subtitle-put / subtitle-delete (a track added or removed after transcoding, no new job) and by
+  #           the functions that finish jobs, on-transcoder-event and sweep-stuck-jobs (tracks that arrived while
+  #           the job ran are written when it succeeds: kstream/subtitles/tracks.py).
   bucket_settings = {
     KSTREAM_UPLOAD_BUCKET = "upload"
     KSTREAM_SOURCE_BUCKET = "source"
@@ -42,7 +45,7 @@ locals {
   bucket_writers = {
     upload = ["upload-start", "upload-chunk", "upload-complete"]
     source = ["upload-complete"]
-    media  = []
+    media  = ["subtitle-put", "subtitle-delete", "on-transcoder-event", "sweep-stuck-jobs"]
   }
 
   bucket_grants = merge([
