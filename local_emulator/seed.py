@@ -16,7 +16,8 @@ made with ffmpeg and sent through the real pipeline (upload → compose → tran
    naming the video and what to look at.
 
 Episode 1 is 1280x720, so the ladder gives it two renditions (360p, 720p) to switch between; episode 2 is 640x360.
-The local cloud wipes its data on every start, so each ``make dev`` seeds again (about half a minute).
+``make dev`` keeps its data across restarts (.local/data, decision 0009), so the episodes are uploaded only when the
+catalogue lacks them: the first start (or one after ``make dev FRESH=1``) takes about half a minute more.
 """
 
 from __future__ import annotations
