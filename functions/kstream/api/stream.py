@@ -20,11 +20,9 @@ from contracts.stream import StreamQuery
 from ..adapters import firestore, storage
 from ..catalog.repository import CatalogRepository
 from ..catalog.service import Viewer
-from ..errors import RequestInvalid
 from ..http import ApiRequest
 from ..settings import Settings
 from ..streaming import GcsMediaStore, MediaSigner, StreamService, set_cookie_header
-from ..validation import validate
 
 MANIFEST_CACHE_CONTROL = "private, max-age=60"
 REDIRECT_CACHE_CONTROL = "private, no-store"
@@ -36,22 +34,6 @@ def _service(settings: Settings) -> StreamService:
         media=GcsMediaStore(storage.client(settings).bucket(settings.media_bucket)),
         signer=MediaSigner.from_settings(settings),
     )
-
-
-PLAYBACK_PARAMETERS = ("token", "playlist")
-
-
-def _query(request: ApiRequest) -> tuple[StreamQuery, dict[str, str]]:
-    """The spec's query (format, quality) and the playback parameters (token, playlist); each given once."""
-    values: dict[str, str] = {}
-    for key in request.raw.args:
-        found = request.raw.args.getlist(key)
-        if len(found) > 1:
-            raise RequestInvalid(f"Query parameter '{key}' is given {len(found)} times; give it once",
-                                 details={"field": key})
-        values[key] = found[0]
-    playback = {key: values.pop(key) for key in PLAYBACK_PARAMETERS if key in values}
-    return validate(StreamQuery, values, where="query"), playback
 
 
 def _viewer(request: ApiRequest) -> Viewer | None:
@@ -68,12 +50,12 @@ def _stream_url(raw: flask.Request) -> str:
 
 
 def stream_video(request: ApiRequest) -> flask.Response:
-    query, playback = _query(request)
+    query = request.query(StreamQuery)
     viewer = _viewer(request)
     service = _service(request.settings)
     video_id = request.params["videoId"]
-    answer = service.open(viewer, video_id, query, stream_url=_stream_url(request.raw), token=playback.get("token"),
-                          playlist=playback.get("playlist"), playlist_links=request.spec.playback_token)
+    answer = service.open(viewer, video_id, query, stream_url=_stream_url(request.raw), token=query.token,
+                          playlist=query.playlist, playlist_links=request.spec.playback_token)
     if answer.location is not None:
         response = flask.Response(status=302)
         response.headers["Location"] = answer.location
