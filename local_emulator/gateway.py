@@ -71,6 +71,9 @@ async def api_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     CONNECT) and a bug in the gateway alike."""
     try:
         return await handler(request)
+    except HeaderNotText as exc:
+        return envelope(ErrorCode.REQUEST_INVALID, f"Header {exc.name[:60]!r} is not valid text",
+                        sane_request_id(request.headers.get("X-Request-ID")))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -83,8 +86,22 @@ async def api_errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return envelope(ErrorCode.SYSTEM_ERROR, None, sane_request_id(request.headers.get("X-Request-ID")))
 
 
+class HeaderNotText(Exception):
+    """A request header whose bytes are not text (aiohttp keeps them as surrogates): nothing behind the load
+    balancer could read it, so the request is refused as malformed (400) instead of crashing the relay."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
 def forward_headers(request: web.Request, request_id: str | None = None) -> dict[str, str]:
     headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
+    for name, value in headers.items():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise HeaderNotText(name) from None
     if request.content_length is not None:
         headers["Content-Length"] = str(request.content_length)
     peer = request.remote or ""
