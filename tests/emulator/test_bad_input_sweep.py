@@ -763,7 +763,7 @@ def videos_snapshot(cfg: StackConfig) -> dict[str, Any]:
     return {doc.id: doc.update_time for doc in client.collection("videos").select([]).stream()}
 
 
-def log_lines(cfg: StackConfig, ids: set[str], wait: float = 10.0) -> dict[str, list[dict[str, Any]]]:
+def log_lines(cfg: StackConfig, ids: set[str], wait: float = 45.0) -> dict[str, list[dict[str, Any]]]:
     """The functions' structured log lines of these event ids, from the local cloud's log."""
     log = Path(cfg.state_dir) / "stack.log"
     deadline = time.monotonic() + wait
