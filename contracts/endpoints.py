@@ -94,6 +94,9 @@ ENDPOINTS: dict[str, Endpoint] = {
         extra_responses={
             302: "format=mp4: Location is the signed CDN URL of the progressive MP4; the CDN answers Range with "
             "206 (Content-Range, Accept-Ranges: bytes) or 416",
+            206: "A Range on the manifest: the bytes asked for, with Content-Range",
+            416: "A well-formed Range that starts past the manifest's end: Content-Range: bytes */<length>, no body "
+            "(a malformed Range is ignored: 200)",
         },
     ),
     "video-get": Endpoint(

@@ -343,6 +343,10 @@ def test_manifest_answers_accept_byte_ranges_as_the_spec_shows(media: Media, par
     assert part.headers["Content-Range"].startswith("bytes 0-6/") and len(part.content) == 7
     past = api.get(f"/api/stream/{media.ready}", params=params, headers={"Range": "bytes=99999999-"})
     assert past.status_code == 416 and past.headers["Content-Range"].startswith("bytes */")
+    for malformed in ("", "junk", "bytes=9-2", "items=0-5"):  # RFC 9110: ignored, the whole manifest
+        ignored = api.get(f"/api/stream/{media.ready}", params=params, headers={"Range": malformed})
+        assert ignored.status_code == 200 and "Content-Range" not in ignored.headers, malformed
+        assert ignored.content[:32] == whole.content[:32], malformed
 
 
 def test_statuses_of_the_stream_endpoint(media: Media) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import flask
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
+from werkzeug.http import parse_range_header
 
 from contracts.stream import StreamQuery
 
@@ -49,6 +50,18 @@ def _stream_url(raw: flask.Request) -> str:
     return f"{scheme}://{host}{raw.path}"
 
 
+def _with_usable_range(raw: flask.Request) -> dict[str, object]:
+    """The request's WSGI environ without its ``Range`` header when that header is malformed (empty, another unit,
+    bad numbers): RFC 9110 section 14.2 lets a server ignore such a header, and the whole manifest (200) is a better
+    answer than a 416 to a client that asked nothing satisfiable-or-not. A well-formed range past the end stays 416."""
+    environ = dict(raw.environ)
+    if "HTTP_RANGE" in environ:
+        asked = parse_range_header(environ["HTTP_RANGE"])
+        if asked is None or asked.units != "bytes":
+            del environ["HTTP_RANGE"]
+    return environ
+
+
 def stream_video(request: ApiRequest) -> flask.Response:
     query = request.query(StreamQuery)
     viewer = _viewer(request)
@@ -64,7 +77,8 @@ def stream_video(request: ApiRequest) -> flask.Response:
     response = flask.Response(answer.body, status=200, content_type=answer.media_type)
     response.headers["Cache-Control"] = MANIFEST_CACHE_CONTROL
     try:  # Accept-Ranges: bytes, as the spec shows; a Range on a manifest is answered 206 like any file
-        response.make_conditional(request.raw, accept_ranges=True, complete_length=len(response.get_data()))
+        response.make_conditional(_with_usable_range(request.raw), accept_ranges=True,
+                                  complete_length=len(response.get_data()))
     except RequestedRangeNotSatisfiable:
         response = flask.Response(status=416)
         response.headers["Content-Range"] = f"bytes */{len(answer.body or '')}"
