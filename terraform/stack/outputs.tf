@@ -38,9 +38,9 @@ output "sweeper_job" {
   value       = module.data.sweeper_job
 }
 
-output "request_latency_metric" {
-  description = "Cloud Monitoring metric type of request latency by route and status."
-  value       = module.observability.request_latency_metric
+output "request_duration_metric" {
+  description = "Cloud Monitoring metric type of request duration by method, route and status code."
+  value       = module.observability.request_duration_metric
 }
 
 output "dashboard" {

@@ -1446,12 +1446,15 @@ def test_edge_429_check_catches_a_policy_on_upload_start() -> None:
 
 
 def test_latency_metric_reads_the_request_log() -> None:
-    metric = merged(MODULES / "observability")["resource"]["google_logging_metric"]["request_latency"]
-    assert metric["name"].endswith("/request_latency")
+    metrics = merged(MODULES / "observability")["resource"]["google_logging_metric"]
+    assert "request_latency" not in metrics  # one request metric: the spec's
+    metric = metrics["http_request_duration_seconds"]
+    assert metric["name"].endswith("/http_request_duration_seconds")
     assert metric["value_extractor"].startswith("REGEXP_EXTRACT(${local.http}.latency,")
     assert metric["label_extractors"] == {
+        "method": "EXTRACT(${local.http}.requestMethod)",
         "route": "EXTRACT(jsonPayload.route)",
-        "status": "EXTRACT(${local.http}.status)",
+        "status_code": "EXTRACT(${local.http}.status)",
     }
     descriptor = one(metric["metric_descriptor"])
     assert (descriptor["metric_kind"], descriptor["value_type"]) == ("DELTA", "DISTRIBUTION")
@@ -1612,14 +1615,14 @@ def log_filter_problems(name: str, log_filter: str, vocabulary: dict[str, set[st
 
 def test_log_metric_filters_name_what_the_functions_log() -> None:
     metrics = merged(OBSERVABILITY)["resource"]["google_logging_metric"]
-    assert {"request_latency", "transcode_outcomes", "dropped_events"} <= set(metrics)
+    assert {"http_request_duration_seconds", "transcode_outcomes", "dropped_events"} <= set(metrics)
     vocabulary = log_vocabulary()
     for name, metric in metrics.items():
         assert log_filter_problems(name, metric["filter"], vocabulary) == [], name
         descriptor = one(metric["metric_descriptor"])
         declared = {label["key"] for label in descriptor.get("labels", [])}
         assert declared == set(metric.get("label_extractors", {})), f"{name}: every label needs its extractor"
-        if name not in ("request_latency", "http_request_duration_seconds"):  # the distributions
+        if name != "http_request_duration_seconds":  # the distribution
             assert (descriptor["metric_kind"], descriptor["value_type"]) == ("DELTA", "INT64"), name
     outcomes = _unescape(metrics["transcode_outcomes"]["filter"])
     assert '"completed" OR "failed"' in outcomes and '"swept"' in outcomes

@@ -22,9 +22,9 @@ locals {
 
   # Metric types of the log-based metrics, by reference so that a policy or the dashboard waits for its metric.
   user_metric = {
-    request_latency    = "logging.googleapis.com/user/${google_logging_metric.request_latency.name}"
-    transcode_outcomes = "logging.googleapis.com/user/${google_logging_metric.transcode_outcomes.name}"
-    dropped_events     = "logging.googleapis.com/user/${google_logging_metric.dropped_events.name}"
+    http_request_duration_seconds = "logging.googleapis.com/user/${google_logging_metric.http_request_duration_seconds.name}"
+    transcode_outcomes            = "logging.googleapis.com/user/${google_logging_metric.transcode_outcomes.name}"
+    dropped_events                = "logging.googleapis.com/user/${google_logging_metric.dropped_events.name}"
   }
 
   runbook = "docs/deploy.md, \"Alerts and dashboard\""
@@ -73,14 +73,14 @@ locals {
       subject      = "p95 latency of a route above ${var.alerts.latency_p95_seconds} s"
       content      = <<-EOT
         The 95th percentile of the latency the functions measured for one route (metric.label.route in the incident)
-        stayed above ${var.alerts.latency_p95_seconds} s for 10 minutes (${local.user_metric.request_latency}).
+        stayed above ${var.alerts.latency_p95_seconds} s for 10 minutes (${local.user_metric.http_request_duration_seconds}).
 
         First: dashboard "${var.prefix} operations", chart "Latency p95 by route": one route or all of them? One route:
         its function's logs and Firestore (a missing index makes a query slow or fail: firestore.indexes.json). All
         routes: cold starts (instance count at 0, min_instances) or a dependency answering slowly. Runbook: ${local.runbook}.
       EOT
-      condition    = "p95 request latency by route (${google_logging_metric.request_latency.name})"
-      filter       = "resource.type = \"cloud_run_revision\" AND metric.type = \"${local.user_metric.request_latency}\""
+      condition    = "p95 request latency by route (${google_logging_metric.http_request_duration_seconds.name})"
+      filter       = "resource.type = \"cloud_run_revision\" AND metric.type = \"${local.user_metric.http_request_duration_seconds}\""
       threshold    = var.alerts.latency_p95_seconds
       duration     = "600s"
       period       = "300s"

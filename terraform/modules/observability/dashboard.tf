@@ -4,7 +4,7 @@
 # Monitoring dashboards API.
 
 locals {
-  latency_filter = "resource.type = \"cloud_run_revision\" AND metric.type = \"${local.user_metric.request_latency}\""
+  latency_filter = "resource.type = \"cloud_run_revision\" AND metric.type = \"${local.user_metric.http_request_duration_seconds}\""
 
   charts = [
     {

@@ -86,9 +86,9 @@ resource "google_logging_metric" "dropped_events" {
   }
 }
 
-# The spec's request metric under its own name and labels (method, route, status_code), from the same request log
-# line as request_latency (functions/kstream/observability.py; locally RequestDurations serves it in the Prometheus
-# text format). Type: logging.googleapis.com/user/<prefix>/http_request_duration_seconds.
+# The spec's request metric under its own name and labels (method, route, status_code), from the request log line
+# (functions/kstream/observability.py; locally RequestDurations serves it in the Prometheus text format). The latency
+# alert and the dashboard read it. Type: logging.googleapis.com/user/<prefix>/http_request_duration_seconds.
 resource "google_logging_metric" "http_request_duration_seconds" {
   project     = var.project_id
   name        = "${var.prefix}/http_request_duration_seconds"

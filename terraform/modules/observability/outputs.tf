@@ -1,10 +1,10 @@
-output "request_latency_metric" {
-  description = "Cloud Monitoring type of the latency distribution (logging.googleapis.com/user/<name>)."
-  value       = local.user_metric.request_latency
+output "request_duration_metric" {
+  description = "Cloud Monitoring type of the spec's request duration distribution (logging.googleapis.com/user/<prefix>/http_request_duration_seconds)."
+  value       = local.user_metric.http_request_duration_seconds
 }
 
 output "log_metrics" {
-  description = "Cloud Monitoring types of the log-based metrics, by name: request_latency, transcode_outcomes, dropped_events."
+  description = "Cloud Monitoring types of the log-based metrics, by name: http_request_duration_seconds, transcode_outcomes, dropped_events."
   value       = local.user_metric
 }
 

@@ -5,7 +5,7 @@ variable "project_id" {
 }
 
 variable "prefix" {
-  description = "Prefix of the metric names (<prefix>/request_latency, <prefix>/transcode_outcomes, ...), the alert policies and the dashboard, and of the functions' service names the latency filter selects."
+  description = "Prefix of the metric names (<prefix>/http_request_duration_seconds, <prefix>/transcode_outcomes, ...), the alert policies and the dashboard, and of the functions' service names the latency filter selects."
   type        = string
   nullable    = false
 }
