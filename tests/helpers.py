@@ -1,8 +1,11 @@
-"""Small clients the emulator and e2e tests share: the API through the gateway, with minted tokens."""
+"""Small clients the emulator and e2e tests share: the API through the gateway, with minted tokens, and a local HTTP
+server for what a test plays the other side of (a partner's page, a static folder, a webhook receiver)."""
 
 from __future__ import annotations
 
 import functools
+import threading
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import requests
@@ -53,3 +56,37 @@ def assert_envelope(response: requests.Response, status: int, code: str) -> dict
     assert error["timestamp"].endswith("Z")
     assert "Traceback" not in response.text
     return dict(error)
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that keeps the test output clean (no access log line per request)."""
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+class QuietFiles(SimpleHTTPRequestHandler):
+    """Serves a folder (``functools.partial(QuietFiles, directory=...)``) without an access log line per request."""
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+class LocalHttpServer:
+    """A threading HTTP server on a free 127.0.0.1 port, serving on a daemon thread; ``origin`` is its base URL.
+    Use it as a context manager or call ``close``."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler] | functools.partial) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.origin = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> LocalHttpServer:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

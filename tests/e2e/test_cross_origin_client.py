@@ -9,8 +9,6 @@ viewer's ID token, as a partner app would after its own sign-in.
 
 from __future__ import annotations
 
-import http.server
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,9 +17,8 @@ import pytest
 from playwright.sync_api import Browser, Page, Request, sync_playwright
 
 from local_emulator import seed
-from local_emulator.processes import free_port
 from local_emulator.stack import REPO, StackConfig
-from tests.helpers import token_for
+from tests.helpers import LocalHttpServer, QuietHandler, token_for
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -92,7 +89,7 @@ window.partner = {
 """
 
 
-class _Partner(http.server.SimpleHTTPRequestHandler):
+class _Partner(QuietHandler):
     def do_GET(self) -> None:
         if self.path == "/":
             body, kind = PAGE.encode(), "text/html; charset=utf-8"
@@ -107,21 +104,11 @@ class _Partner(http.server.SimpleHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, *_args: Any) -> None:
-        pass
-
 
 @pytest.fixture(scope="module")
 def partner_origin() -> Iterator[str]:
-    port = free_port()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), _Partner)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with LocalHttpServer(_Partner) as server:
+        yield server.origin
 
 
 @pytest.fixture(scope="module")

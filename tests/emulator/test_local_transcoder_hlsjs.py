@@ -8,15 +8,14 @@ from __future__ import annotations
 import functools
 import re
 import shutil
-import threading
 import time
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
 
-from tests.emulator.test_local_transcoder_harness import BUCKET, Cloud, ffmpeg, free_port, h264, start_cloud
+from tests.emulator.test_local_transcoder_harness import BUCKET, Cloud, ffmpeg, h264, start_cloud
+from tests.helpers import LocalHttpServer, QuietFiles
 
 REPO = Path(__file__).resolve().parents[2]
 HLS_JS = REPO / "node_modules" / "hls.js" / "dist" / "hls.min.js"
@@ -89,20 +88,8 @@ def served(cloud: Cloud):
             text = segment.read_text(encoding="utf-8")
             value = int(re.search(r"MPEGTS:(\d+)", text)[1])
             segment.write_text(text.replace(f"MPEGTS:{value}", f"MPEGTS:{value + 90000}"), encoding="utf-8")
-    port = free_port()
-    server = ThreadingHTTPServer(("127.0.0.1", port), functools.partial(_Quiet, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
+    with LocalHttpServer(functools.partial(QuietFiles, directory=str(root))) as server:
+        yield server.origin
 
 
 def _cues_in_hlsjs(url: str, master: str) -> list[tuple[float, float, str]]:

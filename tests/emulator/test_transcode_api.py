@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,7 @@ from kstream.transcode.jobs import Job, JobRepository, Source
 
 from local_emulator.stack import StackConfig
 from tests.emulator import transcode_support as ts
-from tests.helpers import api_as, assert_envelope, token_for
+from tests.helpers import LocalHttpServer, QuietHandler, api_as, assert_envelope, token_for
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +41,7 @@ class Receiver:
         self.script = list(script or [])
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 receiver.calls.append({"headers": dict(self.headers), "body": body})
@@ -52,16 +50,11 @@ class Receiver:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/transcoded"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = LocalHttpServer(Handler)
+        self.url = f"{self.server.origin}/hooks/transcoded"
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
 
 
 @pytest.fixture
