@@ -70,6 +70,7 @@ class StackConfig:
     state_dir: str = str(DEFAULT_STATE_DIR)
     with_transcoder: bool = True
     transcoder_min_input_seconds: float = 5.0  # Google's documented minimum; tests lower it for short clips
+    transcoder_workers: int = 2  # jobs the local Transcoder runs at once (premiere parts run in parallel)
     persist: bool = True  # keep Firestore, Auth and storage data across starts (.local/data)
     flush_seconds: float = 5.0  # how often Firestore and Auth are exported while running (when persist)
     sweep_seconds: float = 10.0  # Cloud Scheduler's tick of the transcode sweep (0: none)
@@ -443,7 +444,8 @@ class LocalCloud:
             started.append(sup.start(Service(
                 "transcoder",
                 [_python(), "-m", "local_emulator.transcoder", "--host", "127.0.0.1", "--port",
-                 str(cfg.transcoder_port), "--min-input-seconds", str(cfg.transcoder_min_input_seconds)],
+                 str(cfg.transcoder_port), "--min-input-seconds", str(cfg.transcoder_min_input_seconds),
+                 "--workers", str(cfg.transcoder_workers)],
                 env=env, cwd=str(REPO),
                 health_url=f"{cfg.transcoder_url}/healthz",
             )))

@@ -92,6 +92,24 @@ class Settings(BaseModel):
         description="A transcoding job not finished this long after it started is failed (TRANSCODE_FAILED, timed "
         "out) by the sweep-stuck-jobs function, and its video with it.",
     )
+    premiere_threshold_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="Sources longer than this are transcoded as parallel time-range parts (one Transcoder job per "
+        "part, docs/premiere.md); shorter ones as one job.",
+    )
+    premiere_part_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="Target length of one time-range part; the number of parts is the duration over this, rounded "
+        "up, and never more than KSTREAM_PREMIERE_MAX_PARALLEL_JOBS.",
+    )
+    premiere_max_parallel_jobs: int = Field(
+        20,
+        ge=2,
+        description="Most Transcoder jobs one video may run at once (keep it within the project's concurrent-job "
+        "quota of the Transcoder API).",
+    )
     callback_signing_secret: str = Field(
         "",
         description="HMAC-SHA256 key signing transcode completion callbacks (X-Kstream-Signature), from Secret "
