@@ -10,6 +10,7 @@ from ..errors import invalid, unimplemented
 from ..presets import DEFAULT_TEMPLATE_ID, preset_config
 from .common import GCS_DIR_RE, TEMPLATE_ID_RE, TOPIC_RE, camelize, enum_name, format_duration, parse_duration
 from .elementary import elementary_streams
+from .encryption import encryptions as read_encryptions
 from .inputs import edit_list
 from .inputs import inputs as read_inputs
 from .manifests import manifests as read_manifests
@@ -117,6 +118,9 @@ def normalize_config(config: dict, path: str, *, require_io: bool) -> dict:
     mux_by_key = {m["key"]: m for m in muxes}
 
     out["manifests"] = read_manifests(config.get("manifests") or [], mux_by_key, by_key, path)
+    protections = read_encryptions(config.get("encryptions"), muxes, out["manifests"], path)
+    if protections:
+        out["encryptions"] = protections
     sprites = sprite_sheets(config.get("spriteSheets") or [], path)
     if sprites:
         out["spriteSheets"] = sprites
@@ -156,7 +160,7 @@ def normalize_config(config: dict, path: str, *, require_io: bool) -> dict:
 
 
 def _reject_unimplemented(config: dict, path: str) -> None:
-    for field in ("overlays", "encryptions"):
+    for field in ("overlays",):
         if config.get(field):
             raise unimplemented(f"{path}.{field}")
 

@@ -95,8 +95,10 @@ def mux_streams(muxes: Any, streams: dict[str, dict], path: str) -> list[dict]:
                                   f"'{name}'")
             entry["segmentSettings"] = {"segmentDuration": format_duration(seg),
                                         "individualSegments": bool(settings.get("individualSegments", False))}
-        if mux.get("encryptionId"):
-            raise unimplemented(f"{field}.encryptionId")
+        if mux.get("encryptionId"):  # checked against JobConfig.encryptions in encryption.py
+            if not isinstance(mux["encryptionId"], str):
+                raise invalid(f"Invalid value at '{field}.encryptionId': expected a string")
+            entry["encryptionId"] = mux["encryptionId"]
         out.append(entry)
     return out
 
