@@ -6,7 +6,7 @@ against a bare functions-framework function doing the same Firestore read, side 
 Starts its own local cloud on free ports (like the tests), seeds the Firestore emulator with a synthetic K-drama
 catalogue in batched writes of 500, then:
 
-1. reads: runs a fixed set of searches in-process through the real service and repository, whose ReadMeter counts
+1. reads: runs a fixed set of searches in-process through the real search module and repository, whose ReadMeter counts
    the documents Firestore would bill (documents returned or skipped, and count() batches), at ``--small`` and again
    at ``--large`` videos: page 1, and page 2 through its nextPageToken;
 2. latency: ``--clients`` concurrent clients send GET /api/videos/{id} and a search through the gateway (token
@@ -94,7 +94,7 @@ def _series_names(rng: random.Random, count: int) -> list[str]:
 
 def catalogue(start: int, stop: int, seed: int = 7) -> list[dict[str, Any]]:
     """Videos ``start``..``stop`` of a deterministic synthetic catalogue (16 episodes a series)."""
-    from kstream.catalog import service
+    from kstream.catalog.documents import video_document
 
     from contracts.metadata import CreateVideoMetadataRequest
 
@@ -116,8 +116,8 @@ def catalogue(start: int, stop: int, seed: int = 7) -> list[dict[str, Any]]:
             "tags": r.sample(TAGS, r.randint(1, 3)), "language": r.choices(["ko", "en", "ja"], [85, 10, 5])[0],
         }
         status = r.choices(["ready", "processing", "failed"], [90, 7, 3])[0]
-        docs.append(service.video_document(CreateVideoMetadataRequest.model_validate(body), status=status,
-                                           upload_date=origin + timedelta(minutes=i)))
+        docs.append(video_document(CreateVideoMetadataRequest.model_validate(body), status=status,
+                                   upload_date=origin + timedelta(minutes=i)))
     return docs
 
 
@@ -137,20 +137,21 @@ SEARCHES: list[tuple[str, str, dict[str, Any]]] = [
 
 def measure_reads(db: Any, series_name: str, limit: int) -> dict[str, tuple[dict[str, int], dict[str, int], int,
                                                                                bool]]:
-    from kstream.catalog import service
     from kstream.catalog.repository import CatalogRepository, ReadMeter
+    from kstream.catalog.search import search
+    from kstream.catalog.visibility import Viewer
 
     from contracts.metadata import SearchVideosQuery
 
     out = {}
     for label, scope, raw in SEARCHES:
         params = {k: (series_name if v == "@series" else v) for k, v in raw.items()}
-        viewer = service.Viewer("uploader-3", scope)  # type: ignore[arg-type]
+        viewer = Viewer("uploader-3", scope)  # type: ignore[arg-type]
         first = CatalogRepository(db, ReadMeter(), timeout_seconds=1800)  # the emulator scans: be patient
-        page1 = service.search(first, viewer, SearchVideosQuery(**params, limit=limit))
+        page1 = search(first, viewer, SearchVideosQuery(**params, limit=limit))
         second = CatalogRepository(db, ReadMeter(), timeout_seconds=1800)
         if page1.nextPageToken:
-            service.search(second, viewer, SearchVideosQuery(**params, limit=limit, pageToken=page1.nextPageToken))
+            search(second, viewer, SearchVideosQuery(**params, limit=limit, pageToken=page1.nextPageToken))
         out[label] = (first.meter.as_dict(), second.meter.as_dict(), page1.total, page1.totalExact)
     return out
 

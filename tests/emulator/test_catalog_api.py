@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from google.cloud import firestore
 from kstream.auth import Principal
-from kstream.catalog import service
+from kstream.catalog import videos
 from kstream.catalog.repository import CatalogRepository
+from kstream.catalog.visibility import Viewer
 from kstream.errors import InsufficientPermissions, NotFound, RequestInvalid
 from kstream.validation import validate
 
@@ -58,7 +59,7 @@ def seed(cfg: StackConfig, video_id: str, **changes: Any) -> dict[str, Any]:
     """Write a video through the service (one transaction, series kept consistent)."""
     body = video_body(video_id, **changes)
     request = validate(CreateVideoMetadataRequest, body, where="video")
-    return service.upsert_from_request(repo_of(cfg), request).model_dump(mode="json", exclude_none=True)
+    return videos.upsert_from_request(repo_of(cfg), request).model_dump(mode="json", exclude_none=True)
 
 
 def playback_urls_of(cfg: StackConfig, video_id: str, urls: dict[str, str], formats: tuple[str, ...]) -> None:
@@ -181,14 +182,14 @@ def test_pipeline_lifecycle_processing_ready_failed_delete(local_cloud: StackCon
     repo = repo_of(local_cloud)
     owner_id, owner_email = user(local_cloud, "uploader", f"pipe{unique}")
     video_id = f"pipe{unique}"
-    created = service.upsert_video(video_id=video_id, title="Episode", series=f"Pipe {unique}", episode=1,
+    created = videos.upsert_video(video_id=video_id, title="Episode", series=f"Pipe {unique}", episode=1,
                                    uploader_id=owner_id, uploader_username="pipe", status="processing", repo=repo)
     assert created.status == "processing" and created.availableQualities == []
     path = f"/api/videos/{video_id}"
     assert_envelope(api_as(local_cloud, "user").get(path), 404, "STREAM_VIDEO_NOT_FOUND")
     assert api_as(local_cloud, "uploader", owner_email).get(path).status_code == 200
 
-    ready = service.mark_ready(video_id=video_id, available_qualities=["360p", "720p"],
+    ready = videos.mark_ready(video_id=video_id, available_qualities=["360p", "720p"],
                                streaming_urls={"hls": f"/media/{video_id}/master.m3u8"},
                                thumbnail_url=f"/media/{video_id}/t.jpg", duration=61.5, file_size=999, repo=repo)
     assert ready.status == "ready" and ready.duration == 61.5 and ready.uploadDate == created.uploadDate
@@ -196,29 +197,29 @@ def test_pipeline_lifecycle_processing_ready_failed_delete(local_cloud: StackCon
     assert viewed.status_code == 200
     playback_urls_of(local_cloud, video_id, viewed.json()["streamingUrls"], ("hls",))
 
-    failed = service.mark_failed(video_id=video_id, reason="decoder error", repo=repo)
+    failed = videos.mark_failed(video_id=video_id, reason="decoder error", repo=repo)
     assert failed.status == "failed"
     assert_envelope(api_as(local_cloud, "user").get(path), 404, "STREAM_VIDEO_NOT_FOUND")
 
-    viewer = service.Viewer.of(Principal("u", "u", "user", ("videos:read",)))
+    viewer = Viewer.of(Principal("u", "u", "user", ("videos:read",)))
     with pytest.raises(InsufficientPermissions):
-        service.delete_video(video_id=video_id, by=Principal("u", "u", "uploader", ()), repo=repo)
-    service.delete_video(video_id=video_id, by=Principal("a", "a", "admin", ()), repo=repo)
+        videos.delete_video(video_id=video_id, by=Principal("u", "u", "uploader", ()), repo=repo)
+    videos.delete_video(video_id=video_id, by=Principal("a", "a", "admin", ()), repo=repo)
     assert_envelope(api_as(local_cloud, "admin").get(path), 404, "STREAM_VIDEO_NOT_FOUND")
-    for call in (lambda: service.mark_ready(video_id=video_id, available_qualities=[], streaming_urls={"hls": ""},
+    for call in (lambda: videos.mark_ready(video_id=video_id, available_qualities=[], streaming_urls={"hls": ""},
                                             repo=repo),
-                 lambda: service.mark_failed(video_id=video_id, repo=repo),
-                 lambda: service.delete_video(video_id=video_id, by=Principal("a", "a", "admin", ()),
+                 lambda: videos.mark_failed(video_id=video_id, repo=repo),
+                 lambda: videos.delete_video(video_id=video_id, by=Principal("a", "a", "admin", ()),
                                               repo=repo)):
         with pytest.raises(NotFound) as caught:
             call()
         assert caught.value.code == "STREAM_VIDEO_NOT_FOUND"
     with pytest.raises(NotFound):
-        service.get_video(repo, viewer, video_id)
+        videos.get_video(repo, viewer, video_id)
 
 
 def test_pipeline_values_are_validated(local_cloud: StackConfig, unique: str) -> None:
     with pytest.raises(RequestInvalid) as caught:
-        service.upsert_video(video_id=f"v{unique}", title="", series="S", episode=1, uploader_id="u",
+        videos.upsert_video(video_id=f"v{unique}", title="", series="S", episode=1, uploader_id="u",
                              uploader_username="u", repo=repo_of(local_cloud))
     assert "title" in caught.value.message

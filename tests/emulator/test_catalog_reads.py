@@ -8,14 +8,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from kstream.catalog import service
+from kstream.catalog import documents, search, search_plan
 from kstream.catalog.repository import CatalogRepository, ReadMeter
+from kstream.catalog.visibility import Viewer
 
 from contracts.metadata import CreateVideoMetadataRequest, SearchVideosQuery
 from local_emulator.stack import StackConfig
 from tests.emulator.test_catalog_api import repo_of, video_body
 
-VIEWER = service.Viewer("reader", "viewer")
+VIEWER = Viewer("reader", "viewer")
 
 
 def _load(cfg: StackConfig, marker: str, start: int, stop: int) -> None:
@@ -23,13 +24,13 @@ def _load(cfg: StackConfig, marker: str, start: int, stop: int) -> None:
     for i in range(start, stop):
         body = video_body(f"r{marker}{i:05d}", title=f"{marker} {i:05d} {'even' if i % 2 == 0 else 'odd'}",
                           series=f"Reads {marker}", episode=i, tags=[f"tag{marker}"])
-        docs.append(service.video_document(CreateVideoMetadataRequest.model_validate(body)))
+        docs.append(documents.video_document(CreateVideoMetadataRequest.model_validate(body)))
     repo_of(cfg).put_videos(docs)
 
 
 def _cost(cfg: StackConfig, **params: Any) -> tuple[ReadMeter, dict[str, Any]]:
     repo = CatalogRepository(repo_of(cfg).db, ReadMeter())
-    body = service.search(repo, VIEWER, SearchVideosQuery(**params)).model_dump()
+    body = search.search(repo, VIEWER, SearchVideosQuery(**params)).model_dump()
     return repo.meter, body
 
 
@@ -84,7 +85,7 @@ def test_in_memory_filters_give_an_estimate_within_the_budget(measured: Measured
     meter, body = measured["two words"][750]
     assert body["totalExact"] is False
     assert 300 <= body["total"] <= 450  # half of 750, estimated from the documents read
-    plan = service.plan_search(VIEWER, SearchVideosQuery(q="x even", limit=10))
+    plan = search_plan.plan_search(VIEWER, SearchVideosQuery(q="x even", limit=10))
     assert meter.documents <= plan.budget + 1
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from google.cloud import firestore
 from kstream.auth import Principal
-from kstream.catalog import service
+from kstream.catalog import videos
 from kstream.catalog.search_text import series_key
 
 from local_emulator.stack import StackConfig
@@ -113,12 +113,12 @@ def test_series_follows_status_changes_moves_and_deletes(local_cloud: StackConfi
     body = get(local_cloud, first, "admin")
     assert body["availableEpisodes"] == [2] and body["description"] == "two"  # lead: lowest *ready* episode
 
-    service.mark_ready(video_id=f"m1{unique}", available_qualities=["720p"], streaming_urls={"hls": "/m1.m3u8"},
+    videos.mark_ready(video_id=f"m1{unique}", available_qualities=["720p"], streaming_urls={"hls": "/m1.m3u8"},
                        repo=repo)
     body = get(local_cloud, first)
     assert body["availableEpisodes"] == [1, 2] and body["description"] == "one"
 
-    service.mark_failed(video_id=f"m1{unique}", reason="bad", repo=repo)
+    videos.mark_failed(video_id=f"m1{unique}", reason="bad", repo=repo)
     body = get(local_cloud, first, "admin")
     assert body["availableEpisodes"] == [2] and body["totalEpisodes"] == 1 and body["description"] == "two"
 
@@ -131,10 +131,10 @@ def test_series_follows_status_changes_moves_and_deletes(local_cloud: StackConfi
     assert_envelope(api_as(local_cloud, "user").get(series_path(first)), 404, "SERIES_NOT_FOUND")
     assert [e["id"] for e in get(local_cloud, first, "admin")["episodes"]] == [f"m1{unique}"]  # failed one stays
 
-    service.delete_video(video_id=f"m1{unique}", by=ADMIN, repo=repo)
+    videos.delete_video(video_id=f"m1{unique}", by=ADMIN, repo=repo)
     assert stored(local_cloud, first) is None  # the last episode left: the series document goes too
     assert_envelope(api_as(local_cloud, "admin").get(series_path(first)), 404, "SERIES_NOT_FOUND")
-    service.delete_video(video_id=f"m2{unique}", by=ADMIN, repo=repo)
+    videos.delete_video(video_id=f"m2{unique}", by=ADMIN, repo=repo)
     assert stored(local_cloud, second) is None
 
 
@@ -143,7 +143,7 @@ def test_lead_change_reads_the_new_lead(local_cloud: StackConfig, unique: str) -
     seed(local_cloud, f"l1{unique}", series=name, episode=1, description="d1", thumbnailUrl="/1.jpg")
     seed(local_cloud, f"l2{unique}", series=name, episode=2, description="d2", thumbnailUrl="/2.jpg")
     seed(local_cloud, f"l3{unique}", series=name, episode=3, description="d3")  # lead unchanged: no extra read
-    service.delete_video(video_id=f"l1{unique}", by=ADMIN, repo=repo_of(local_cloud))
+    videos.delete_video(video_id=f"l1{unique}", by=ADMIN, repo=repo_of(local_cloud))
     body = get(local_cloud, name)
     assert (body["description"], body["thumbnailUrl"], body["availableEpisodes"]) == ("d2", "/2.jpg", [2, 3])
 

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import pytest
 from google.cloud import firestore, pubsub_v1
 from kstream.adapters.transcoder import transcoder
-from kstream.catalog import service as catalog
+from kstream.catalog import videos as catalog
 from kstream.catalog.repository import CatalogRepository
 from kstream.errors import Unavailable
 from kstream.settings import Settings

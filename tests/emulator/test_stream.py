@@ -25,7 +25,7 @@ import pytest
 import requests
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore, storage
-from kstream.catalog import service as catalog
+from kstream.catalog import videos as catalog
 from kstream.catalog.repository import CatalogRepository
 from kstream.cdn_signing import decode_key, sign_cookie, sign_url_prefix
 

@@ -15,8 +15,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from kstream.catalog import search_text, service
+from kstream.catalog import cursors, documents, search, search_plan, search_text, series
 from kstream.catalog.repository import DOC_ID, Filter, ReadMeter, VideoQuery
+from kstream.catalog.visibility import Viewer
 from kstream.errors import RequestInvalid
 
 from contracts.metadata import CreateVideoMetadataRequest, SearchVideosQuery
@@ -91,7 +92,7 @@ def _doc(i: int, rng: random.Random, start: datetime) -> dict[str, Any]:
         "language": rng.choice(["ko", "ko", "en"]),
     }
     status = rng.choice(["ready", "ready", "ready", "processing", "failed"])
-    return service.video_document(CreateVideoMetadataRequest.model_validate(body), status=status,
+    return documents.video_document(CreateVideoMetadataRequest.model_validate(body), status=status,
                                   upload_date=start + timedelta(minutes=rng.randint(0, 50)))
 
 
@@ -101,16 +102,16 @@ def _catalog(seed: int, size: int) -> list[dict[str, Any]]:
     return [_doc(i, rng, start) for i in range(size)]
 
 
-def _expected(docs: list[dict[str, Any]], viewer: service.Viewer, params: dict[str, Any]) -> set[str]:
-    criteria = service.Criteria.of(SearchVideosQuery(**params))
+def _expected(docs: list[dict[str, Any]], viewer: Viewer, params: dict[str, Any]) -> set[str]:
+    criteria = search_plan.Criteria.of(SearchVideosQuery(**params))
     return {d["id"] for d in docs if viewer.can_see(d)
             and all(criteria.accepts(name, d) for name in criteria.active())}
 
 
-def _walk(repo: FakeRepository, viewer: service.Viewer, params: dict[str, Any]) -> list[dict[str, Any]]:
-    pages = [service.search(repo, viewer, SearchVideosQuery(**params)).model_dump()]
+def _walk(repo: FakeRepository, viewer: Viewer, params: dict[str, Any]) -> list[dict[str, Any]]:
+    pages = [search.search(repo, viewer, SearchVideosQuery(**params)).model_dump()]
     while pages[-1].get("nextPageToken"):
-        pages.append(service.search(repo, viewer, SearchVideosQuery(
+        pages.append(search.search(repo, viewer, SearchVideosQuery(
             **params, pageToken=pages[-1]["nextPageToken"])).model_dump())
         assert len(pages) < 500
     return pages
@@ -140,10 +141,10 @@ def _random_params(rng: random.Random, uploader_id: str) -> dict[str, Any]:
 def test_tokens_and_page_numbers_walk_the_same_pages(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = random.Random(seed)
     if seed % 3 == 0:  # tiny budgets: windows cut short by reads, pages may come short or empty
-        monkeypatch.setattr(service, "MIN_BUDGET", 3)
-        monkeypatch.setattr(service, "BUDGET_PER_MATCH", 1)
+        monkeypatch.setattr(search_plan, "MIN_BUDGET", 3)
+        monkeypatch.setattr(search_plan, "BUDGET_PER_MATCH", 1)
     docs = _catalog(seed, rng.randint(0, 90))
-    viewer = service.Viewer(rng.choice(UPLOADERS), rng.choice(["viewer", "uploader", "admin"]))
+    viewer = Viewer(rng.choice(UPLOADERS), rng.choice(["viewer", "uploader", "admin"]))
     params = _random_params(rng, viewer.id)
     repo = FakeRepository(docs)
     pages = _walk(repo, viewer, params)
@@ -157,10 +158,10 @@ def test_tokens_and_page_numbers_walk_the_same_pages(seed: int, monkeypatch: pyt
         if seed % 3:
             assert pages[0]["totalPages"] == len(pages) or not expected
     for number, page in enumerate(pages, start=1):
-        numbered = service.search(repo, viewer, SearchVideosQuery(**params, page=number)).model_dump()
+        numbered = search.search(repo, viewer, SearchVideosQuery(**params, page=number)).model_dump()
         assert [v["id"] for v in numbered["videos"]] == [v["id"] for v in page["videos"]], number
     if "q" not in params:  # no ranking: the order is the requested sort, globally
-        sort_fields = service.SORT_FIELDS[params.get("sort") or "title"]
+        sort_fields = search_plan.SORT_FIELDS[params.get("sort") or "title"]
         by_id = {d["id"]: d for d in docs}
         keys = [(*(by_id[i][f] for f in sort_fields), i) for i in ids]
         assert keys == sorted(keys, reverse=params["order"] == "desc")
@@ -174,59 +175,59 @@ def test_a_window_is_ranked_and_ties_keep_the_requested_order() -> None:
                 "description": "crash here" if title == "Other" else "", "duration": 1, "fileSize": 1,
                 "uploaderId": "u", "uploaderUsername": "u", "availableQualities": [], "thumbnailUrl": "",
                 "streamingUrls": {"hls": ""}, "language": "en"}
-        docs.append(service.video_document(CreateVideoMetadataRequest.model_validate(body)))
-    body = service.search(FakeRepository(docs), service.Viewer("x", "viewer"), SearchVideosQuery(q="crash"))
+        docs.append(documents.video_document(CreateVideoMetadataRequest.model_validate(body)))
+    body = search.search(FakeRepository(docs), Viewer("x", "viewer"), SearchVideosQuery(q="crash"))
     assert [v.title for v in body.videos] == ["crash", "Crash course", "Crash Landing", "A crash", "Zebra crash",
                                               "Other"]
 
 
 def test_count_cap_makes_the_total_an_estimate(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(service, "COUNT_CAP", 10)
+    monkeypatch.setattr(search, "COUNT_CAP", 10)
     docs = _catalog(1, 80)
     for d in docs:
         d["status"] = "ready"
-    body = service.search(FakeRepository(docs), service.Viewer("x", "viewer"), SearchVideosQuery(limit=5))
+    body = search.search(FakeRepository(docs), Viewer("x", "viewer"), SearchVideosQuery(limit=5))
     assert body.total == 10 and body.totalExact is False and body.totalPages == 2 and body.nextPageToken
 
 
 def test_deep_page_numbers_are_refused_and_tokens_are_not() -> None:
     repo = FakeRepository(_catalog(2, 5))
     with pytest.raises(RequestInvalid) as caught:
-        service.search(repo, service.Viewer("x", "viewer"), SearchVideosQuery(page=101, limit=100))
+        search.search(repo, Viewer("x", "viewer"), SearchVideosQuery(page=101, limit=100))
     assert caught.value.details["fields"][0]["field"] == "page"
-    assert service.search(repo, service.Viewer("x", "viewer"), SearchVideosQuery(page=100, limit=100)).videos == []
+    assert search.search(repo, Viewer("x", "viewer"), SearchVideosQuery(page=100, limit=100)).videos == []
 
 
 @pytest.mark.parametrize("token", ["", "x", "a.b.c", "!!!.???", "eyJ2IjoxfQ", "eyJ2IjoxfQ.AAAAAAAAAAAA"])
 def test_malformed_tokens_name_the_parameter(token: str) -> None:
     repo = FakeRepository([])
     with pytest.raises(RequestInvalid) as caught:
-        service.search(repo, service.Viewer("x", "viewer"), SearchVideosQuery.model_construct(
+        search.search(repo, Viewer("x", "viewer"), SearchVideosQuery.model_construct(
             pageToken=token, q=None, series=None, episode=None, language=None, uploader=None, tags=None, page=1,
             limit=20, sort=None, order="asc"))
     assert caught.value.details["fields"][0]["field"] == "pageToken"
 
 
 def test_forged_token_contents_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    plan = service.plan_search(service.Viewer("x", "viewer"), SearchVideosQuery(limit=2, sort="episode"))
-    good = service._Token(after=(3, "v0001"), sub=0, page=2, total=9, exact=True, before=2)
-    assert service._decode_token(plan, service._encode_token(plan, good)) == good
-    for bad in (service._Token(after=("three", "v0001"), sub=0, page=2, total=9, exact=True, before=0),
-                service._Token(after=(3, "v/1"), sub=0, page=2, total=9, exact=True, before=0),
-                service._Token(after=(3,), sub=0, page=2, total=9, exact=True, before=0),
-                service._Token(after=None, sub=5, page=2, total=9, exact=True, before=0),
-                service._Token(after=None, sub=0, page=1, total=9, exact=True, before=0)):
+    plan = search_plan.plan_search(Viewer("x", "viewer"), SearchVideosQuery(limit=2, sort="episode"))
+    good = cursors.PageToken(after=(3, "v0001"), sub=0, page=2, total=9, exact=True, before=2)
+    assert cursors.decode_token(plan, cursors.encode_token(plan, good)) == good
+    for bad in (cursors.PageToken(after=("three", "v0001"), sub=0, page=2, total=9, exact=True, before=0),
+                cursors.PageToken(after=(3, "v/1"), sub=0, page=2, total=9, exact=True, before=0),
+                cursors.PageToken(after=(3,), sub=0, page=2, total=9, exact=True, before=0),
+                cursors.PageToken(after=None, sub=5, page=2, total=9, exact=True, before=0),
+                cursors.PageToken(after=None, sub=0, page=1, total=9, exact=True, before=0)):
         with pytest.raises(RequestInvalid):
-            service._decode_token(plan, service._encode_token(plan, bad))
-    other = service.plan_search(service.Viewer("x", "viewer"), SearchVideosQuery(limit=3, sort="episode"))
+            cursors.decode_token(plan, cursors.encode_token(plan, bad))
+    other = search_plan.plan_search(Viewer("x", "viewer"), SearchVideosQuery(limit=3, sort="episode"))
     with pytest.raises(RequestInvalid) as caught:
-        service._decode_token(other, service._encode_token(plan, good))
+        cursors.decode_token(other, cursors.encode_token(plan, good))
     assert "other parameters" in caught.value.message
 
 
 # -- planning -------------------------------------------------------------------------------------------------
-def _plan(scope: str, **params: Any) -> service.SearchPlan:
-    return service.plan_search(service.Viewer("me", scope), SearchVideosQuery(**params))  # type: ignore[arg-type]
+def _plan(scope: str, **params: Any) -> search_plan.SearchPlan:
+    return search_plan.plan_search(Viewer("me", scope), SearchVideosQuery(**params))  # type: ignore[arg-type]
 
 
 def test_the_primary_criterion_goes_to_firestore_and_the_rest_stays_in_memory() -> None:
@@ -274,10 +275,10 @@ def test_budget_and_window_follow_the_limit() -> None:
 def test_viewer_of_principal() -> None:
     from kstream.auth import ROLE_PERMISSIONS, Principal
 
-    assert service.Viewer.of(Principal("a", "a", "admin", ROLE_PERMISSIONS["admin"])).scope == "admin"
-    assert service.Viewer.of(Principal("u", "u", "uploader", ROLE_PERMISSIONS["uploader"])).scope == "uploader"
-    assert service.Viewer.of(Principal("v", "v", "user", ROLE_PERMISSIONS["user"])).scope == "viewer"
-    assert service.Viewer.of(Principal("s@x", "s@x", "service", (), kind="service")).scope == "admin"
+    assert Viewer.of(Principal("a", "a", "admin", ROLE_PERMISSIONS["admin"])).scope == "admin"
+    assert Viewer.of(Principal("u", "u", "uploader", ROLE_PERMISSIONS["uploader"])).scope == "uploader"
+    assert Viewer.of(Principal("v", "v", "user", ROLE_PERMISSIONS["user"])).scope == "viewer"
+    assert Viewer.of(Principal("s@x", "s@x", "service", (), kind="service")).scope == "admin"
 
 
 # -- series aggregates ----------------------------------------------------------------------------------------
@@ -293,13 +294,13 @@ def test_series_aggregates_prefer_ready_episodes() -> None:
                _entry("b", 2, "ready", "ko", ("thriller", "로맨스")), _entry("d", 2, "failed"),
                _entry("e", 5, "ready", "ko")]
     lead = {"series": "Name", "description": "lead", "thumbnailUrl": "/t"}
-    doc = service._series_document("key", entries, lead, None, now)
+    doc = series.series_document("key", entries, lead, None, now)
     assert doc["leadId"] == "b"  # lowest ready episode
     assert doc["availableEpisodes"] == [2, 3, 5] and doc["totalEpisodes"] == 4  # 1, 2, 3, 5 (failed 2 shares)
     assert doc["language"] == "ko" and doc["tags"] == ["thriller", "로맨스"]
     assert [e["videoId"] for e in doc["episodes"]] == ["a", "b", "d", "c", "e"]
     none_ready = [_entry("a", 1, "failed", "en"), _entry("b", 2, "processing", "ja", ("z",))]
-    doc = service._series_document("key", none_ready, lead, None, now)
+    doc = series.series_document("key", none_ready, lead, None, now)
     assert doc["leadId"] == "b" and doc["language"] == "ja" and doc["tags"] == ["z"]
     assert doc["availableEpisodes"] == [] and doc["totalEpisodes"] == 1
 
@@ -309,7 +310,7 @@ def test_video_documents_carry_their_search_keys() -> None:
             "description": "Captain Ri", "duration": 1, "fileSize": 1, "uploaderId": "u", "uploaderUsername": "u",
             "availableQualities": ["720p", "720p"], "thumbnailUrl": "/t", "streamingUrls": {"hls": "/h"},
             "tags": ["Romance", "romance", "로맨스"], "language": "KO"}
-    doc = service.video_document(CreateVideoMetadataRequest.model_validate(body))
+    doc = documents.video_document(CreateVideoMetadataRequest.model_validate(body))
     assert doc["tags"] == ["Romance", "로맨스"] and doc["tagKeys"] == ["romance", "로맨스"]
     assert doc["languageKey"] == "ko" and doc["availableQualities"] == ["720p"]
     assert doc["seriesKey"] == search_text.series_key("crash landing on you")

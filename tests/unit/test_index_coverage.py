@@ -1,6 +1,6 @@
 """Every query the catalog can send to Firestore has a declared composite index (the emulator enforces none).
 
-The test drives the real planner (``service.plan_search``) over every combination of search parameters, roles,
+The test drives the real planner (``search_plan.plan_search``) over every combination of search parameters, roles,
 sorts and orders, builds each planned query with the repository's own builder (``CatalogRepository.build``), reads
 the shape back from the Firestore query protobuf, and checks it against ``functions/firestore.indexes.json`` with
 Firestore's rules:
@@ -27,8 +27,9 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore
 from google.cloud.firestore_v1.types import StructuredQuery
-from kstream.catalog import service
+from kstream.catalog import search_plan
 from kstream.catalog.repository import VIDEOS, CatalogRepository
+from kstream.catalog.visibility import Viewer
 
 from contracts.metadata import MAX_SEARCH_TAGS, SearchVideosQuery
 
@@ -49,7 +50,7 @@ PARAMETERS: dict[str, list[Any]] = {
     "tags": ["romance,로맨스"],
     "subtitles": ["en"],
 }
-VIEWERS = [service.Viewer("me", "viewer"), service.Viewer("me", "uploader"), service.Viewer("me", "admin")]
+VIEWERS = [Viewer("me", "viewer"), Viewer("me", "uploader"), Viewer("me", "admin")]
 SORTS = [None, "title", "uploadDate", "episode", "series"]
 ORDERS = ["asc", "desc"]
 
@@ -110,7 +111,7 @@ def planned_queries() -> dict[Shape, str]:
             params = dict(zip(chosen, values, strict=True))
             for viewer, sort, order in itertools.product(VIEWERS, SORTS, ORDERS):
                 query = SearchVideosQuery(**params, sort=sort, order=order)
-                for stream in service.plan_search(viewer, query).streams:
+                for stream in search_plan.plan_search(viewer, query).streams:
                     key = repr(stream.query)
                     if key not in built:
                         built[key] = shape_of(repo.build(stream.query))
@@ -225,7 +226,7 @@ def test_or_expansions_stay_within_firestores_30_disjunctions() -> None:
     than 30 terms. The widest plan: an admin (status in 3 values) with the most tags a search accepts."""
     tags = ",".join(f"t{i}" for i in range(MAX_SEARCH_TAGS))
     for scope in ("viewer", "uploader", "admin"):
-        for stream in service.plan_search(service.Viewer("me", scope), SearchVideosQuery(tags=tags)).streams:
+        for stream in search_plan.plan_search(Viewer("me", scope), SearchVideosQuery(tags=tags)).streams:
             terms = 1
             for flt in stream.query.filters:
                 if flt.op in ("in", "array_contains_any"):

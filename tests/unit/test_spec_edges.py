@@ -19,7 +19,7 @@ import yaml
 from kstream import http as khttp
 from kstream import observability
 from kstream.adapters import firebase_auth
-from kstream.catalog.service import Viewer
+from kstream.catalog.visibility import Viewer
 from kstream.errors import ErrorCode, InvalidToken, NotFound
 from kstream.observability import REQUEST_DURATION_METRIC, RequestDurations, StructuredLogger
 from kstream.settings import Settings

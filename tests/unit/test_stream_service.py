@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from kstream.auth import ROLE_PERMISSIONS, Principal
-from kstream.catalog.service import Viewer
+from kstream.catalog.visibility import Viewer
 from kstream.cdn_signing import decode_key, verify_request
 from kstream.errors import KstreamError, Unavailable
 from kstream.streaming import DASH_MEDIA_TYPE, HLS_MEDIA_TYPE, MediaSigner, StreamService, progressive_quality

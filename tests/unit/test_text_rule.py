@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from kstream import auth
 from kstream.catalog import search_text
-from kstream.catalog.service import F_SERIES_KEY, video_document
+from kstream.catalog.documents import video_document
+from kstream.catalog.repository import F_SERIES_KEY
 from pydantic import ValidationError
 
 from contracts import text

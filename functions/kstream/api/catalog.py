@@ -1,4 +1,4 @@
-"""Catalog endpoints (spec 3.4 GetVideoMetadata, 3.5 metadata service): parse, delegate to the catalog service.
+"""Catalog endpoints (spec 3.4 GetVideoMetadata, 3.5 metadata service): parse, delegate to kstream.catalog.
 
     GET  /api/videos/{videoId}               video-get        a video's metadata (visibility applies)
     POST /api/metadata/videos                metadata-upsert  create or update, service identities only
@@ -17,8 +17,9 @@ from contracts.metadata import (
 )
 
 from ..adapters import firestore
-from ..catalog import service
+from ..catalog import search, series, videos
 from ..catalog.repository import CatalogRepository
+from ..catalog.visibility import Viewer
 from ..http import ApiRequest
 
 
@@ -27,18 +28,18 @@ def _repo(request: ApiRequest) -> CatalogRepository:
 
 
 def get_video(request: ApiRequest) -> VideoMetadata:
-    return service.get_video(_repo(request), service.Viewer.of(request.user), request.params["videoId"])
+    return videos.get_video(_repo(request), Viewer.of(request.user), request.params["videoId"])
 
 
 def upsert_metadata(request: ApiRequest) -> VideoMetadata:
     body = request.json(CreateVideoMetadataRequest)
-    return service.upsert_from_request(_repo(request), body)
+    return videos.upsert_from_request(_repo(request), body)
 
 
 def search_videos(request: ApiRequest) -> SearchVideosResponse:
     query = request.query(SearchVideosQuery)
-    return service.search(_repo(request), service.Viewer.of(request.user), query)
+    return search.search(_repo(request), Viewer.of(request.user), query)
 
 
 def get_series(request: ApiRequest) -> GetSeriesResponse:
-    return service.get_series(_repo(request), service.Viewer.of(request.user), request.params["seriesName"])
+    return series.get_series(_repo(request), Viewer.of(request.user), request.params["seriesName"])

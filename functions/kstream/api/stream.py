@@ -20,7 +20,7 @@ from contracts.stream import StreamQuery
 
 from ..adapters import firestore, storage
 from ..catalog.repository import CatalogRepository
-from ..catalog.service import Viewer
+from ..catalog.visibility import Viewer
 from ..http import ApiRequest
 from ..settings import Settings
 from ..streaming import GcsMediaStore, MediaSigner, StreamService, set_cookie_header

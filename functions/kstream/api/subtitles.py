@@ -11,7 +11,7 @@ import flask
 
 from contracts.subtitles import ListSubtitlesResponse, PutSubtitleRequest
 
-from ..catalog.service import Viewer
+from ..catalog.visibility import Viewer
 from ..http import ApiRequest, json_response
 from ..subtitles.tracks import tracks_for
 

@@ -15,7 +15,7 @@ Schema of ``videos/{videoId}`` (field names are the constants below): the spec's
 ``status``, ``seriesKey``, ``titleSort`` / ``seriesSort`` (normalized, for ordering), ``languageKey``, ``tagKeys``,
 ``subtitleKeys`` (ready subtitle languages), ``searchTokens`` (kstream.catalog.search_text), ``uploadDate`` /
 ``updatedAt`` (timestamps).
-Schema of ``series/{seriesKey}``: see kstream.catalog.service (the series aggregate is the service's rule).
+Schema of ``series/{seriesKey}``: see kstream.catalog.series (the series aggregate is the catalog's rule).
 """
 
 from __future__ import annotations

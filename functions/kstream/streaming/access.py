@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 from contracts.metadata import VIDEO_ID_PATTERN
 
 from .. import cdn_signing
-from ..catalog.service import READY, Viewer
+from ..catalog.visibility import READY, Viewer
 from ..errors import ConfigurationError, ErrorCode, KstreamError, NotFound
 from ..settings import Settings
 

@@ -39,7 +39,8 @@ from urllib.parse import quote, urljoin
 
 from contracts.stream import StreamQuery
 
-from ..catalog.service import READY, Viewer, ready_tracks
+from ..catalog.documents import ready_tracks
+from ..catalog.visibility import READY, Viewer
 from ..errors import ErrorCode, InvalidToken, KstreamError, NotFound, RequestInvalid
 from ..transcode.ladder import DASH_MANIFEST, HLS_MANIFEST, PROGRESSIVE_FILE, PROGRESSIVE_MAX_SHORT_SIDE
 from . import manifests

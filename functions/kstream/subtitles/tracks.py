@@ -50,9 +50,10 @@ from contracts.subtitles import (
     SubtitleTrack,
 )
 
-from ..catalog import service as catalog
+from ..catalog import videos as catalog
+from ..catalog.documents import F_MEDIA, F_SUBTITLE_TRACKS
 from ..catalog.repository import CatalogRepository
-from ..catalog.service import F_MEDIA, F_SUBTITLE_TRACKS, READY, Viewer
+from ..catalog.visibility import READY, Viewer
 from ..errors import ErrorCode, InsufficientPermissions, NotFound, RequestInvalid, Unavailable
 from ..settings import Settings, per_settings
 from . import (
@@ -346,7 +347,7 @@ class SubtitleTracks:
 
     def publisher(self, video_id: str, *, duration: float, segment_seconds: float, mpegts: int,
                   carried: Mapping[str, str]) -> Callable[[list[dict[str, Any]]], list[dict[str, Any]]]:
-        """For :func:`kstream.catalog.service.mark_ready`: pending tracks become ready — those the job carried
+        """For :func:`kstream.catalog.videos.mark_ready`: pending tracks become ready — those the job carried
         (``carried``: language -> version) point at its playlist, the others are written now."""
         written: dict[str, str] = {}  # version -> playlist, so a retried transaction does not write twice
 

@@ -85,7 +85,7 @@ class TranscoderPort(Protocol):
 
 
 class CatalogPort(Protocol):
-    """What the service needs of the catalog (kstream.catalog.service); see :class:`CatalogBridge`."""
+    """What the service needs of the catalog (kstream.catalog.videos); see :class:`CatalogBridge`."""
 
     def ensure_video(self, video_id: str, metadata: Mapping[str, str]) -> bool: ...
     def subtitle_inputs(self, video_id: str, duration: float | None) -> tuple[list[JobTrack], list[str]]: ...
@@ -658,7 +658,7 @@ _REQUIRED_METADATA = ("title", "series", "episode", "uploaderId")
 
 
 class CatalogBridge:
-    """The catalog calls of the pipeline, on kstream.catalog.service.
+    """The catalog calls of the pipeline, on kstream.catalog.videos.
 
     A video normally exists before its source is written (upload-complete registers it as ``processing``); when the
     source event comes first, or a start request names a video the catalog does not have, the video is created
@@ -678,7 +678,7 @@ class CatalogBridge:
         return all(metadata.get(key) for key in _REQUIRED_METADATA)
 
     def _upsert(self, video_id: str, metadata: Mapping[str, str], status: str, **fields: Any) -> None:
-        from ..catalog import service as catalog
+        from ..catalog import videos as catalog
 
         try:
             episode = int(metadata["episode"])
@@ -713,7 +713,7 @@ class CatalogBridge:
     def mark_ready(self, video_id: str, metadata: Mapping[str, str], *, available_qualities: Sequence[str],
                    streaming_urls: Mapping[str, str], thumbnail_url: str, duration: float, file_size: int,
                    segment_seconds: float, carried_subtitles: Mapping[str, str]) -> bool:
-        from ..catalog import service as catalog
+        from ..catalog import videos as catalog
         from ..subtitles.tracks import SUBTITLE_MPEGTS
 
         publish = None
@@ -735,7 +735,7 @@ class CatalogBridge:
         return True
 
     def mark_failed(self, video_id: str, metadata: Mapping[str, str], *, reason: str) -> bool:
-        from ..catalog import service as catalog
+        from ..catalog import videos as catalog
 
         try:
             catalog.mark_failed(video_id=video_id, reason=reason, repo=self._repo())

@@ -51,7 +51,7 @@ def catalog_registrar(settings: Settings) -> VideoRegistrar:
     """Create the upload's video in the catalog, status processing, owned by the uploader (idempotent)."""
 
     def register(upload: Upload) -> None:
-        from ..catalog import service as catalog  # only complete needs the catalog: keep start's cold start lean
+        from ..catalog import videos as catalog  # only complete needs the catalog: keep start's cold start lean
         from ..catalog.repository import CatalogRepository
 
         meta = upload.metadata

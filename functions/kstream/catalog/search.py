@@ -1,0 +1,154 @@
+"""Search (spec 3.5): answer one search request — plan it, count it, read one window, rank it, cut a page.
+
+The path: :func:`~kstream.catalog.search_plan.plan_search` (which queries) -> a census (``count()``) on the first
+request, or the page token (:mod:`kstream.catalog.cursors`) on later ones -> one window read by
+:func:`~kstream.catalog.pages.scan` -> ranked by text relevance and cut into a page.
+
+``total`` comes from ``count()`` (capped at ``COUNT_CAP``) when Firestore evaluates every criterion, from reading
+the whole candidate set when that is at most ``budget`` documents, and is an estimate otherwise
+(``totalExact: false``). ``nextPageToken`` resumes at the window's position; ``page`` walks from the start (an
+offset when that is exact), so deep page numbers cost reads and are capped at ``MAX_SKIP`` results.
+docs/decisions/0004-search-on-firestore.md explains the trade-offs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from contracts.metadata import SearchVideosQuery, SearchVideosResponse
+
+from .cursors import PageToken, decode_token, encode_token
+from .documents import to_metadata
+from .pages import EMPTY_WINDOW, StreamStats, Window, scan
+from .repository import CatalogRepository
+from .search_plan import SearchPlan, invalid_query, plan_search
+from .visibility import Viewer
+
+__all__ = ["COUNT_CAP", "MAX_SKIP", "search"]
+
+COUNT_CAP = 10_000
+"""``count()`` stops here (at most 10 reads); a total that reaches it is reported as 10 000, ``totalExact: false``."""
+MAX_SKIP = 10_000
+"""A ``page`` number may skip at most this many results; deeper pages are reached with ``nextPageToken``."""
+
+
+@dataclass
+class _Census:
+    """What ``count()`` (and, for small non-exact streams, reading them whole) says about each stream."""
+
+    counted: list[int]  # count() per stream, at most COUNT_CAP (reaching it means "at least")
+    matches: list[int | None]  # exact matches per stream; None: estimate from the documents read
+    preloaded: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def total(self, stats: Sequence[StreamStats]) -> tuple[int, bool]:
+        total, exact = 0, True
+        for i, counted in enumerate(self.counted):
+            known = self.matches[i]
+            if known is not None:
+                if counted >= COUNT_CAP:
+                    exact, known = False, COUNT_CAP
+                total += known
+                continue
+            exact = False
+            seen = stats[i]
+            base = min(counted, COUNT_CAP)
+            estimate = round(base * seen.matched / seen.scanned) if seen.scanned else base
+            total += max(estimate, seen.matched)
+        return total, exact
+
+
+def _census(repo: CatalogRepository, plan: SearchPlan) -> _Census:
+    census = _Census(counted=[], matches=[])
+    for i, stream in enumerate(plan.streams):
+        n = repo.count(stream.query, up_to=COUNT_CAP)
+        census.counted.append(n)
+        if stream.exact:
+            census.matches.append(n)
+        elif n <= plan.budget:
+            docs = repo.fetch(stream.query, limit=n + 1) if n else []
+            census.preloaded[i] = docs
+            census.matches.append(sum(1 for d in docs if plan.accepts(stream, d)))
+        else:
+            census.matches.append(None)
+    return census
+
+
+def _walk(repo: CatalogRepository, plan: SearchPlan, page: int, stats: list[StreamStats],
+          preloaded: Mapping[int, list[dict[str, Any]]]) -> tuple[Window, int, int]:
+    """Window, page-within-window and matches before the window of ``page``, found by reading the windows before
+    it (what following nextPageToken from page 1 would do)."""
+    after: tuple[Any, ...] | None = None
+    pages_before = 0
+    before = 0
+    read = 0
+    while True:
+        window = scan(repo, plan, after, stats, preloaded=preloaded)
+        pages = max(1, math.ceil(len(window.matches) / plan.limit))
+        if page <= pages_before + pages:
+            return window, page - 1 - pages_before, before
+        if window.exhausted:
+            return EMPTY_WINDOW, 0, before
+        pages_before += pages
+        before += len(window.matches)
+        after = window.last
+        read += window.scanned
+        if read > MAX_SKIP:
+            raise invalid_query("page", f"page {page} lies more than {MAX_SKIP} documents deep for this search; follow "
+                           "nextPageToken instead")
+
+
+def _respond(plan: SearchPlan, window: Window, sub: int, page: int, total: int, exact: bool, before: int
+             ) -> SearchVideosResponse:
+    limit = plan.limit
+    ranked = plan.rank(window.matches)
+    shown = ranked[sub * limit : (sub + 1) * limit]
+    pages = max(1, math.ceil(len(ranked) / limit))
+    delivered = before + min((sub + 1) * limit, len(ranked))
+    token: PageToken | None = None
+    if exact and delivered >= total:
+        token = None  # every match counted has been shown: no trailing empty page
+    elif sub + 1 < pages:
+        token = PageToken(window.start, sub + 1, page + 1, total, exact, before)
+    elif not window.exhausted:
+        token = PageToken(window.last, 0, page + 1, total, exact, before + len(ranked))
+    return SearchVideosResponse(
+        videos=[to_metadata(d, plan.viewer) for d in shown],
+        total=total,
+        page=page,
+        limit=limit,
+        totalPages=math.ceil(total / limit),
+        nextPageToken=encode_token(plan, token) if token else None,
+        totalExact=exact,
+    )
+
+
+def search(repo: CatalogRepository, viewer: Viewer, query: SearchVideosQuery) -> SearchVideosResponse:
+    """Answer a search (spec 3.5) for ``viewer``; reads O(limit) documents per page (see the module docstring)."""
+    plan = plan_search(viewer, query)
+    stats = [StreamStats() for _ in plan.streams]
+    if query.pageToken is not None:
+        token = decode_token(plan, query.pageToken)
+        if "page" in query.model_fields_set and query.page != token.page:
+            raise invalid_query("page", f"page {query.page} disagrees with pageToken, which continues at page "
+                           f"{token.page}; send one or the other")
+        window = scan(repo, plan, token.after, stats)
+        return _respond(plan, window, token.sub, token.page, token.total, token.exact, token.before)
+    page = query.page
+    if (page - 1) * plan.limit >= MAX_SKIP:
+        raise invalid_query("page", f"page {page} with limit {plan.limit} skips {(page - 1) * plan.limit} results; at "
+                       f"most {MAX_SKIP - 1} can be skipped by page number: follow nextPageToken to go further")
+    census = _census(repo, plan)
+    sub = before = 0
+    if page == 1:
+        window = scan(repo, plan, None, stats, preloaded=census.preloaded)
+    elif len(plan.streams) == 1 and plan.streams[0].exact:
+        number, sub = divmod(page - 1, plan.pages_per_window)
+        before = number * plan.window
+        window = EMPTY_WINDOW if before >= census.counted[0] else scan(repo, plan, None, stats, offset=before)
+    else:
+        window, sub, before = _walk(repo, plan, page, stats, census.preloaded)
+    total, exact = census.total(stats)
+    return _respond(plan, window, sub, page, total, exact, before)
