@@ -150,6 +150,12 @@ class Settings(BaseModel):
         "", description="Test only: where Firebase ID-token certificates are fetched from (empty: Google's)."
     )
     upload_starts_per_hour: int = Field(10, ge=1, description="Upload sessions a user may start per hour.")
+    revocation_cache_seconds: int = Field(
+        60, ge=0, le=60,
+        description="How long a function may trust a user's looked-up revocation state (0-60 s): a revoked or "
+        "disabled user's ID token is refused within this bound by every function, and at once by those that "
+        "`check_revoked` in functions.yaml (writes, role and admin actions). 0: look the user up on every request.",
+    )
 
     @field_validator("service_accounts", "oidc_issuers", "cors_allowed_origins", mode="before")
     @classmethod
