@@ -28,13 +28,17 @@ from .captions import Cue, trim
 from .config import container_extension, gop_seconds, parse_duration
 from .errors import ApiError
 from .jobconfig.common import EMBEDDED_TEXT_CODECS
+from .jobconfig.elementary import video_codec
 from .jobconfig.preprocessing import audio_filters, cropped_size, doubles_frame_rate, video_filters
 from .probe import SourceInfo
 
-AUDIO_ENCODERS = {"aac": "aac", "aac-he": "aac", "aac-he-v2": "aac", "ac3": "ac3", "eac3": "eac3"}
-AUDIO_TAGS = {"aac": "mp4a", "aac-he": "mp4a", "aac-he-v2": "mp4a", "ac3": "ac-3", "eac3": "ec-3"}
+AUDIO_ENCODERS = {"aac": "aac", "aac-he": "aac", "aac-he-v2": "aac", "ac3": "ac3", "eac3": "eac3",
+                  "mp3": "libmp3lame", "vorbis": "libvorbis"}
+AUDIO_TAGS = {"aac": "mp4a", "aac-he": "mp4a", "aac-he-v2": "mp4a", "ac3": "ac-3", "eac3": "ec-3", "mp3": "mp4a"}
+# RFC 6381 / HLS CODECS values (MP3 in ISO BMFF: mp4a.40.34, as Apple's HLS authoring spec writes it)
 AUDIO_CODEC_STRINGS = {"aac": "mp4a.40.2", "aac-he": "mp4a.40.2", "aac-he-v2": "mp4a.40.2", "ac3": "ac-3",
-                       "eac3": "ec-3"}
+                       "eac3": "ec-3", "mp3": "mp4a.40.34", "vorbis": "vorbis"}
+VIDEO_ENCODERS = {"h264": "libx264", "h265": "libx265", "vp9": "libvpx-vp9"}
 
 
 @dataclass
@@ -46,7 +50,10 @@ class VideoRung:
     fps: Fraction
     gop_frames: int
     gop_seconds: float
-    h264: dict
+    settings: dict  # the normalised H264/H265/Vp9CodecSettings
+    codec: str = "h264"
+    tag: str = ""  # ISO BMFF sample entry for mp4/fmp4 outputs (h265: hvc1 or hev1)
+    overlays: list = field(default_factory=list)  # PlannedOverlay drawn on this rendition
     captions: PlannedText | None = None  # embedded cea608/708 captions this video carries
 
 
@@ -141,7 +148,8 @@ class MissingAudio(ApiError):
 ENCODED = "../encoded.nut"  # relative to the output folder: never uploaded
 CAPTIONED = "../captioned.nut"
 FFMPEG_PIXEL_FORMATS = {"yuv420p": "yuv420p", "yuv422p": "yuv422p", "yuv444p": "yuv444p",
-                        "yuv420p10": "yuv420p10le", "yuv422p10": "yuv422p10le", "yuv444p10": "yuv444p10le"}
+                        "yuv420p10": "yuv420p10le", "yuv422p10": "yuv422p10le", "yuv444p10": "yuv444p10le",
+                        "yuv420p12": "yuv420p12le", "yuv422p12": "yuv422p12le", "yuv444p12": "yuv444p12le"}
 
 
 def even(value: float) -> int:
@@ -245,7 +253,7 @@ def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio
     for _, video_names, audio_names, _ in mux_specs:
         for name in video_names:
             if name not in rungs:
-                h264 = streams[name]["videoStream"]["h264"]
+                codec, h264 = video_codec(streams[name]["videoStream"])
                 if h264.get("frameRateConversionStrategy") == "DROP_DUPLICATE":  # exactly the target rate
                     fps = Fraction(str(h264["frameRate"])).limit_denominator(1001)
                 else:  # DOWNSAMPLE (the default): the input rate or an integer divisor of it
@@ -257,7 +265,8 @@ def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio
                 else:
                     gop_sec = gop_seconds(h264)
                     gop_frames = max(1, round(gop_sec * float(fps)))
-                rungs[name] = VideoRung(name, len(rungs), width, height, fps, gop_frames, gop_sec, h264)
+                rungs[name] = VideoRung(name, len(rungs), width, height, fps, gop_frames, gop_sec, h264, codec,
+                                        _sample_entry(codec, name, config["muxStreams"]))
         for name in audio_names:
             if name not in tracks:
                 a = streams[name]["audioStream"]
@@ -317,7 +326,7 @@ def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio
                      + labels)
         for rung in ordered_rungs:
             graph.append(f"[s{rung.index}]fps={_fraction_text(rung.fps)},scale={rung.width}:{rung.height},"
-                         f"setsar=1,format={FFMPEG_PIXEL_FORMATS[rung.h264['pixelFormat']]}[v{rung.index}]")
+                         f"setsar=1,format={FFMPEG_PIXEL_FORMATS[rung.settings['pixelFormat']]}[v{rung.index}]")
         for j, sprite in enumerate(sprites):
             graph.append(f"[s{len(ordered_rungs) + j}]" + _sprite_filter(config["spriteSheets"][j], sprite, duration)
                          + f"[sp{j}]")
@@ -349,8 +358,10 @@ def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio
         package_argv += [arg for r in ordered_rungs for arg in ("-map", f"0:v:{r.index}")]
         package_argv += [arg for t in ordered_tracks for arg in ("-map", f"0:a:{t.index}")]
         # NUT's codec tags (H264, 0xFF) are not ISO BMFF ones: name them for the mp4/fMP4 muxers (TS ignores tags)
-        package_argv += ["-c", "copy", "-tag:v", "avc1"]
-        package_argv += [arg for t in ordered_tracks for arg in (f"-tag:a:{t.index}", AUDIO_TAGS[t.codec])]
+        package_argv += ["-c", "copy"]
+        package_argv += [arg for r in ordered_rungs for arg in (f"-tag:v:{r.index}", r.tag)]
+        package_argv += [arg for t in ordered_tracks if t.codec in AUDIO_TAGS
+                         for arg in (f"-tag:a:{t.index}", AUDIO_TAGS[t.codec])]
         package_argv += ["-f", "tee", tee]
     elif media_muxes:
         argv += ["-flags", "+global_header", "-f", "tee", tee]
@@ -371,7 +382,9 @@ def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio
     return Plan(argv, muxes, manifests, sprites, duration, notes, expected, embedded, package_argv)
 
 
-ENCODER_DELAY_SAMPLES = {"aac": 1024, "aac-he": 1024, "aac-he-v2": 1024, "ac3": 256, "eac3": 256}
+# libmp3lame: LAME's 576-sample delay + 529 (ffmpeg's initial_padding); libvorbis sets none (Ogg pre-skip is 0)
+ENCODER_DELAY_SAMPLES = {"aac": 1024, "aac-he": 1024, "aac-he-v2": 1024, "ac3": 256, "eac3": 256, "mp3": 1105,
+                         "vorbis": 0}
 
 
 def _encoder_delay(track: AudioTrack) -> float:
@@ -443,8 +456,23 @@ def _audio_graph(track: AudioTrack, graph: list[str], sources: dict[str, MediaIn
     return f"[aout{track.index}]"
 
 
+def _sample_entry(codec: str, stream: str, muxes: list[dict]) -> str:
+    """The ISO BMFF sample entry of a video stream: avc1, vp09, and for H.265 hvc1 unless the first fmp4 mux stream
+    carrying it asks hev1 (MuxStream.fmp4.codecTag; one encoded stream has one tag in this single-encode plan)."""
+    if codec != "h265":
+        return {"h264": "avc1", "vp9": "vp09"}[codec]
+    for mux in muxes:
+        if stream in mux["elementaryStreams"] and mux.get("fmp4"):
+            return mux["fmp4"]["codecTag"]
+    return "hvc1"
+
+
 def _video_options(rung: VideoRung) -> list[str]:
-    h = rung.h264
+    if rung.codec == "h265":
+        return _x265_options(rung)
+    if rung.codec == "vp9":
+        return _vp9_options(rung)
+    h = rung.settings
     i = rung.index
     opts = [f"-c:v:{i}", "libx264", f"-preset:v:{i}", h["preset"], f"-profile:v:{i}", h["profile"],
             f"-g:v:{i}", str(rung.gop_frames), f"-keyint_min:v:{i}", str(rung.gop_frames),
@@ -467,12 +495,49 @@ def _video_options(rung: VideoRung) -> list[str]:
     return opts
 
 
+def _x265_options(rung: VideoRung) -> list[str]:
+    """H265CodecSettings -> libx265: GOP and VBV in x265-params (ffmpeg 5.1's wrapper maps only some of them)."""
+    h, i = rung.settings, rung.index
+    params = [f"keyint={rung.gop_frames}", f"min-keyint={rung.gop_frames}", "scenecut=0",
+              f"open-gop={1 if h.get('allowOpenGop') else 0}", f"bframes={h.get('bFrameCount', 0)}",
+              f"b-pyramid={1 if h.get('bPyramid') else 0}",
+              f"vbv-maxrate={max(1, h['bitrateBps'] // 1000)}", f"vbv-bufsize={max(1, h['vbvSizeBits'] // 1000)}",
+              f"vbv-init={h['vbvFullnessBits'] / h['vbvSizeBits']:.3f}", "repeat-headers=1", "log-level=error"]
+    if h.get("aqStrength") is not None:
+        params.append(f"aq-strength={h['aqStrength']}")
+    if h.get("profile", "").endswith("-intra"):
+        params.append("keyint=1")
+    opts = [f"-c:v:{i}", "libx265", f"-preset:v:{i}", h["preset"], f"-profile:v:{i}", h["profile"],
+            f"-forced-idr:v:{i}", "1", f"-x265-params:v:{i}", ":".join(params),
+            f"-force_key_frames:v:{i}", f"expr:gte(t,n_forced*{_seconds_text(rung.gop_seconds)})",
+            f"-tag:v:{i}", rung.tag]
+    if h.get("rateControlMode") == "crf":
+        opts += [f"-crf:v:{i}", str(h["crfLevel"])]
+    else:
+        opts += [f"-b:v:{i}", str(h["bitrateBps"])]
+    if h.get("tune"):
+        opts += [f"-tune:v:{i}", h["tune"]]
+    return opts
+
+
+def _vp9_options(rung: VideoRung) -> list[str]:
+    """Vp9CodecSettings -> libvpx-vp9, VBR at bitrateBps (maxrate = bitrate, one-second buffer), realtime speed 8
+    (the emulator favours speed; the profile follows the pixel format)."""
+    h, i = rung.settings, rung.index
+    return [f"-c:v:{i}", "libvpx-vp9", f"-b:v:{i}", str(h["bitrateBps"]), f"-maxrate:v:{i}", str(h["bitrateBps"]),
+            f"-bufsize:v:{i}", str(h["bitrateBps"]), f"-g:v:{i}", str(rung.gop_frames),
+            f"-keyint_min:v:{i}", str(rung.gop_frames),
+            f"-force_key_frames:v:{i}", f"expr:gte(t,n_forced*{_seconds_text(rung.gop_seconds)})",
+            f"-profile:v:{i}", h["profile"][-1], f"-deadline:v:{i}", "realtime", f"-cpu-used:v:{i}", "8",
+            f"-row-mt:v:{i}", "1", f"-tag:v:{i}", rung.tag]
+
+
 def _tee_slave(mux: PlannedMux) -> str:
     select = ",".join(s for s in (f"v:{mux.video.index}" if mux.video else "",
                                   f"a:{mux.audio.index}" if mux.audio else "") if s)
     opts = [f"select=\\'{select}\\'"]
     if not mux.segmented:
-        opts += ["f=mp4", "movflags=+faststart"]
+        opts += {"mp3": ["f=mp3"], "ogg": ["f=ogg"]}.get(mux.container, ["f=mp4", "movflags=+faststart"])
         return f"[{':'.join(opts)}]{mux.file_name}"
     flags = "independent_segments" + ("" if mux.individual_segments else "+single_file")
     opts += ["f=hls", f"hls_time={_seconds_text(mux.segment_seconds)}", "hls_playlist_type=vod", "hls_list_size=0",

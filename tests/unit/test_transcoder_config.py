@@ -183,8 +183,9 @@ def test_invalid_configs_name_the_field(config, fields, pattern):
 
 
 def test_valid_but_unimplemented_features_answer_501():
-    error = error_of(patched(muxStreams__4__container="ogg"))
-    assert error.status == "UNIMPLEMENTED" and error.http_code == 501 and "muxStreams[4].container" in error.message
+    error = error_of(patched(elementaryStreams__0__videoStream={"h265": {"bitrateBps": 1000, "frameRate": 30,
+                                                                         "hdr10": {}}}))
+    assert error.status == "UNIMPLEMENTED" and error.http_code == 501 and "videoStream.h265.hdr10" in error.message
 
 
 def test_templates():
@@ -291,6 +292,6 @@ def test_media_playlist_parsing_and_bandwidth(tmp_path):
 
     class Mux:
         container = "fmp4"
-        video = type("V", (), {"h264": {"profile": "high"}})()
+        video = type("V", (), {"codec": "h264", "settings": {"profile": "high"}})()
 
     assert video_codec_string(str(tmp_path), Mux(), playlist) == "avc1.64001f"

@@ -107,12 +107,18 @@ FILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 TEMPLATE_ID_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]{3,62}$")
 
 CONTAINER_EXTENSIONS = {"ts": ".ts", "fmp4": ".m4s", "mp4": ".mp4", "mp3": ".mp3", "ogg": ".ogg", "vtt": ".vtt"}
-IMPLEMENTED_CONTAINERS = {"ts", "fmp4", "mp4", "vtt"}
+IMPLEMENTED_CONTAINERS = {"ts", "fmp4", "mp4", "mp3", "ogg", "vtt"}
 SEGMENTED_CONTAINERS = {"ts", "fmp4", "vtt"}
-# H264CodecSettings.pixelFormat as the reference lists them; libx264 encodes 8 and 10 bit only.
+# H264/H265/Vp9CodecSettings.pixelFormat as the reference lists them; libx264 encodes 8 and 10 bit only, libx265
+# and libvpx-vp9 (Debian's builds) all nine.
 PIXEL_FORMATS = ("yuv420p", "yuv422p", "yuv444p", "yuv420p10", "yuv422p10", "yuv444p10", "yuv420p12", "yuv422p12",
                  "yuv444p12")
-IMPLEMENTED_PIXEL_FORMATS = PIXEL_FORMATS[:6]
+IMPLEMENTED_PIXEL_FORMATS = PIXEL_FORMATS[:6]  # h264
+H265_PROFILES = ("main", "main-intra", "mainstillpicture", "main444-8", "main444-intra", "main444-stillpicture",
+                 "main10", "main10-intra", "main422-10", "main422-10-intra", "main444-10", "main444-10-intra",
+                 "main12", "main12-intra", "main422-12", "main422-12-intra", "main444-12", "main444-12-intra")
+VP9_PROFILES = ("profile0", "profile1", "profile2", "profile3")
+X265_TUNES = {"psnr", "ssim", "grain", "zerolatency", "fastdecode", "animation"}
 CHANNEL_NAMES = ("fl", "fr", "sl", "sr", "fc", "lfe")  # AudioStream.channelLayout
 TEXT_CODECS = ("webvtt", "srt", "ttml", "cea608", "cea708")  # TextStream.codec
 EMBEDDED_TEXT_CODECS = ("cea608", "cea708")
@@ -124,7 +130,8 @@ X264_PRESETS = {"ultrafast", "superfast", "veryfast", "faster", "fast", "medium"
                 "placebo"}
 X264_TUNES = {"film", "animation", "grain", "stillimage", "fastdecode", "zerolatency", "psnr", "ssim"}
 AUDIO_CODECS = {"aac", "aac-he", "aac-he-v2", "mp3", "ac3", "eac3", "vorbis"}
-IMPLEMENTED_AUDIO_CODECS = {"aac", "aac-he", "aac-he-v2", "ac3", "eac3"}
+IMPLEMENTED_AUDIO_CODECS = AUDIO_CODECS
+MP3_SAMPLE_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)  # MPEG-1/2/2.5 layer III
 DEFAULT_SEGMENT_DURATION = "6s"
 DEFAULT_GOP_DURATION = "3s"
 

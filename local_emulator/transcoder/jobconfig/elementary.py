@@ -1,10 +1,17 @@
-"""JobConfig.elementaryStreams[]: videoStream (h264), audioStream and textStream, validated with their defaults.
+"""JobConfig.elementaryStreams[]: videoStream (h264, h265, vp9), audioStream and textStream, validated with their
+defaults.
 
     videoStream.h264   widthPixels/heightPixels, frameRate, bitrate and VBV, GOP, profile, preset, pixelFormat
                        (yuv420p default; yuv422p, yuv444p and the 10-bit forms; 12-bit answers 501: libx264 has no
                        12-bit encoder). A profile below what the pixel format needs is raised to the one it needs
                        (high -> high10/high422/high444), as the reference warns the service does.
-    audioStream        codec, bitrate, channelCount 1-6, channelLayout (fl fr sl sr fc lfe), sampleRateHertz and
+    videoStream.h265   the same fields (vbr/crf, VBV, GOP, bFrameCount, bPyramid, aqStrength, allowOpenGop, preset,
+                       tune) with x265 profiles (main, main10, main12, main422-10, main444-12, ... and -intra);
+                       all nine pixel formats, 12-bit included (libx265 here is built 8/10/12-bit). hlg/hdr10: 501.
+    videoStream.vp9    vbr only (crf is INVALID_ARGUMENT, as the service answers since 2022), GOP, profile0-3
+                       following the pixel format (all nine). hlg: 501.
+    audioStream        codec (aac, aac-he, aac-he-v2, mp3, ac3, eac3, vorbis), bitrate, channelCount 1-6 (mp3: 1-2),
+                       channelLayout (fl fr sl sr fc lfe), sampleRateHertz (mp3: its nine rates) and
                        mapping[] {atomKey, inputKey, inputTrack, inputChannel, outputChannel, gainDb} -> ffmpeg pan.
     textStream         codec webvtt (default; into a ``vtt`` mux stream) or cea608 / cea708 (embedded into every
                        output video), languageCode, displayName, mapping[] {atomKey, inputKey, inputTrack}.
@@ -20,15 +27,19 @@ from .common import (
     CHANNEL_NAMES,
     DEFAULT_GOP_DURATION,
     EMBEDDED_TEXT_CODECS,
+    H265_PROFILES,
     IMPLEMENTED_AUDIO_CODECS,
     IMPLEMENTED_PIXEL_FORMATS,
     IMPLEMENTED_TEXT_CODECS,
     KNOWN_H264_PROFILES,
     LANGUAGE_RE,
+    MP3_SAMPLE_RATES,
     PIXEL_FORMATS,
     TEXT_CODECS,
+    VP9_PROFILES,
     X264_PRESETS,
     X264_TUNES,
+    X265_TUNES,
     enum_name,
     format_duration,
     keyed_entries,
@@ -76,14 +87,28 @@ def _check_mappings(mappings: list[dict], field: str, input_keys: set[str], atom
                           f"'{mapping['atomKey']}'")
 
 
+VIDEO_CODECS = ("h264", "h265", "vp9")
+MAX_BITRATE = {"h264": 800_000_000, "h265": 800_000_000, "vp9": 480_000_000}
+
+
+def video_codec(video: dict) -> tuple[str, dict]:
+    """(codec, its settings) of a normalised videoStream: ("h265", {...})."""
+    codec = next(c for c in VIDEO_CODECS if c in video)
+    return codec, video[codec]
+
+
 def video_stream(video: dict, field: str) -> dict:
-    codecs = [c for c in ("h264", "h265", "vp9") if video.get(c) is not None]
+    if not isinstance(video, dict):
+        raise invalid(f"{field} must be a VideoStream object")
+    codecs = [c for c in VIDEO_CODECS if video.get(c) is not None]
     if len(codecs) != 1:
         raise invalid(f"{field}: exactly one of h264, h265 or vp9 codec settings must be set")
-    if codecs[0] != "h264":
-        raise unimplemented(f"{field}.{codecs[0]}")
-    h = dict(video["h264"])
-    field = f"{field}.h264"
+    codec = codecs[0]
+    if not isinstance(video[codec], dict):
+        raise invalid(f"{field}.{codec} must be a {codec.upper()}CodecSettings object")
+    h = dict(video[codec])
+    given = video[codec]
+    field = f"{field}.{codec}"
     for dim in ("widthPixels", "heightPixels"):
         if h.get(dim):
             value = positive_int(h[dim], f"{field}.{dim}", low=2, high=8192)
@@ -103,17 +128,21 @@ def video_stream(video: dict, field: str) -> dict:
     h["frameRate"] = int(frame_rate) if frame_rate.is_integer() else frame_rate
     if not h.get("bitrateBps"):
         raise invalid(f"{field}.bitrateBps is required")
-    h["bitrateBps"] = positive_int(h["bitrateBps"], f"{field}.bitrateBps", low=1000, high=800_000_000)
+    h["bitrateBps"] = positive_int(h["bitrateBps"], f"{field}.bitrateBps", low=1000, high=MAX_BITRATE[codec])
     h["pixelFormat"] = h.get("pixelFormat") or "yuv420p"
     if h["pixelFormat"] not in PIXEL_FORMATS:
         raise invalid(f"{field}.pixelFormat: unknown pixel format '{h['pixelFormat']}'; supported: "
                       + ", ".join(PIXEL_FORMATS))
-    if h["pixelFormat"] not in IMPLEMENTED_PIXEL_FORMATS:
+    if codec == "h264" and h["pixelFormat"] not in IMPLEMENTED_PIXEL_FORMATS:
         raise unimplemented(f"{field}.pixelFormat '{h['pixelFormat']}' (libx264 has no 12-bit encoder)")
-    h.setdefault("rateControlMode", "vbr")
-    if h["rateControlMode"] not in ("vbr", "crf"):
-        raise invalid(f"{field}.rateControlMode must be 'vbr' or 'crf', got '{h['rateControlMode']}'")
+    h["rateControlMode"] = h.get("rateControlMode") or "vbr"
+    modes = ("vbr",) if codec == "vp9" else ("vbr", "crf")
+    if h["rateControlMode"] not in modes:
+        raise invalid(f"{field}.rateControlMode must be {' or '.join(repr(m) for m in modes)}, got "
+                      f"'{h['rateControlMode']}'" + (" (VP9 does not support crf)" if codec == "vp9" else ""))
     h["crfLevel"] = positive_int(h.get("crfLevel", 21) or 21, f"{field}.crfLevel", low=10, high=36)
+    if h.get("enableTwoPass") and h["rateControlMode"] != "vbr":
+        raise invalid(f"{field}.enableTwoPass requires rateControlMode 'vbr'")
     if h.get("gopDuration") is not None and h.get("gopFrameCount"):
         raise invalid(f"{field}: only one of gopDuration and gopFrameCount may be set")
     if h.get("gopFrameCount"):
@@ -123,40 +152,108 @@ def video_stream(video: dict, field: str) -> dict:
         if gop <= 0:
             raise invalid(f"{field}.gopDuration must be greater than 0")
         h["gopDuration"] = format_duration(gop)
+    if h.get("frameRateConversionStrategy") is not None:
+        h["frameRateConversionStrategy"] = enum_name("frameRateConversionStrategy", h["frameRateConversionStrategy"],
+                                                     f"{field}.frameRateConversionStrategy")
+    if codec == "vp9":
+        return {"vp9": _vp9(h, field)}
     h["vbvSizeBits"] = positive_int(h.get("vbvSizeBits") or h["bitrateBps"], f"{field}.vbvSizeBits", low=1)
     h["vbvFullnessBits"] = positive_int(h.get("vbvFullnessBits") or h["vbvSizeBits"] * 9 // 10,
                                          f"{field}.vbvFullnessBits", low=1)
     if h["vbvFullnessBits"] > h["vbvSizeBits"]:
         raise invalid(f"{field}.vbvFullnessBits must be less than or equal to vbvSizeBits")
-    h.setdefault("entropyCoder", "cabac")
-    if h["entropyCoder"] not in ("cabac", "cavlc"):
-        raise invalid(f"{field}.entropyCoder must be 'cabac' or 'cavlc', got '{h['entropyCoder']}'")
-    h.setdefault("profile", "high")
-    if h["profile"] not in KNOWN_H264_PROFILES:
-        raise invalid(f"{field}.profile: unknown H.264 profile '{h['profile']}'")
-    h["profile"] = profile_for(h["profile"], h["pixelFormat"])
-    if h["profile"] == "baseline" and h["entropyCoder"] == "cabac" and "entropyCoder" not in video["h264"]:
-        h["entropyCoder"] = "cavlc"
-    h.setdefault("preset", "veryfast")
-    if h["preset"] not in X264_PRESETS:
-        raise invalid(f"{field}.preset: unknown H.264 preset '{h['preset']}'")
-    if h.get("tune") and h["tune"] not in X264_TUNES:
-        raise invalid(f"{field}.tune: unknown H.264 tune '{h['tune']}'")
+    h["preset"] = h.get("preset") or "veryfast"
+    if h["preset"] not in X264_PRESETS:  # x265 has the same preset names
+        raise invalid(f"{field}.preset: unknown {codec.upper()} preset '{h['preset']}'")
     if h.get("bFrameCount") is not None:
         h["bFrameCount"] = positive_int(h["bFrameCount"], f"{field}.bFrameCount", low=0, high=16)
         if h.get("gopFrameCount") and h["bFrameCount"] >= h["gopFrameCount"]:
             raise invalid(f"{field}.bFrameCount must be less than gopFrameCount")
     if h.get("aqStrength") is not None:
-        aq = float(h["aqStrength"])
+        try:
+            aq = float(h["aqStrength"])
+        except (TypeError, ValueError):
+            raise invalid(f"Invalid value at '{field}.aqStrength': expected a number") from None
         if not 0 <= aq <= 1:
             raise invalid(f"{field}.aqStrength must be between 0 and 1")
         h["aqStrength"] = int(aq) if aq.is_integer() else aq
-    if h.get("frameRateConversionStrategy") is not None:
-        h["frameRateConversionStrategy"] = enum_name("frameRateConversionStrategy", h["frameRateConversionStrategy"],
-                                                     f"{field}.frameRateConversionStrategy")
+    if codec == "h265":
+        return {"h265": _h265(h, given, field)}
+    h.setdefault("entropyCoder", "cabac")
+    if h["entropyCoder"] not in ("cabac", "cavlc"):
+        raise invalid(f"{field}.entropyCoder must be 'cabac' or 'cavlc', got '{h['entropyCoder']}'")
+    h["profile"] = h.get("profile") or "high"
+    if h["profile"] not in KNOWN_H264_PROFILES:
+        raise invalid(f"{field}.profile: unknown H.264 profile '{h['profile']}'")
+    h["profile"] = profile_for(h["profile"], h["pixelFormat"])
+    if h["profile"] == "baseline" and h["entropyCoder"] == "cabac" and "entropyCoder" not in given:
+        h["entropyCoder"] = "cavlc"
+    if h.get("tune") and h["tune"] not in X264_TUNES:
+        raise invalid(f"{field}.tune: unknown H.264 tune '{h['tune']}'")
     if h.get("hlg"):
         raise unimplemented(f"{field}.hlg")
     return {"h264": h}
+
+
+# x265 profile a pixel format needs (8-bit 4:2:2 has no profile of its own: x265 writes it as Main 4:2:2 10).
+_H265_NEEDS = {"yuv420p": "main", "yuv422p": "main422-10", "yuv444p": "main444-8", "yuv420p10": "main10",
+               "yuv422p10": "main422-10", "yuv444p10": "main444-10", "yuv420p12": "main12",
+               "yuv422p12": "main422-12", "yuv444p12": "main444-12"}
+
+
+def _h265_caps(profile: str) -> tuple[int, int]:
+    """(bit depth, chroma rank 0=4:2:0 1=4:2:2 2=4:4:4) a profile carries."""
+    base = profile.replace("-intra", "").replace("stillpicture", "")
+    depth = 12 if "12" in base else 10 if "10" in base else 8
+    chroma = 2 if "444" in base else 1 if "422" in base else 0
+    return depth, chroma
+
+
+def _h265(h: dict, given: dict, field: str) -> dict:
+    """H265CodecSettings: the profile is raised to what the pixel format needs (the reference: a profile may
+    override other fields; here the pixel format wins and the profile follows, keeping -intra)."""
+    profile = h.get("profile") or ""
+    if profile and profile not in H265_PROFILES:
+        raise invalid(f"{field}.profile: unknown H.265 profile '{profile}'; supported: " + ", ".join(H265_PROFILES))
+    need = _H265_NEEDS[h["pixelFormat"]]
+    if not profile:
+        profile = need
+    else:
+        have, want = _h265_caps(profile), _h265_caps(need)
+        if have[0] < want[0] or have[1] < want[1]:
+            intra = "-intra" if profile.endswith("-intra") and need + "-intra" in H265_PROFILES else ""
+            profile = need + intra
+    h["profile"] = profile
+    if h.get("tune") and h["tune"] not in X265_TUNES:
+        raise invalid(f"{field}.tune: unknown H.265 tune '{h['tune']}'; supported: " + ", ".join(sorted(X265_TUNES)))
+    for name in ("allowOpenGop", "bPyramid", "enableTwoPass"):
+        if name in h and not isinstance(h[name], bool):
+            raise invalid(f"Invalid value at '{field}.{name}': expected true or false")
+    colors = [c for c in ("sdr", "hlg", "hdr10") if given.get(c) is not None]
+    if len(colors) > 1:
+        raise invalid(f"{field}: only one of sdr, hlg or hdr10 may be set")
+    if colors and colors[0] != "sdr":
+        raise unimplemented(f"{field}.{colors[0]} (conversion to HDR is not built)")
+    return h
+
+
+def _vp9(h: dict, field: str) -> dict:
+    """Vp9CodecSettings: profile0 8-bit 4:2:0, profile1 8-bit 4:2:2/4:4:4, profile2 10/12-bit 4:2:0, profile3
+    10/12-bit 4:2:2/4:4:4: the profile is the one the pixel format needs (the reference warns a profile may
+    override other fields; here the pixel format wins). crfLevel is accepted and unused (the reference: "not
+    supported")."""
+    profile = h.get("profile") or "profile0"
+    if profile not in VP9_PROFILES:
+        raise invalid(f"{field}.profile: unknown VP9 profile '{profile}'; supported: " + ", ".join(VP9_PROFILES))
+    fmt = h["pixelFormat"]
+    need = (2 if fmt[-2:] in ("10", "12") else 0) + (0 if fmt.startswith("yuv420") else 1)
+    h["profile"] = f"profile{need}"  # libvpx-vp9 writes the profile its input's pixel format needs
+    colors = [c for c in ("sdr", "hlg") if h.get(c) is not None]
+    if len(colors) > 1:
+        raise invalid(f"{field}: only one of sdr or hlg may be set")
+    if colors and colors[0] == "hlg":
+        raise unimplemented(f"{field}.hlg (conversion to HDR is not built)")
+    return h
 
 
 def audio_stream(audio: dict, field: str) -> dict:
@@ -177,6 +274,12 @@ def audio_stream(audio: dict, field: str) -> dict:
         a["channelLayout"] = list(layout)
     a["sampleRateHertz"] = positive_int(a.get("sampleRateHertz") or 48000, f"{field}.sampleRateHertz",
                                          low=8000, high=96000)
+    if a["codec"] == "mp3":  # MPEG audio layer III: mono or stereo, nine sample rates
+        if a["channelCount"] > 2:
+            raise invalid(f"{field}.channelCount must be 1 or 2 for codec 'mp3', got {a['channelCount']}")
+        if a["sampleRateHertz"] not in MP3_SAMPLE_RATES:
+            raise invalid(f"{field}.sampleRateHertz {a['sampleRateHertz']} is not an MP3 sample rate; supported: "
+                          + ", ".join(map(str, MP3_SAMPLE_RATES)))
     if layout:
         for j, name in enumerate(layout):
             if name not in CHANNEL_NAMES:
@@ -258,8 +361,9 @@ def profile_for(profile: str, pixel_format: str) -> str:
 
 
 
-def gop_seconds(h264: dict) -> float:
-    if h264.get("gopFrameCount"):
-        return h264["gopFrameCount"] / float(h264["frameRate"])
-    return parse_duration(h264.get("gopDuration", DEFAULT_GOP_DURATION), "gopDuration")
+def gop_seconds(settings: dict) -> float:
+    """GOP length in seconds of normalised H264/H265/Vp9CodecSettings."""
+    if settings.get("gopFrameCount"):
+        return settings["gopFrameCount"] / float(settings["frameRate"])
+    return parse_duration(settings.get("gopDuration", DEFAULT_GOP_DURATION), "gopDuration")
 
