@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ..errors import invalid, unimplemented
+from ..errors import invalid
 from ..presets import DEFAULT_TEMPLATE_ID, preset_config
 from .common import GCS_DIR_RE, TEMPLATE_ID_RE, TOPIC_RE, camelize, enum_name, format_duration, parse_duration
 from .elementary import elementary_streams
@@ -15,6 +15,7 @@ from .inputs import edit_list
 from .inputs import inputs as read_inputs
 from .manifests import manifests as read_manifests
 from .mux import mux_streams
+from .overlays import overlays as read_overlays
 from .sprites import sprite_sheets
 
 
@@ -102,7 +103,6 @@ def _fill_io(config: dict, input_uri: str, output_uri: str) -> dict:
 
 def normalize_config(config: dict, path: str, *, require_io: bool) -> dict:
     config = camelize(config)
-    _reject_unimplemented(config, path)
     out: dict[str, Any] = {}
 
     inputs = read_inputs(config.get("inputs") or [], path, require_io)
@@ -124,6 +124,9 @@ def normalize_config(config: dict, path: str, *, require_io: bool) -> dict:
     sprites = sprite_sheets(config.get("spriteSheets") or [], path)
     if sprites:
         out["spriteSheets"] = sprites
+    drawn = read_overlays(config.get("overlays"), path)
+    if drawn:
+        out["overlays"] = drawn
 
     output = config.get("output") or {}
     uri = output.get("uri", "") if isinstance(output, dict) else ""
@@ -156,13 +159,6 @@ def normalize_config(config: dict, path: str, *, require_io: bool) -> dict:
 
     _check_output_names(out, path)
     return out
-
-
-
-def _reject_unimplemented(config: dict, path: str) -> None:
-    for field in ("overlays",):
-        if config.get(field):
-            raise unimplemented(f"{path}.{field}")
 
 
 
