@@ -1,7 +1,8 @@
 """Job execution: a bounded pool of workers; each job downloads its inputs from the storage emulator (the edit
 atom's media file, sideloaded caption files, other media an audio mapping names), reads the captions, runs ONE
 ffmpeg process (see ffmpeg_plan; plus an SEI pass and a stream copy for embedded cea608/708 captions), writes the
-WebVTT of the vtt mux streams and the manifests, uploads every output and publishes the result.
+WebVTT of the vtt mux streams, encrypts the mux streams that name an encryption (encryption.py) and writes the
+manifests, uploads every output and publishes the result.
 
 State machine: PENDING -> RUNNING -> SUCCEEDED | FAILED. A job never hangs: ffmpeg runs in its own process group
 and is killed on the per-job timeout, on delete and on shutdown; its stderr tail becomes the failure reason.
@@ -23,7 +24,7 @@ import time
 
 import requests
 
-from . import captions, cea608, manifests
+from . import captions, cea608, encryption, manifests
 from .config import is_valid_gcs_object, split_gcs_dir
 from .errors import ApiError
 from .ffmpeg_plan import CAPTIONED, ENCODED, MediaInput, build_plan
@@ -49,7 +50,8 @@ def queue_rank(job: dict) -> tuple[int, int]:
 class JobRunner:
     def __init__(self, store: Store, *, workers: int = 1, job_timeout: float = 3600.0,
                  missing_audio: str = "skip", min_input_seconds: float = 5.0, work_dir: str | None = None,
-                 storage_host: str | None = None, notifier: Notifier | None = None):
+                 storage_host: str | None = None, notifier: Notifier | None = None,
+                 secrets: encryption.SecretDirectory | None = None):
         self.store = store
         self.job_timeout = job_timeout
         self.missing_audio = missing_audio
@@ -57,6 +59,8 @@ class JobRunner:
         self.work_dir = work_dir
         self.storage_host = storage_host
         self.notifier = notifier or Notifier()
+        # the keys of JobConfig.encryptions (Secret Manager stand-in); None: TRANSCODER_SECRETS_DIR, read per job
+        self.secrets = secrets
         # Interactive jobs run first, then batch jobs by batchModePriority (higher first), each FIFO (the v1
         # reference: "Jobs submitted in batch mode with the same priority value are put in a first-in, first out
         # queue"); the shutdown marker sorts last of all.
@@ -222,7 +226,8 @@ class JobRunner:
             if done.returncode != 0:
                 raise ApiError("INTERNAL", f"sprite sheet '{sprite.prefix}' failed: {done.stderr.strip()[-500:]}")
         self._write_text_muxes(plan, out_dir)
-        manifests.write_manifests(out_dir, plan.muxes, plan.manifests)
+        manifests.write_manifests(out_dir, plan.muxes, plan.manifests,
+                                  protect=lambda: encryption.protect(out_dir, plan.muxes, config, self.secrets))
         out_bucket, prefix = split_gcs_dir(config["output"]["uri"])
         total = sum(len(files) for _, _, files in os.walk(out_dir)) or 1
         uploaded = [0]
