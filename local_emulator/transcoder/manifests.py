@@ -95,30 +95,80 @@ def _read(workdir: str, uri: str, offset: int = 0, length: int = 1 << 16) -> byt
 
 
 def video_codec_string(workdir: str, mux: PlannedMux, playlist: MediaPlaylist) -> str:
-    """avc1.PPCCLL from the avcC box (fMP4) or the first SPS NAL unit (TS)."""
-    profile_defaults = {"baseline": "avc1.42c01e", "main": "avc1.4d401f", "high": "avc1.640028"}
-    fallback = profile_defaults.get(mux.video.h264.get("profile", "high"), "avc1.640028") if mux.video else ""
+    """RFC 6381 codec string of the mux stream's video: avc1.PPCCLL (avcC box / first SPS), hvc1|hev1.P.C.TL.CC
+    (hvcC box / first SPS's profile_tier_level; TS carries its parameter sets in band: hev1) or vp09.PP.LL.DD (vpcC
+    box); a profile default when the bytes cannot be read."""
+    codec = mux.video.codec if mux.video else "h264"
+    fallback = _CODEC_FALLBACKS[codec].get(mux.video.settings.get("profile", "") if mux.video else "",
+                                           _CODEC_FALLBACKS[codec][""])
     try:
         if mux.container == "fmp4" and playlist.init_uri:
             offset, length = (playlist.init_range[1], playlist.init_range[0]) if playlist.init_range else (0, 1 << 16)
-            data = _read(workdir, playlist.init_uri, offset, length)
-            at = data.find(b"avcC")
-            if at >= 0 and len(data) >= at + 8:
-                return "avc1." + data[at + 5: at + 8].hex()
-        elif playlist.segments:
+            return _from_sample_entry(codec, _read(workdir, playlist.init_uri, offset, length)) or fallback
+        if playlist.segments:
             first = playlist.segments[0]
             data = _read(workdir, first.uri, first.offset or 0, min(first.length, 1 << 16))
-            at = 0
-            while True:
-                at = data.find(b"\x00\x00\x01", at)
-                if at < 0 or at + 7 > len(data):
-                    break
-                if data[at + 3] & 0x1F == 7:
-                    return "avc1." + data[at + 4: at + 7].hex()
-                at += 3
+            return _from_annexb(codec, data) or fallback
     except OSError:
         pass
     return fallback
+
+
+_CODEC_FALLBACKS = {
+    "h264": {"baseline": "avc1.42c01e", "main": "avc1.4d401f", "high": "avc1.640028", "": "avc1.640028"},
+    "h265": {"main10": "hvc1.2.4.L93.B0", "main12": "hvc1.4.10.L93.B0", "": "hvc1.1.6.L93.B0"},
+    "vp9": {"profile1": "vp09.01.31.08", "profile2": "vp09.02.31.10", "profile3": "vp09.03.31.10",
+            "": "vp09.00.31.08"},
+}
+
+
+def _hevc_string(prefix: str, ptl: bytes) -> str:
+    """ISO/IEC 14496-15 Annex E: profile_tier_level bytes (space/tier/idc, 4 compat, 6 constraint, level)."""
+    space = "" if not ptl[0] >> 6 else "ABC"[(ptl[0] >> 6) - 1]
+    tier = "H" if ptl[0] & 0x20 else "L"
+    compat = int.from_bytes(ptl[1:5], "big")
+    reversed_compat = int(f"{compat:032b}"[::-1], 2)
+    constraint = list(ptl[5:11])
+    while constraint and constraint[-1] == 0:
+        constraint.pop()
+    parts = [prefix, f"{space}{ptl[0] & 0x1F}", f"{reversed_compat:X}", f"{tier}{ptl[11]}"]
+    parts += [f"{b:X}" for b in constraint]
+    return ".".join(parts)
+
+
+def _from_sample_entry(codec: str, data: bytes) -> str:
+    if codec == "h264":
+        at = data.find(b"avcC")
+        return "avc1." + data[at + 5: at + 8].hex() if at >= 0 and len(data) >= at + 8 else ""
+    if codec == "h265":
+        at = data.find(b"hvcC")
+        if at < 0 or len(data) < at + 17:
+            return ""
+        prefix = "hev1" if data.rfind(b"hev1", 0, at) >= 0 else "hvc1"
+        return _hevc_string(prefix, data[at + 5: at + 17])
+    at = data.find(b"vpcC")  # FullBox: version, flags(3), profile, level, bitDepth(4)|chroma(3)|range(1)
+    if at < 0 or len(data) < at + 11:
+        return ""
+    profile, level, depth = data[at + 8], data[at + 9], data[at + 10] >> 4
+    return f"vp09.{profile:02d}.{level or 31:02d}.{depth:02d}"
+
+
+def _unescape(nal: bytes) -> bytes:
+    return nal.replace(b"\x00\x00\x03", b"\x00\x00")
+
+
+def _from_annexb(codec: str, data: bytes) -> str:
+    at = 0
+    while True:
+        at = data.find(b"\x00\x00\x01", at)
+        if at < 0 or at + 7 > len(data):
+            return ""
+        if codec == "h264" and data[at + 3] & 0x1F == 7:
+            return "avc1." + data[at + 4: at + 7].hex()
+        if codec == "h265" and (data[at + 3] >> 1) & 0x3F == 33:  # SPS: 2-byte header, 1 byte, then the PTL
+            ptl = _unescape(data[at + 5: at + 40])[1:13]
+            return _hevc_string("hev1", ptl) if len(ptl) == 12 else ""
+        at += 3
 
 
 # ------------------------------------------------------------------------------------------------ HLS master
