@@ -61,7 +61,12 @@ class VideoMetadata(ResponseModel):
                                  "subtitle tracks, in the order of subtitleTracks.")
     subtitleTracks: list[SubtitleTrackSummary] = Field(default_factory=list, description="Extension: the ready "
                                                        "subtitle tracks (GET /api/videos/{videoId}/subtitles).")
-    status: Literal["processing", "ready", "failed"] = "ready"
+    status: Literal["processing", "playable", "ready", "failed"] = Field(
+        "ready", description="processing: being transcoded, not playable yet; playable (premiere, extension): a long "
+        "episode whose opening parts are transcoded plays now from streamingUrls while the rest is transcoded "
+        "(an HLS EVENT playlist that grows; see progress); ready: all of it plays; failed: see failureReason.")
+    progress: int | None = Field(None, ge=0, le=100, description="Extension: while playable, the percent of the "
+                                 "video transcoded so far (parts done over parts).")
     failureReason: str | None = Field(None, description="Extension: why processing failed, in words the uploader "
                                       "can act on. Only on failed videos, only for their uploader and admins.")
 

@@ -101,6 +101,7 @@ def to_metadata(doc: Mapping[str, Any], viewer: Viewer | None = None) -> VideoMe
         subtitleTracks=[SubtitleTrackSummary(language=t["language"], label=t["label"], kind=t["kind"],
                                              default=bool(t.get("default"))) for t in tracks],
         status=doc.get(F_STATUS, READY),
+        progress=doc.get("progress") if doc.get(F_STATUS) == "playable" else None,
         failureReason=reason or None,
     )
 

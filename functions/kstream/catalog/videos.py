@@ -19,7 +19,7 @@ from ..validation import validate
 from .documents import F_MEDIA, F_SUBTITLE_TRACKS, VIDEO_ID, ready_tracks, request_of, stored_video, to_metadata
 from .repository import F_SERIES_KEY, F_STATUS, F_SUBTITLE_KEYS, F_UPLOAD_DATE, CatalogRepository, TransactionView
 from .series import series_entry, settle_series
-from .visibility import FAILED, READY, Viewer
+from .visibility import FAILED, PLAYABLE, READY, Viewer
 
 if TYPE_CHECKING:
     from ..auth import Principal
@@ -167,6 +167,24 @@ def mark_ready(
     written = _write(repo or _default_repo(), video_id, change)
     assert written is not None
     return to_metadata(written)
+
+
+def mark_playable(*, video_id: str, progress: int, available_qualities: Sequence[str],
+                  streaming_urls: Mapping[str, str], repo: CatalogRepository | None = None) -> VideoMetadata | None:
+    """A premiere's opening parts are transcoded: the video plays (``playable``, visible to everyone) with
+    ``progress`` percent done. A video already ready (or failed) is left alone; None then. NotFound (404) for an
+    unknown video."""
+
+    def change(old: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
+        doc = _existing(video_id, old)
+        if doc.get(F_STATUS) in (READY, FAILED) or (doc.get(F_STATUS) == PLAYABLE
+                                                     and int(doc.get("progress") or 0) >= progress):
+            return doc
+        return {**doc, F_STATUS: PLAYABLE, "progress": progress, "availableQualities": list(available_qualities),
+                "streamingUrls": dict(streaming_urls), "updatedAt": now}
+
+    written = _write(repo or _default_repo(), video_id, change)
+    return to_metadata(written) if written is not None and written.get(F_STATUS) == PLAYABLE else None
 
 
 def mark_failed(*, video_id: str, reason: str = "", repo: CatalogRepository | None = None) -> VideoMetadata:

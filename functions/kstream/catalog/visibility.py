@@ -15,10 +15,15 @@ from .repository import F_STATUS, F_UPLOADER
 if TYPE_CHECKING:
     from ..auth import Principal
 
-__all__ = ["FAILED", "IN_PROGRESS", "PROCESSING", "READY", "STATUSES", "Viewer"]
+__all__ = ["FAILED", "IN_PROGRESS", "PLAYABLE", "PLAYING", "PROCESSING", "READY", "STATUSES", "Viewer"]
 
 PROCESSING, READY, FAILED = "processing", "ready", "failed"
+PLAYABLE = "playable"  # a premiere: the opening parts play while the rest is transcoded (transcode/premiere.py)
 STATUSES = (PROCESSING, READY, FAILED)
+"""The statuses search filters on (an admin's search lists these: ``playable`` lasts minutes, and a fourth value
+would take the tag search past Firestore's 30 disjunctions; a playable video is read by id and streamed)."""
+PLAYING = (PLAYABLE, READY)
+"""The statuses everyone sees and streams."""
 IN_PROGRESS = [PROCESSING, FAILED]
 """The statuses only a video's uploader (and admins) see."""
 
@@ -39,7 +44,7 @@ class Viewer:
         return cls(principal.id, "viewer")
 
     def can_see(self, doc: Mapping[str, Any]) -> bool:
-        if self.scope == "admin" or doc.get(F_STATUS) == READY:
+        if self.scope == "admin" or doc.get(F_STATUS, READY) in PLAYING:
             return True
         return self.scope == "uploader" and doc.get(F_UPLOADER) == self.id
 

@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 from contracts.metadata import VIDEO_ID_PATTERN
 
 from .. import cdn_signing
-from ..catalog.visibility import READY, Viewer
+from ..catalog.visibility import PLAYING, READY, Viewer
 from ..errors import ConfigurationError, ErrorCode, KstreamError, NotFound
 from ..settings import Settings
 
@@ -98,8 +98,8 @@ def check_can_stream(viewer: Viewer, doc: Mapping[str, Any] | None, video_id: st
     if doc is None or not viewer.can_see(doc):
         raise video_not_found(video_id)
     status = doc.get("status", READY)
-    if status != READY:
-        raise KstreamError(f"Video {video_id!r} is {status}: it can be streamed once it is ready",
+    if status not in PLAYING:
+        raise KstreamError(f"Video {video_id!r} is {status}: it can be streamed once it is playable or ready",
                            code=ErrorCode.STREAM_ACCESS_DENIED, details={"videoId": video_id, "status": status})
     return doc
 

@@ -54,9 +54,9 @@ class CatalogLinks:
         return cls(signer, base)
 
     def playback_urls(self, doc: Mapping[str, Any], stored: Mapping[str, str]) -> dict[str, str]:
-        """``streamingUrls`` for the video: playback URLs for each format it has, when it is ready."""
+        """``streamingUrls`` for the video: playback URLs for each format it has, when it is playable or ready."""
         video_id = str(doc.get("id", ""))
-        if doc.get("status", READY) != READY or not video_id_is_valid(video_id):
+        if doc.get("status", READY) not in (READY, "playable") or not video_id_is_valid(video_id):
             return dict(stored)
         token = self.signer.playback_token(video_id, stable_expiry(self.clock()))
         base = f"{self.api_base_url}/api/stream/{video_id}"

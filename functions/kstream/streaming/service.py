@@ -40,7 +40,7 @@ from urllib.parse import quote, urljoin
 from contracts.stream import StreamQuery
 
 from ..catalog.documents import ready_tracks
-from ..catalog.visibility import READY, Viewer
+from ..catalog.visibility import PLAYING, READY, Viewer
 from ..errors import ErrorCode, InvalidToken, KstreamError, NotFound, RequestInvalid
 from ..transcode.ladder import DASH_MANIFEST, HLS_MANIFEST, PROGRESSIVE_FILE, PROGRESSIVE_MAX_SHORT_SIDE
 from . import manifests
@@ -139,7 +139,7 @@ class StreamService:
                                    f"/api/stream/{video_id} for a new playback URL",
                                    details={"field": "token"}) from None
             doc = self.videos.get_video(video_id)
-            if doc is None or doc.get("status", READY) != READY:
+            if doc is None or doc.get("status", READY) not in PLAYING:
                 raise video_not_found(video_id)
             expires = min(held.expires_at, now + self.signer.ttl)
         else:

@@ -147,6 +147,8 @@ class Job:
     callback_error: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     recreated: int = 0
+    parts: list[dict[str, Any]] = field(default_factory=list)  # premiere parts (transcode/premiere.py), else []
+    part_config: str | None = None  # the whole video's JobConfig (JSON) the parts are cut from
 
     @property
     def final(self) -> bool:
@@ -165,6 +167,7 @@ class Job:
             "deadlineAt": self.deadline_at, "callbackUrl": self.callback_url, "callbackState": self.callback_state,
             "callbackAttempts": self.callback_attempts, "callbackError": self.callback_error,
             "metadata": dict(self.metadata), "recreated": self.recreated,
+            "parts": [dict(p) for p in self.parts], "partConfig": self.part_config,
         }
 
     @classmethod
@@ -185,6 +188,7 @@ class Job:
             callback_state=str(doc.get("callbackState") or "none"),
             callback_attempts=int(doc.get("callbackAttempts") or 0), callback_error=doc.get("callbackError"),
             metadata=dict(doc.get("metadata") or {}), recreated=int(doc.get("recreated") or 0),
+            parts=[dict(p) for p in doc.get("parts") or []], part_config=doc.get("partConfig"),
         )
 
 
@@ -480,6 +484,54 @@ class JobRepository:
             txn.update(self._job_ref(job_id), changes)
             return replace(job, state="queued", transcoder_job_name=transcoder_job_name, lease=None,
                            plan=plan or job.plan, transcoder_state=transcoder_state, updated_at=now)
+
+        return self._transaction(work)
+
+    # -- premiere parts ---------------------------------------------------------------------------------------
+    def set_parts(self, job_id: str, lease_id: str, parts: list[dict[str, Any]], part_config: str) -> bool:
+        """Record the parts a job is cut into (and the config they share) while its creator holds the claim."""
+
+        def work(txn: _Txn) -> bool:
+            doc = self._read(txn, self._job_ref(job_id))
+            if not doc or doc.get("state") != "creating" or (doc.get("lease") or {}).get("id") != lease_id:
+                return False
+            if doc.get("parts"):
+                return True  # a taken-over claim keeps the parts (and Transcoder jobs) already recorded
+            txn.update(self._job_ref(job_id), {"parts": parts, "partConfig": part_config,
+                                               "updatedAt": datetime.now(UTC)})
+            return True
+
+        return self._transaction(work)
+
+    def update_part(self, job_id: str, index: int,
+                    change: Callable[[Job, dict[str, Any]], dict[str, Any] | None]) -> tuple[Job, bool] | None:
+        """Apply ``change(job, part) -> new fields of the part`` (None: leave it) in one transaction; the job
+        after it and whether the part changed. None for an unknown job or part; a final job is never changed."""
+
+        def work(txn: _Txn) -> tuple[Job, bool] | None:
+            doc = self._read(txn, self._job_ref(job_id))
+            if doc is None:
+                return None
+            job = Job.from_doc(job_id, doc)
+            if not 0 <= index < len(job.parts):
+                return None
+            if job.final:
+                return job, False
+            new = change(job, dict(job.parts[index]))
+            if not new:
+                return job, False
+            parts = [dict(p) for p in job.parts]
+            parts[index] = {**parts[index], **new}
+            now = datetime.now(UTC)
+            changes: dict[str, Any] = {"parts": parts, "updatedAt": now}
+            progress = round(99 * sum(1 for p in parts if p.get("state") == "succeeded") / len(parts))
+            if progress > job.progress:
+                changes["progress"] = progress
+            if job.state == "queued" and any(p.get("state") in ("processing", "succeeded") for p in parts):
+                changes["state"] = "processing"
+            txn.update(self._job_ref(job_id), changes)
+            return replace(job, parts=parts, progress=changes.get("progress", job.progress),
+                           state=changes.get("state", job.state), updated_at=now), True
 
         return self._transaction(work)
 

@@ -42,10 +42,11 @@ from ..adapters.transcoder import JobNotFound, JobRejected, JobView
 from ..errors import ErrorCode, KstreamError, NotFound, RequestInvalid, Unavailable
 from ..settings import Settings, per_settings
 from ..subtitles.tracks import JobTrack
-from . import callbacks, ladder
+from . import callbacks, ladder, premiere
 from .jobs import Claim, Job, JobRepository, Plan, Source
 from .media_probe import SourceInfo, UnsupportedSource, probe
 from .outputs import Outputs, OutputsIncomplete, collect, output_files, public_url, qualities_for
+from .parts import PART_LABEL, plan_parts
 
 __all__ = ["CatalogPort", "Outcome", "SweepReport", "TranscodeService", "TranscoderPort"]
 
@@ -93,6 +94,8 @@ class CatalogPort(Protocol):
                    streaming_urls: Mapping[str, str], thumbnail_url: str, duration: float, file_size: int,
                    segment_seconds: float, carried_subtitles: Mapping[str, str]) -> bool: ...
     def mark_failed(self, video_id: str, metadata: Mapping[str, str], *, reason: str) -> bool: ...
+    def mark_playable(self, video_id: str, metadata: Mapping[str, str], *, progress: int,
+                      available_qualities: Sequence[str], streaming_urls: Mapping[str, str]) -> bool: ...
 
 
 class BadSourceMetadata(ValueError):
@@ -356,6 +359,17 @@ class TranscodeService:
             width=info.width, height=info.height, has_audio=info.has_audio,
             estimated_minutes=ladder.estimate_minutes(info), subtitles={t.language: t.version for t in captions},
         )
+        pieces = plan_parts(info.duration_seconds, segment_seconds=segment_seconds,
+                            threshold_seconds=self.settings.premiere_threshold_seconds,
+                            part_seconds=self.settings.premiere_part_seconds,
+                            max_parts=self.settings.premiere_max_parallel_jobs)
+        if pieces:  # a long source: parallel time-range parts (premiere.py); captions stay separate tracks
+            if captions:
+                config = ladder.build_job_config(
+                    info, input_uri=source.uri, output_uri=f"gs://{media}/{prefix}",
+                    pubsub_topic=f"projects/{self.settings.project_id}/topics/{self.settings.transcoder_topic}",
+                    segment_seconds=segment_seconds, formats=formats, rungs=rungs or ladder.DEFAULT_RUNGS)
+            return premiere.create_parts(self, job, lease_id, config, replace(plan, subtitles={}), pieces)
         self.jobs.set_plan(job.id, lease_id, plan)
         view = self.transcoder.find_job(JOB_LABEL, job.id) if takeover else None
         if view is None:
@@ -407,6 +421,13 @@ class TranscodeService:
         if not _TRANSCODER_JOB_NAME.match(name):
             return Outcome("ignored", reason=f"{name[:200]!r} is not a Transcoder job name")
         job = self.jobs.find_by_transcoder_name(name)
+        if job is not None and job.parts:
+            index = next((i for i, p in enumerate(job.parts) if p.get("transcoderJobName") == name), None)
+            if index is not None:
+                if job.final:
+                    return Outcome("duplicate", job.id, job.video_id, f"job is already {job.state}")
+                return premiere.part_event(self, job, index, name, state, error)
+            job = None  # a later part (or a retry) of a parted job: its labels say which
         if job is None:
             try:
                 view = self.transcoder.get_job(name)
@@ -416,6 +437,11 @@ class TranscodeService:
             job = self.jobs.get(job_id) if job_id and _JOB_ID.match(job_id) else None
             if job is None:
                 return Outcome("ignored", reason=f"{name} is not a kstream job")
+            part = view.labels.get(PART_LABEL)
+            if part is not None and part.isdigit():
+                if job.final:
+                    return Outcome("duplicate", job.id, job.video_id, f"job is already {job.state}")
+                return premiere.part_event(self, job, int(part), name, state, error)
             job = self.jobs.record_created(job.id, name) or job
         if job.final:
             return Outcome("duplicate", job.id, job.video_id, f"job is already {job.state}; {state} changes nothing")
@@ -582,6 +608,19 @@ class TranscodeService:
                     report.resumed.append(job.id)
                     self.log("transcode job resumed by the sweep", **outcome.log_fields())
                 return
+        if job.parts and job.state in ("queued", "processing"):
+            if premiere.reconcile_parts(self, job):
+                report.reconciled.append(job.id)
+            if not overdue:
+                return
+            job = self.jobs.get(job.id) or job
+            if job.final:
+                return
+            allowed = _duration_text(self.settings.transcode_timeout_seconds)
+            outcome = self._fail(job, f"timed out: not finished {allowed} after it started (parts still running)")
+            if outcome.action == "failed":
+                report.timed_out.append(job.id)
+            return
         view: JobView | None = None
         if job.transcoder_job_name:
             try:
@@ -733,6 +772,18 @@ class CatalogBridge:
                      streaming_urls=dict(streaming_urls), thumbnail_url=thumbnail_url, duration=duration,
                      file_size=file_size)
         return True
+
+    def mark_playable(self, video_id: str, metadata: Mapping[str, str], *, progress: int,
+                      available_qualities: Sequence[str], streaming_urls: Mapping[str, str]) -> bool:
+        """The opening parts of a premiere are done: the video plays while the rest is transcoded."""
+        from ..catalog import videos as catalog
+
+        try:
+            catalog.mark_playable(video_id=video_id, progress=progress, available_qualities=available_qualities,
+                                  streaming_urls=streaming_urls, repo=self._repo())
+            return True
+        except NotFound:
+            return False
 
     def mark_failed(self, video_id: str, metadata: Mapping[str, str], *, reason: str) -> bool:
         from ..catalog import videos as catalog
