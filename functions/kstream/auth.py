@@ -3,19 +3,26 @@
 Users are Firebase Auth users; their role is the custom claim ``role`` (default ``user``). Permissions derive from
 the role through one table, ``ROLE_PERMISSIONS``. Service endpoints accept only Google-signed OIDC tokens of an
 allow-listed service account (locally: the local issuer's tokens, verified by the same code).
+
+Every request's ID token is verified (signature and claims) by the process itself. Whether its user was revoked
+or disabled since is looked up now by the functions whose entry in functions.yaml says ``check_revoked: true``
+(uploads, metadata and subtitle writes: where a stolen session does lasting harm) and, everywhere else, taken from
+a per-user cache no older than ``KSTREAM_REVOCATION_CACHE_SECONDS`` (60 s at most): a revoked user is refused by a
+write at once and by every function within that bound, without an Identity Toolkit lookup per viewer request.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from dataclasses import dataclass
 from typing import Literal
 
 from contracts import text
 
-from .errors import InsufficientPermissions, InvalidToken
-from .registry import FunctionSpec
+from .errors import ConfigurationError, InsufficientPermissions, InvalidToken
+from .registry import FUNCTIONS_FILE, FunctionSpec
 from .settings import Settings
 
 ROLES = ("user", "uploader", "admin")
@@ -92,12 +99,39 @@ def display_name(claims: dict[str, object], uid: str) -> str:
     return uid
 
 
-def authenticate_user(authorization: str | None, settings: Settings) -> Principal:
+def authenticate_user(authorization: str | None, settings: Settings, *, check_revoked: bool = False) -> Principal:
+    """The Firebase user of a bearer ID token, verified. ``check_revoked``: look the user's revocation up now;
+    otherwise the per-user cache answers, at most ``settings.revocation_cache_seconds`` old."""
     from .adapters import firebase_auth  # adapters load on first use, keeping cold starts short
 
     token = bearer_token(authorization)
-    claims = firebase_auth.verify_id_token(token, settings)
+    with firebase_auth.revocation_bound(0 if check_revoked else settings.revocation_cache_seconds):
+        claims = firebase_auth.verify_id_token(token, settings)
     return principal_from_claims(claims)
+
+
+def checks_revocation(spec: FunctionSpec) -> bool:
+    """Whether ``spec`` looks its caller's revocation up on every request (``check_revoked: true`` in the list)."""
+    return spec.name in _revocation_checked()
+
+
+@functools.cache
+def _revocation_checked() -> frozenset[str]:
+    """The functions whose entry in functions.yaml says ``check_revoked: true``; only ``user`` or ``service``
+    functions may (a public one has no caller to check)."""
+    import yaml
+
+    with FUNCTIONS_FILE.open(encoding="utf-8") as handle:
+        raw = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 (safe loaders)
+    names = set()
+    for item in raw.get("functions") or []:
+        flag = item.get("check_revoked", False)
+        if not isinstance(flag, bool) or (flag and item.get("access", "public") == "public"):
+            raise ConfigurationError(f"{FUNCTIONS_FILE.name}: {item.get('name')}: check_revoked must be true or "
+                                     "false, and only on functions with a caller (access user or service)")
+        if flag:
+            names.add(str(item["name"]))
+    return frozenset(names)
 
 
 def authenticate_service(authorization: str | None, settings: Settings) -> Principal:
@@ -123,9 +157,9 @@ def authenticate(spec: FunctionSpec, authorization: str | None, settings: Settin
         from .adapters import firebase_auth
 
         if firebase_auth.looks_like_firebase_token(bearer_token(authorization)):
-            return authenticate_user(authorization, settings)
+            return authenticate_user(authorization, settings, check_revoked=checks_revocation(spec))
         return authenticate_service(authorization, settings)
-    return authenticate_user(authorization, settings)
+    return authenticate_user(authorization, settings, check_revoked=checks_revocation(spec))
 
 
 def check_access(principal: Principal | None, spec: FunctionSpec) -> None:

@@ -12,6 +12,12 @@ project, ``iss`` is ``https://securetoken.google.com/<project>``, ``exp`` in the
 present) and ``auth_time`` in the past. In production firebase-admin has already checked all but ``nbf`` and
 ``auth_time``; locally this is what makes an expired, not-yet-valid or wrong-audience token a 401 as in the cloud.
 Only the signature stays unchecked locally (tests/emulator/test_auth_tokens.py proves the signed path).
+
+Revocation (a disabled user, or a token issued before the user's sessions were revoked) is checked against the
+user record, fetched through :mod:`.auth_revocation`: now by default, or, inside :func:`revocation_bound`, from a
+per-user cache at most that many seconds old (``KSTREAM_REVOCATION_CACHE_SECONDS``; kstream/auth.py decides which,
+from the function list's ``check_revoked``). Signature and claims are verified on every call either way, against
+certificates firebase-admin caches as long as Google's ``Cache-Control`` allows (no network call per token).
 """
 
 from __future__ import annotations
@@ -22,10 +28,14 @@ import json
 import math
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError, InvalidToken, Unavailable
-from ..settings import Settings
+from ..settings import Settings, per_settings
+from .auth_revocation import RevocationCache, UserStatus
 
 if TYPE_CHECKING:
     import firebase_admin
@@ -33,6 +43,25 @@ if TYPE_CHECKING:
 FIREBASE_ISSUER_PREFIX = "https://securetoken.google.com/"
 EMULATOR_VARIABLE = "FIREBASE_AUTH_EMULATOR_HOST"
 DEMO_PROJECT_PREFIX = "demo-"
+_REFUSALS = {
+    "not found": "The ID token's user no longer exists",
+    "disabled": "The user account is disabled",
+    "revoked": "The ID token has been revoked: sign in again",
+}
+# How old a user record verify_id_token may trust (seconds; 0: fetch it now). Set per request by
+# kstream/auth.py through revocation_bound(); a context variable, so threads and requests never share it.
+_MAX_AGE: ContextVar[float] = ContextVar("kstream_revocation_max_age", default=0.0)
+
+
+@contextmanager
+def revocation_bound(seconds: float) -> Iterator[None]:
+    """Within this block, :func:`verify_id_token` checks revocation against a user record looked up at most
+    ``seconds`` ago (the per-user cache) instead of looking it up now."""
+    reset = _MAX_AGE.set(seconds)
+    try:
+        yield
+    finally:
+        _MAX_AGE.reset(reset)
 
 
 @functools.cache
@@ -66,32 +95,51 @@ def looks_like_firebase_token(token: str) -> bool:
 
 
 def verify_id_token(token: str, settings: Settings) -> dict[str, Any]:
-    """Verified claims of a Firebase ID token; InvalidToken for bad, expired, revoked or disabled."""
+    """Verified claims of a Firebase ID token; InvalidToken for bad, expired, revoked or disabled.
+
+    Signature (production) and claims are checked on every call; revocation against the user record fetched now,
+    or inside :func:`revocation_bound` through the per-user cache."""
     from firebase_admin import auth as fb_auth
-    from firebase_admin import exceptions as fb_exceptions
 
     if os.environ.get(EMULATOR_VARIABLE) and not settings.project_id.startswith(DEMO_PROJECT_PREFIX):
         raise ConfigurationError(f"{EMULATOR_VARIABLE} is set for project {settings.project_id!r}: ID-token "
                                  "signatures would not be checked, so no token is accepted (emulators serve demo-* "
                                  "projects only)")
     try:
-        claims = dict(fb_auth.verify_id_token(token, app=app_for(settings), check_revoked=True))
+        claims = dict(fb_auth.verify_id_token(token, app=app_for(settings)))  # no lookup: revocation is below
     except fb_auth.ExpiredIdTokenError:  # production path; the emulator path meets expiry in check_claims
         raise InvalidToken("The ID token has expired: sign in again to get a fresh one") from None
-    except fb_auth.RevokedIdTokenError:
-        raise InvalidToken("The ID token has been revoked: sign in again") from None
-    except fb_auth.UserDisabledError:
-        raise InvalidToken("The user account is disabled") from None
-    except fb_auth.UserNotFoundError:
-        raise InvalidToken("The ID token's user no longer exists") from None
     except fb_auth.CertificateFetchError:
         raise Unavailable("Cannot fetch the token signing certificates; try again shortly") from None
     except (fb_auth.InvalidIdTokenError, ValueError) as exc:
         raise InvalidToken(f"Invalid ID token: {_first_sentence(exc)}") from None
+    check_claims(claims, settings.project_id, time.time())
+    status = revocations(settings).status(str(claims["uid"]), _MAX_AGE.get())
+    refusal = status.refusal(float(claims["iat"]))
+    if refusal is not None:
+        raise InvalidToken(_REFUSALS[refusal])
+    return claims
+
+
+@per_settings
+def revocations(settings: Settings) -> RevocationCache:
+    """The process's per-user revocation cache for these settings."""
+    return RevocationCache(functools.partial(user_status, settings=settings))
+
+
+def user_status(uid: str, settings: Settings) -> UserStatus:
+    """The revocation-relevant part of the user record (one Identity Toolkit ``accounts:lookup``)."""
+    from firebase_admin import auth as fb_auth
+    from firebase_admin import exceptions as fb_exceptions
+
+    try:
+        user = fb_auth.get_user(uid, app=app_for(settings))
+    except (fb_auth.UserNotFoundError, ValueError):  # ValueError: not a uid Firebase could hold
+        return UserStatus(exists=False)
     except fb_exceptions.FirebaseError as exc:
         raise Unavailable(f"Firebase Auth is unreachable: {exc.code}") from None
-    check_claims(claims, settings.project_id, time.time())
-    return claims
+    return UserStatus(exists=True, disabled=bool(user.disabled),
+                      valid_after_ms=int(user.tokens_valid_after_timestamp or 0))
 
 
 def check_claims(claims: dict[str, Any], project_id: str, now: float) -> None:
