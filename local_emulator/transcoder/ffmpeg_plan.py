@@ -29,6 +29,7 @@ from .config import container_extension, gop_seconds, parse_duration
 from .errors import ApiError
 from .jobconfig.common import EMBEDDED_TEXT_CODECS
 from .jobconfig.elementary import video_codec
+from .jobconfig.overlays import Phase, overlay_timeline
 from .jobconfig.preprocessing import audio_filters, cropped_size, doubles_frame_rate, video_filters
 from .probe import SourceInfo
 
@@ -193,10 +194,11 @@ def _seconds_text(value: float) -> str:
 
 def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio: str = "skip",
                media_key: str | None = None, inputs: dict[str, MediaInput] | None = None,
-               texts: dict[str, list[Cue]] | None = None) -> Plan:
-    """The ffmpeg command(s) for a normalised config. ``info``/``input_path`` are the edit atom's media input
-    (``media_key``, default the atom's first input); ``inputs`` holds the other media inputs audio mappings may name;
-    ``texts`` the cues (input timeline) of each text elementary stream."""
+               texts: dict[str, list[Cue]] | None = None, overlay_images: list[str] | None = None) -> Plan:
+    """The ffmpeg command(s) for a normalised config. ``info``/``input_path`` are the first edit atom's media input
+    (``media_key``, default the atom's first input); ``inputs`` holds the other media inputs (of the other atoms,
+    and those audio mappings name); ``texts`` the cues (input timeline) of each text elementary stream;
+    ``overlay_images`` the local file of each ``overlays[]`` image."""
     streams = {s["key"]: s for s in config["elementaryStreams"]}
     stream_paths = {s["key"]: f"job.config.elementaryStreams[{i}]" for i, s in enumerate(config["elementaryStreams"])}
     notes: list[str] = []
@@ -206,16 +208,15 @@ def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio
     preprocessing = next((i.get("preprocessingConfig") or {} for i in config["inputs"] if i["key"] == media_key), {})
     media = MediaInput(media_key, input_path, info, preprocessing)
     sources = {media_key: media, **{k: v for k, v in (inputs or {}).items() if k != media_key}}
-    start = parse_duration(atom.get("startTimeOffset", "0s"), "startTimeOffset")
-    end = parse_duration(atom["endTimeOffset"], "endTimeOffset") if atom.get("endTimeOffset") else info.duration
-    end = min(end, info.duration)
-    if end - start <= 0:
-        raise ApiError("INVALID_ARGUMENT", f"the edit atom starts at {start:g}s, after the end of the input "
-                                           f"({info.duration:g}s)")
-    duration = end - start
+    segments = _segments(config["editList"], sources, media_key)
+    start, end = segments[0].start, segments[0].end
+    duration = sum(seg.duration for seg in segments)
+    if len(segments) > 1:  # the concatenation: what the rest of the plan sees as "the input"
+        info = replace(info, has_video=all(seg.media.info.has_video for seg in segments),
+                       has_audio=any(seg.media.info.has_audio for seg in segments))
     planned_texts = {key: PlannedText(key, s["textStream"]["codec"], s["textStream"].get("languageCode", ""),
                                       s["textStream"].get("displayName", ""),
-                                      trim((texts or {}).get(key) or [], start, end))
+                                      _text_cues(s["textStream"], (texts or {}).get(key) or [], segments))
                      for key, s in streams.items() if "textStream" in s}
 
     # Which elementary streams are muxed somewhere, and which mux streams survive a missing input track.
@@ -248,6 +249,8 @@ def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio
     source_rate = info.frame_rate * (2 if doubles_frame_rate(preprocessing) else 1)
     frame_w, frame_h = cropped_size(preprocessing, info.width, info.height) if info.has_video else (0, 0)
     framed = replace(info, width=frame_w, height=frame_h, frame_rate=source_rate)
+    if len(segments) > 1 and info.has_video:  # every atom is brought to the first one's square-pixel frame and rate
+        framed = replace(framed, width=even(frame_w * info.sample_aspect), sample_aspect=Fraction(1))
     rungs: dict[str, VideoRung] = {}
     tracks: dict[str, AudioTrack] = {}
     for _, video_names, audio_names, _ in mux_specs:
@@ -301,39 +304,66 @@ def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio
     for rung in rungs.values():
         rung.captions = embedded
 
-    trim_args: list[str] = []
-    if start > 0:
-        trim_args += ["-ss", _seconds_text(start)]
-    if atom.get("endTimeOffset"):
-        trim_args += ["-to", _seconds_text(end)]
     argv = ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats", "-progress", "pipe:1"]
-    if start == 0:
-        # Keep the source's A/V start offset (see _encoder_delay); a trimmed atom starts every stream at its cut.
-        lead = max((_encoder_delay(t) for t in tracks.values()), default=0.0)
-        argv += ["-copyts", "-start_at_zero"]
-        trim_args += ["-itsoffset", _seconds_text(lead)] if lead else []
-    argv += [*trim_args, "-i", input_path]
-    input_index = {media_key: 0}
-
     ordered_rungs = sorted(rungs.values(), key=lambda r: r.index)
     ordered_tracks = sorted(tracks.values(), key=lambda t: t.index)
+    input_count = [0]
+
+    def add_input(args: list[str]) -> int:
+        argv.extend(args)
+        input_count[0] += 1
+        return input_count[0] - 1
+
+    graph: list[str] = []  # video first, then audio (agraph): existing configs keep their exact command
+    agraph: list[str] = []
+    if len(segments) == 1:
+        trim_args: list[str] = []
+        if start > 0:
+            trim_args += ["-ss", _seconds_text(start)]
+        if atom.get("endTimeOffset"):
+            trim_args += ["-to", _seconds_text(end)]
+        if start == 0:
+            # Keep the source's A/V start offset (see _encoder_delay); a trimmed atom starts every stream at its cut.
+            lead = max((_encoder_delay(t) for t in tracks.values()), default=0.0)
+            argv += ["-copyts", "-start_at_zero"]
+            trim_args += ["-itsoffset", _seconds_text(lead)] if lead else []
+        add_input([*trim_args, "-i", input_path])
+        opener = _opener({media_key: 0}, sources, add_input, trim_args)
+        video_source, chain = "[0:v:0]", video_filters(preprocessing)
+        audio_sources = {t.key: _audio_graph(t, agraph, sources, opener, stream_paths[t.key], media_key, 0, "")
+                         for t in ordered_tracks}
+    else:
+        video_source, chain = "[catv]", []
+        audio_sources = _concat_graph(segments, framed, ordered_rungs, ordered_tracks, agraph, sources, add_input,
+                                      stream_paths, bool(rungs or sprites))
+
+    images = [add_input(["-loop", "1", "-framerate", _fraction_text(framed.frame_rate or Fraction(25)),
+                         "-i", path]) for path in overlay_images or []] if ordered_rungs else []
     branches = len(ordered_rungs) + len(sprites)
-    graph: list[str] = []
     if branches:
-        chain = video_filters(preprocessing)
         labels = "".join(f"[s{i}]" for i in range(branches))
-        graph.append("[0:v:0]" + ",".join([*chain, f"split={branches}"] if branches > 1 else chain or ["null"])
+        graph.append(video_source + ",".join([*chain, f"split={branches}"] if branches > 1 else chain or ["null"])
                      + labels)
+        drawn = [(n, overlay, images[n]) for n, overlay in enumerate(config.get("overlays") or [])][::-1]
+        for n, _, index in drawn:  # one copy of each image per rendition
+            graph.append(f"[{index}:v:0]format=rgba" + (f",split={len(ordered_rungs)}" if len(ordered_rungs) > 1
+                                                        else "") + "".join(f"[img{n}_{r.index}]"
+                                                                           for r in ordered_rungs))
         for rung in ordered_rungs:
-            graph.append(f"[s{rung.index}]fps={_fraction_text(rung.fps)},scale={rung.width}:{rung.height},"
-                         f"setsar=1,format={FFMPEG_PIXEL_FORMATS[rung.settings['pixelFormat']]}[v{rung.index}]")
+            sized = f"[s{rung.index}]fps={_fraction_text(rung.fps)},scale={rung.width}:{rung.height},setsar=1"
+            if drawn:  # overlays on the rendition's frame, the last in the list first (descending Z-order)
+                graph.append(f"{sized}[o{rung.index}_0]")
+                for step, (n, overlay, _) in enumerate(drawn):
+                    graph.append(f"[img{n}_{rung.index}]{_overlay_image_filters(overlay, rung)}[im{n}_{rung.index}];"
+                                 f"[o{rung.index}_{step}][im{n}_{rung.index}]{_overlay_filter(overlay, rung)}"
+                                 f"[o{rung.index}_{step + 1}]")
+                sized = f"[o{rung.index}_{len(drawn)}]null"
+            graph.append(f"{sized},format={FFMPEG_PIXEL_FORMATS[rung.settings['pixelFormat']]}[v{rung.index}]")
         for j, sprite in enumerate(sprites):
             graph.append(f"[s{len(ordered_rungs) + j}]" + _sprite_filter(config["spriteSheets"][j], sprite, duration)
                          + f"[sp{j}]")
-    audio_maps: list[str] = []
-    for track in ordered_tracks:
-        label = _audio_graph(track, graph, sources, input_index, argv, trim_args, stream_paths[track.key])
-        audio_maps.append(label)
+    audio_maps = [audio_sources[t.key] for t in ordered_tracks]
+    graph += agraph
     if graph:
         argv += ["-filter_complex", ";".join(graph)]
 
@@ -399,23 +429,169 @@ def _encoder_delay(track: AudioTrack) -> float:
     return ENCODER_DELAY_SAMPLES.get(track.codec, 1024) / track.sample_rate
 
 
-def _audio_graph(track: AudioTrack, graph: list[str], sources: dict[str, MediaInput], input_index: dict[str, int],
-                 argv: list[str], trim_args: list[str], field: str) -> str:
-    """Add the filters of one audio elementary stream to ``graph``; return what ``-map`` takes for it."""
-    field = f"{field}.audioStream"
+@dataclass
+class Segment:
+    """One edit atom on the output timeline: [start, end) of its media input."""
+    atom_key: str
+    media: MediaInput
+    start: float
+    end: float
+    offset: float = 0.0  # where it starts on the output timeline
 
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+def _segments(atoms: list[dict], sources: dict[str, MediaInput], first_key: str) -> list[Segment]:
+    """The edit atoms as segments of the output timeline; an atom's media input is its first input that is media."""
+    out: list[Segment] = []
+    offset = 0.0
+    for n, atom in enumerate(atoms):
+        key = first_key if n == 0 else next((k for k in atom["inputs"] if k in sources), None)
+        if key is None:
+            raise ApiError("INVALID_ARGUMENT", f"job.config.editList[{n}].inputs: edit atom '{atom['key']}' has no "
+                                               "video or audio input")
+        info = sources[key].info
+        start = parse_duration(atom.get("startTimeOffset", "0s"), "startTimeOffset")
+        end = parse_duration(atom["endTimeOffset"], "endTimeOffset") if atom.get("endTimeOffset") else info.duration
+        end = min(end, info.duration)
+        if end - start <= 0:
+            raise ApiError("INVALID_ARGUMENT", f"job.config.editList[{n}].startTimeOffset: edit atom "
+                                               f"'{atom['key']}' starts at {start:g}s, after the end of its input "
+                                               f"({info.duration:g}s)")
+        out.append(Segment(atom["key"], sources[key], start, end, offset))
+        offset += end - start
+    return out
+
+
+def _text_cues(text: dict, cues: list[Cue], segments: list[Segment]) -> list[Cue]:
+    """The cues of a text stream on the output timeline: trimmed to its mapping's atom and moved by that atom's
+    place in the concatenation."""
+    atom_key = text["mapping"][0]["atomKey"] if text.get("mapping") else segments[0].atom_key
+    seg = next((s for s in segments if s.atom_key == atom_key), segments[0])
+    return [Cue(round(c.start + seg.offset, 3), round(c.end + seg.offset, 3), c.text)
+            for c in trim(cues, seg.start, seg.end)]
+
+
+_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "quad", 5: "5.0", 6: "5.1"}
+
+
+def _concat_format(rungs: list[VideoRung]) -> str:
+    """The pixel format the atoms are joined in: deep and wide enough for every rendition."""
+    depth = max([12 if f.endswith("12") else 10 if f.endswith("10") else 8
+                 for f in (r.settings["pixelFormat"] for r in rungs)] or [8])
+    chroma = max([f[:7] for f in (r.settings["pixelFormat"] for r in rungs)] or ["yuv420p"])
+    return chroma + ("" if depth == 8 else f"{depth}le")
+
+
+def _concat_graph(segments: list[Segment], framed: SourceInfo, rungs: list[VideoRung], tracks: list[AudioTrack],
+                  graph: list[str], sources: dict[str, MediaInput], add_input, stream_paths: dict[str, str],
+                  video: bool) -> dict[str, str]:
+    """Several edit atoms: each atom's media input opened with its trim, its video brought to the first atom's frame
+    (size with letterbox, square pixels, frame rate, pixel format), its audio to each track's rate and layout
+    (silence for an atom without audio), all joined by ONE concat filter so audio and video stay in step and
+    timestamps run on from 0s ([catv] for the renditions). Returns each track's audio label."""
+    width, height, rate = framed.width, framed.height, framed.frame_rate or Fraction(25)
+    fmt = _concat_format(rungs)
+    pads: list[str] = []
+    for k, seg in enumerate(segments):
+        trim_args = (["-ss", _seconds_text(seg.start)] if seg.start > 0 else []) + [
+            "-to", _seconds_text(seg.end)]
+        index = add_input([*trim_args, "-i", seg.media.path])
+        opener = _opener({seg.media.key: index}, sources, add_input, trim_args)
+        span = _seconds_text(seg.duration)
+        if video:
+            chain = [*video_filters(seg.media.preprocessing),
+                     f"scale={width}:{height}:force_original_aspect_ratio=decrease",
+                     f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2", "setsar=1", f"fps={_fraction_text(rate)}",
+                     f"format={fmt}", f"trim=duration={span}", "setpts=PTS-STARTPTS"]
+            graph.append(f"[{index}:v:0]{','.join(chain)}[cv{k}]")
+            pads.append(f"[cv{k}]")
+        for track in tracks:
+            layout = "+".join(c.upper() for c in track.layout) if track.layout else _LAYOUTS[track.channels]
+            norm = (f"aresample={track.sample_rate},aformat=sample_fmts=fltp:channel_layouts={layout},"
+                    f"atrim=duration={span},asetpts=PTS-STARTPTS")
+            mapped = any(m["atomKey"] == seg.atom_key for m in track.mapping)
+            if mapped or (not track.mapping and seg.media.info.has_audio):
+                label = _audio_graph(track, graph, sources, opener, stream_paths[track.key], seg.media.key, index,
+                                     seg.atom_key)
+                graph.append(f"{label}{norm}[ca{track.index}_{k}]")
+            else:  # this atom has no audio for the track: silence of its length keeps the timeline continuous
+                graph.append(f"anullsrc=r={track.sample_rate}:cl={layout},{norm}[ca{track.index}_{k}]")
+            pads.append(f"[ca{track.index}_{k}]")
+    outs = ("[catv]" if video else "") + "".join(f"[cata{t.index}]" for t in tracks)
+    graph.append(f"{''.join(pads)}concat=n={len(segments)}:v={1 if video else 0}:a={len(tracks)}{outs}")
+    return {t.key: f"[cata{t.index}]" for t in tracks}
+
+
+def _overlay_image_filters(overlay: dict, rung: VideoRung) -> str:
+    """Size (Image.resolution of the rendition's frame) and opacity over time (animations x Image.alpha)."""
+    res = overlay["image"]["resolution"]
+    w = max(1, round(res["x"] * rung.width)) if res["x"] else -1
+    h = max(1, round(res["y"] * rung.height)) if res["y"] else -1
+    parts = [f"scale={w}:{h}"] if (w, h) != (-1, -1) else []
+    phases = overlay_timeline(overlay)
+    alpha = overlay["image"]["alpha"]
+    if alpha < 1 or any(p.alpha0 != p.alpha1 for p in phases):
+        parts.append(r"geq=r=r(X\,Y):g=g(X\,Y):b=b(X\,Y):"
+                     rf"a=alpha(X\,Y)*{alpha:g}*{_phase_expr(phases, 'T', _opacity)}")
+    return ",".join(parts) or "null"
+
+
+def _overlay_filter(overlay: dict, rung: VideoRung) -> str:
+    """Where (animations' xy, in the rendition's pixels) and when (opacity 1 phases, when no ramp needs geq)."""
+    phases = overlay_timeline(overlay)
+    x = _phase_expr(phases, "t", lambda p: str(round(p.x * rung.width)), before=None)
+    y = _phase_expr(phases, "t", lambda p: str(round(p.y * rung.height)), before=None)
+    opts = [f"x={x}", f"y={y}", "format=auto", "shortest=1"]
+    if overlay["image"]["alpha"] >= 1 and all(p.alpha0 == p.alpha1 for p in phases):
+        opts.append(f"enable={_phase_expr(phases, 't', lambda p: f'{p.alpha1:g}')}")
+    return "overlay=" + ":".join(opts)
+
+
+def _opacity(phase: Phase) -> str:
+    if phase.alpha0 == phase.alpha1 or phase.ramp_end <= phase.start:
+        return f"{phase.alpha1:g}"
+    ramp = rf"clip((T-{phase.start:g})/{phase.ramp_end - phase.start:g}\,0\,1)"
+    return f"({phase.alpha0:g}+({phase.alpha1 - phase.alpha0:g})*{ramp})"
+
+
+def _phase_expr(phases: list[Phase], var: str, value, before: str | None = "0") -> str:
+    """A piecewise expression over ``var`` (seconds): each phase's ``value`` from its start to the next phase's;
+    ``before`` the first one (None: the first phase's value)."""
+    expr = value(phases[-1])
+    for current, following in zip(reversed(phases[:-1]), reversed(phases[1:]), strict=True):
+        expr = rf"if(lt({var}\,{following.start:g})\,{value(current)}\,{expr})"
+    if before is not None and phases[0].start > 0:
+        expr = rf"if(lt({var}\,{phases[0].start:g})\,{before}\,{expr})"
+    return expr
+
+
+def _opener(opened: dict[str, int], sources: dict[str, MediaInput], add_input, trim_args: list[str]):
+    """``open_input(key)``: the ffmpeg input index of media input ``key`` with this atom's trim (opened once)."""
     def open_input(key: str) -> int:
-        if key not in input_index:
-            input_index[key] = len(input_index)
-            argv.extend([*trim_args, "-i", sources[key].path])
-        return input_index[key]
+        if key not in opened:
+            opened[key] = add_input([*trim_args, "-i", sources[key].path])
+        return opened[key]
+    return open_input
 
-    if not track.mapping:
-        pre = audio_filters(next(iter(sources.values())).preprocessing)
-        if not pre:
-            return "0:a:0"
-        graph.append(f"[0:a:0]{','.join(pre)}[aout{track.index}]")
-        return f"[aout{track.index}]"
+
+def _audio_graph(track: AudioTrack, graph: list[str], sources: dict[str, MediaInput], open_input, field: str,
+                 main_key: str, main_index: int, atom_key: str) -> str:
+    """Add the filters of one audio elementary stream (of edit atom ``atom_key``; "" = the only atom) to ``graph``;
+    return what ``-map`` (or the concat filter) takes for it."""
+    field = f"{field}.audioStream"
+    suffix = f"_{atom_key}" if atom_key else ""
+    out = f"[aout{track.index}{suffix}]"
+    mappings = [m for m in track.mapping if not atom_key or m["atomKey"] == atom_key]
+    if not mappings:
+        pre = audio_filters(sources[main_key].preprocessing)
+        if not pre and not atom_key:
+            return f"{main_index}:a:0"
+        graph.append(f"[{main_index}:a:0]{','.join(pre) or 'anull'}{out}")
+        return out
+    track = replace(track, mapping=mappings)
     pairs: list[tuple[str, int]] = []
     for mapping in track.mapping:
         pair = (mapping["inputKey"], mapping["inputTrack"])
@@ -436,7 +612,7 @@ def _audio_graph(track: AudioTrack, graph: list[str], sources: dict[str, MediaIn
         offsets[(key, number)] = total
         total += source.info.audio_tracks[number]
         pre = audio_filters(source.preprocessing)
-        label = f"[am{track.index}_{n}]"
+        label = f"[am{track.index}{suffix}_{n}]"
         graph.append(f"[{open_input(key)}:{number}]{','.join(pre) if pre else 'anull'}{label}")
         labels.append(label)
     terms: dict[int, list[str]] = {c: [] for c in range(track.channels)}
@@ -452,8 +628,8 @@ def _audio_graph(track: AudioTrack, graph: list[str], sources: dict[str, MediaIn
     layout = "+".join(c.upper() for c in track.layout) if track.layout else f"{track.channels}c"
     pan = "pan=" + layout + "".join(f"|c{c}={'+'.join(t) if t else '0*c0'}" for c, t in terms.items())
     merged = f"amerge=inputs={len(labels)}," if len(labels) > 1 else ""
-    graph.append(f"{''.join(labels)}{merged}{pan}[aout{track.index}]")
-    return f"[aout{track.index}]"
+    graph.append(f"{''.join(labels)}{merged}{pan}{out}")
+    return out
 
 
 def _sample_entry(codec: str, stream: str, muxes: list[dict]) -> str:

@@ -158,7 +158,7 @@ class JobRunner:
         except RuntimeError as exc:
             raise ApiError("FAILED_PRECONDITION", str(exc)) from None
         atom = config["editList"][0]
-        used = set(atom["inputs"])
+        used = {key for each in config["editList"] for key in each["inputs"]}
         paths: dict[str, str] = {}
         for n, item in enumerate(config["inputs"]):
             if item["key"] not in used:
@@ -174,7 +174,7 @@ class JobRunner:
         uris = {item["key"]: item["uri"] for item in config["inputs"]}
         media: dict[str, MediaInput] = {}
         caption_cues: dict[str, list] = {}
-        for key in atom["inputs"]:
+        for key in dict.fromkeys(k for each in config["editList"] for k in each["inputs"]):  # first atom's first
             if captions.is_caption_file(paths[key]):
                 caption_cues[key] = captions.read_caption_file(paths[key], f"Input file {uris[key]}")
                 continue
@@ -184,7 +184,7 @@ class JobRunner:
                 raise ApiError("INVALID_ARGUMENT", f"Input file {uris[key]} could not be read: {exc}") from None
             preprocessing = next(i.get("preprocessingConfig") or {} for i in config["inputs"] if i["key"] == key)
             media[key] = MediaInput(key, paths[key], info, preprocessing)
-        if not media:
+        if not media or not any(k in media for k in atom["inputs"]):
             raise ApiError("INVALID_ARGUMENT", f"edit atom '{atom['key']}' has no video or audio input")
         main = next(iter(media.values()))
         if main.info.duration + 1e-3 < self.min_input_seconds:
@@ -202,8 +202,9 @@ class JobRunner:
             record.progress["analyzed"] = 1.0
         out_dir = os.path.join(workdir, "out")
         os.makedirs(out_dir)
+        images = self._download_overlays(record, storage, config.get("overlays") or [], workdir)
         plan = build_plan(config, main.info, main.path, missing_audio=self.missing_audio, media_key=main.key,
-                          inputs=media, texts=texts)
+                          inputs=media, texts=texts, overlay_images=images)
         for sprite in plan.sprites:
             os.makedirs(os.path.normpath(os.path.join(out_dir, sprite.frames_dir)))
         for note in plan.notes:
@@ -241,6 +242,27 @@ class JobRunner:
             storage.upload_tree(out_dir, out_bucket, prefix, on_done)
         except ObjectNotFound as exc:
             raise ApiError("NOT_FOUND", f"Output location not found: {exc}") from None
+
+    def _download_overlays(self, record: JobRecord, storage: Storage, overlays: list[dict], workdir: str) -> list[str]:
+        """Each overlay's image, checked to be PNG or JPEG by its bytes (the reference: "Only PNG and JPEG images are
+        supported")."""
+        paths = []
+        for n, overlay in enumerate(overlays):
+            uri = overlay["image"]["uri"]
+            bucket, obj = is_valid_gcs_object(uri)
+            path = os.path.join(workdir, f"overlay{n}")
+            try:
+                storage.download(bucket, obj, path)
+            except ObjectNotFound:
+                raise ApiError("NOT_FOUND", f"job.config.overlays[{n}].image.uri: image not found: {uri}") from None
+            with open(path, "rb") as handle:
+                head = handle.read(8)
+            if not (head.startswith(b"\x89PNG\r\n\x1a\n") or head.startswith(b"\xff\xd8\xff")):
+                raise ApiError("INVALID_ARGUMENT", f"job.config.overlays[{n}].image.uri: {uri} is not a PNG or JPEG "
+                                                   "image")
+            paths.append(path)
+            self._check(record)
+        return paths
 
     def _embed_captions(self, record: JobRecord, plan, out_dir: str) -> None:
         """cea608/708: caption SEI into every encoded video stream, then copy into the mux streams."""

@@ -1,13 +1,15 @@
 """JobConfig.inputs[] and JobConfig.editList[]: which files the job reads and the output timeline built from them.
 
 Any number of inputs: media files (any container ffmpeg reads that the API lists) and sideloaded caption files
-(.srt, .vtt, .scc) that an edit atom names beside its media input. One edit atom (trim with startTimeOffset /
-endTimeOffset); several atoms (concatenation) answer 501.
+(.srt, .vtt, .scc) that an edit atom names beside its media input. Edit atoms: each one a span
+[startTimeOffset, endTimeOffset) of its inputs' timeline (default: 0s to the end of the input); the output timeline
+is the atoms one after the other (concatenation, timestamps continuous from 0s; ffmpeg_plan.py). Atoms may name
+different inputs or the same input twice.
 """
 
 from __future__ import annotations
 
-from ..errors import invalid, unimplemented
+from ..errors import invalid
 from .common import GCS_OBJECT_RE, format_duration, parse_duration
 from .preprocessing import preprocessing_config
 
@@ -50,9 +52,10 @@ def edit_list(atoms: list, inputs: list[dict], path: str) -> list[dict]:
     keys = {i["key"] for i in inputs}
     if not atoms:
         return [{"key": "atom0", "inputs": [inputs[0]["key"]], "startTimeOffset": "0s"}]
-    if len(atoms) > 1:
-        raise unimplemented(f"{path}.editList: more than one edit atom")
+    if not isinstance(atoms, list):
+        raise invalid(f"{path}.editList must be a list")
     out = []
+    seen: set[str] = set()
     for i, atom in enumerate(atoms):
         field = f"{path}.editList[{i}]"
         if not isinstance(atom, dict):
@@ -66,7 +69,11 @@ def edit_list(atoms: list, inputs: list[dict], path: str) -> list[dict]:
         start = parse_duration(atom.get("startTimeOffset", "0s"), f"{field}.startTimeOffset")
         if start < 0:
             raise invalid(f"{field}.startTimeOffset must not be negative")
-        entry = {"key": atom.get("key") or f"atom{i}", "inputs": list(names), "startTimeOffset": format_duration(start)}
+        key = atom.get("key") or f"atom{i}"
+        if key in seen:
+            raise invalid(f"{field}.key: duplicate edit atom key '{key}'")
+        seen.add(key)
+        entry = {"key": key, "inputs": list(names), "startTimeOffset": format_duration(start)}
         if atom.get("endTimeOffset") is not None:
             end = parse_duration(atom["endTimeOffset"], f"{field}.endTimeOffset")
             if end <= start:
