@@ -15,7 +15,7 @@ import functools
 import os
 import threading
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -156,6 +156,16 @@ class Settings(BaseModel):
         "disabled user's ID token is refused within this bound by every function, and at once by those that "
         "`check_revoked` in functions.yaml (writes, role and admin actions). 0: look the user up on every request.",
     )
+    watermark_logo: str = Field(
+        "", description="Site watermark drawn on every rendition of every new transcode: a PNG as gs://bucket/object, "
+        "or a file path the transcode function copies once into the media bucket (branding/). Empty: off.",
+    )
+    watermark_corner: Literal["top-left", "top-right", "bottom-left", "bottom-right"] = Field(
+        "bottom-right", description="Corner of the video the watermark sits in.")
+    watermark_opacity: float = Field(
+        0.8, gt=0, le=1, description="Watermark opacity, 0-1 (1 solid): the Transcoder overlay's image alpha.")
+    watermark_width: float = Field(
+        0.12, gt=0, le=0.5, description="Watermark width as a fraction of the video width (its aspect is kept).")
 
     @field_validator("service_accounts", "oidc_issuers", "cors_allowed_origins", mode="before")
     @classmethod
