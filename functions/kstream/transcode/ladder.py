@@ -67,6 +67,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kstream.transcode import watermark
 from kstream.transcode.media_probe import SourceInfo, UnsupportedSource
 
 __all__ = [
@@ -555,6 +556,7 @@ def build_job_config(
         "output": {"uri": output_uri},
         "spriteSheets": _sprite_sheets(source),
         "pubsubDestination": {"topic": pubsub_topic},
+        **watermark.job_overlays(source),  # the site watermark on every rendition when KSTREAM_WATERMARK_LOGO is set
     }
 
 
