@@ -111,7 +111,7 @@ def content_key(payload: bytes, version: str, mux_key: str, *, need_uri: bool, n
                                            "matchers")
     where = f"Secret version {version}: encryptionKeys entry for mux stream '{mux_key}'"
     key = _hex16(chosen.get("key"), f"{where}: key")
-    key_id = _hex16(chosen["keyId"], f"{where}: keyId") if chosen.get("keyId") or need_key_id else None
+    key_id = _hex16(chosen.get("keyId"), f"{where}: keyId") if chosen.get("keyId") or need_key_id else None
     iv = _hex16(chosen["iv"], f"{where}: iv") if chosen.get("iv") else None
     uri = chosen.get("keyUri") or ""
     if need_uri and not uri:
