@@ -141,3 +141,36 @@ def test_bad_overlays_are_invalid_argument_naming_the_field(cloud: Cloud, media,
     with pytest.raises(gexc.BadRequest, match=field):
         cloud.create({"inputUri": media["grey"], "outputUri": f"gs://{BUCKET}/ov/out/bad/",
                       "config": _config([overlay])})
+
+
+def test_site_watermark_from_the_settings_is_drawn_in_its_corner_on_every_rendition(cloud: Cloud, media,
+                                                                                     monkeypatch) -> None:
+    """kstream's watermark (transcode/watermark.py): the bundled PNG copied into the media bucket, its overlay in the
+    bottom-right corner at 80% opacity, drawn by the local Transcoder on both renditions."""
+    from types import SimpleNamespace
+
+    from kstream.settings import Settings
+    from kstream.transcode import watermark
+
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", cloud.gcs)
+    settings = Settings(project_id="demo-watermark", media_bucket=BUCKET,
+                        watermark_logo=str(watermark.BUNDLED_LOGO), watermark_opacity=0.8)
+    part = watermark.job_overlays(SimpleNamespace(width=320, height=180), settings)
+    uri = part["overlays"][0]["image"]["uri"]
+    assert uri.startswith(f"gs://{BUCKET}/branding/watermark-") and cloud.list(uri.split(f"{BUCKET}/", 1)[1])
+    folder = cloud.run({"inputUri": media["grey"], "outputUri": f"gs://{BUCKET}/ov/out/watermark/",
+                        "config": {**_config([]), **part}})
+    for name, (w, h) in (("big.mp4", (320, 180)), ("small.mp4", (160, 90))):
+        frames = _frames(folder / name)
+        # the logo box: 12% of the width, 3% of the width from the right and bottom edges (192x64 logo: 3:1)
+        left, width = round(w * 0.85), round(w * 0.12)
+        top = round(h - w * 0.03 - width / 3)
+        box = [_pixel(frames, 1.0, x, y) for x in range(left + 2, left + width - 2)
+               for y in range(top + 2, top + round(width / 3) - 2)]
+        reds = [p for p in box if p[0] - p[2] > 100]
+        assert len(reds) > len(box) / 4, name  # the red badge is there
+        red = sorted(p[0] for p in reds)[len(reds) // 2]
+        if name == "big.mp4":  # (the 160x90 rendition's 19x6 badge is mostly text edges)
+            assert 190 < red < 222, red  # blended at 80% over grey: 209 (solid red would be 229)
+        assert _near(_pixel(frames, 1.0, left - 6, top + 3), GREY), name  # left of it: the video
+        assert _near(_pixel(frames, 1.0, 8, 8), GREY), name  # other corners: the video
