@@ -11,6 +11,8 @@
         plan {renditions, qualities, formats, segmentSeconds, outputPrefix, durationSeconds, width, height,
               hasAudio, estimatedMinutes}
         outputs {hlsPlaylist, dashManifest, segments [names], poster, storyboard [names], progressive, bytes}
+        parts [{index, start, end, preroll, state, transcoderJobName, attempts, error}], partConfig (JSON),
+              playableAt    a premiere's time-range parts (transcode/premiere.py); [] for a one-job video
         error, completedAt, createdAt, updatedAt
         deadlineAt   only while not final: the stuck-job sweep queries ``deadlineAt < now`` (single-field index)
         callbackUrl, callbackState (none | sending | delivered | failed), callbackAttempts, callbackError,
@@ -534,6 +536,16 @@ class JobRepository:
                            state=changes.get("state", job.state), updated_at=now), True
 
         return self._transaction(work)
+
+    def note_playable(self, job_id: str, now: datetime) -> None:
+        """When the job's first parts made its video playable (``playableAt``, set once; for the bench and tests)."""
+
+        def work(txn: _Txn) -> None:
+            doc = self._read(txn, self._job_ref(job_id))
+            if doc is not None and not doc.get("playableAt"):
+                txn.update(self._job_ref(job_id), {"playableAt": now})
+
+        self._transaction(work)
 
     # -- progress ---------------------------------------------------------------------------------------------
     def advance(self, job_id: str, state: str, *, progress: int | None = None,

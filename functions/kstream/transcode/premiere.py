@@ -145,6 +145,7 @@ def _part_succeeded(svc: TranscodeService, job: Job, index: int, name: str) -> O
     if len(done) == total:
         return _complete(svc, job)
     if done and svc.jobs.current_job_id(job.video_id) == job.id:
+        svc.jobs.note_playable(job.id, svc.now())
         svc.catalog.mark_playable(job.video_id, job.metadata, progress=round(100 * _succeeded(job) / total),
                                   available_qualities=job.plan.qualities if job.plan else [],
                                   streaming_urls=_urls(svc, job))
