@@ -10,6 +10,7 @@ import struct
 import uuid
 
 import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from local_emulator.transcoder import encryption
 from local_emulator.transcoder.config import normalize_job
@@ -90,12 +91,22 @@ def test_snake_case_aes_128_is_the_aes128_field() -> None:
      "job.config.manifests[0].muxStreams[0]"),
     (lambda c: c["encryptions"][0].update(aes128=None, sampleAes={}, drmSystems={"fairplay": {}}), "UNIMPLEMENTED",
      "job.config.encryptions[0].sampleAes (used by job.config.muxStreams[0])"),
-    (lambda c: c["encryptions"][1].update(mpegCenc={"scheme": "cbcs"}), "UNIMPLEMENTED",
-     "job.config.encryptions[1].mpegCenc.scheme 'cbcs' (used by job.config.muxStreams[1])"),
 ])
 def test_refusals_name_the_field(mutate, status: str, message: str) -> None:
     error = error_of(mutate)
     assert (error.status, message in error.message) == (status, True), error.message
+
+
+def test_cbcs_goes_to_hls_fmp4_with_fairplay_and_to_dash_with_widevine() -> None:
+    def cbcs(config: dict) -> None:
+        config["muxStreams"].append({"key": "hls-fmp4", "container": "fmp4", "elementaryStreams": ["v"],
+                                     "encryptionId": "fairplay"})
+        config["manifests"][0]["muxStreams"].append("hls-fmp4")
+        config["encryptions"][1]["mpegCenc"]["scheme"] = "cbcs"
+        config["encryptions"].append({"id": "fairplay", "mpegCenc": {"scheme": "cbcs"}, "drmSystems": {
+            "fairplay": {}}, "secretManagerKeySource": {"secretVersion": SECRET}})
+    config = job(cbcs)["config"]
+    assert [e["mpegCenc"]["scheme"] for e in config["encryptions"][1:]] == ["cbcs", "cbcs"]
 
 
 def test_an_encryption_no_mux_stream_uses_is_only_validated() -> None:
@@ -215,6 +226,27 @@ def test_pssh_boxes_carry_the_key_id() -> None:
     assert struct.unpack("<IHHH", pro[:10]) == (len(pro), 1, 1, len(pro) - 10)
     header = pro[10:].decode("utf-16-le")
     assert f"<KID>{base64.b64encode(uuid.UUID(bytes=kid).bytes_le).decode()}</KID>" in header
+
+
+def test_widevine_and_playready_name_the_cbcs_scheme() -> None:
+    kid = bytes(range(16))
+    assert _box(encryption.widevine_pssh(kid, "cbcs"))[2] == b"\x12\x10" + kid + b"\x48\xf3\xc6\x89\x9b\x06"
+    header = _box(encryption.playready_pssh(kid, "cbcs"))[2][10:].decode("utf-16-le")
+    assert 'version="4.3.0.0"' in header and 'ALGID="AESCBC"' in header
+
+
+def test_cbcs_pattern_encrypts_one_block_in_ten_and_leaves_a_partial_block_clear() -> None:
+    key, iv = bytes(range(16)), bytes(16)
+    data = bytes(range(256)) * 2 + b"tail"  # 32 whole blocks and 4 bytes
+    out = encryption._cbcs_protect(data, key, iv, 1, 9)
+    changed = [i for i in range(33) if out[16 * i:16 * i + 16] != data[16 * i:16 * i + 16]]
+    assert changed == [0, 10, 20, 30]
+    chain = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()  # the chain runs across the encrypted blocks
+    assert b"".join(out[16 * i:16 * i + 16] for i in changed) == chain.update(
+        b"".join(data[16 * i:16 * i + 16] for i in changed))
+    whole = encryption._cbcs_protect(data, key, iv, 1, 0)  # audio: every whole block, the tail clear
+    assert whole[-4:] == b"tail" and whole[:-4] == Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor().update(
+        data[:-4])
 
 
 def test_dash_elements_of_a_cenc_stream() -> None:

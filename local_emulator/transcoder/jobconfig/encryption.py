@@ -13,7 +13,7 @@ supported configurations decides which mode goes with which container, manifest 
 | HLS | fmp4 | FairPlay | mpegCenc cbcs only |
 | DASH | fmp4 | Widevine, PlayReady | mpegCenc cenc or cbcs |
 
-What the emulator cannot write (SAMPLE-AES TS, cbcs) answers 501 naming the field, after every check above passed.
+What the emulator cannot write (SAMPLE-AES TS) answers 501 naming the field, after every check above passed.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _CONTAINERS = {"aes128": ("ts",), "sampleAes": ("ts",), "mpegCenc": ("fmp4",)}
 _DRM = {"aes128": ("clearkey",), "sampleAes": ("fairplay",), "mpegCenc": ("widevine", "playready", "fairplay")}
 # what the local emulator writes (the rest is validated, then refused with 501)
-IMPLEMENTED = {("aes128", ""), ("mpegCenc", "cenc")}
+IMPLEMENTED = {("aes128", ""), ("mpegCenc", "cenc"), ("mpegCenc", "cbcs")}
 
 
 def mode_of(encryption: dict) -> tuple[str, str]:
