@@ -533,9 +533,11 @@ def _overlay_image_filters(overlay: dict, rung: VideoRung) -> str:
     parts = [f"scale={w}:{h}"] if (w, h) != (-1, -1) else []
     phases = overlay_timeline(overlay)
     alpha = overlay["image"]["alpha"]
-    if alpha < 1 or any(p.alpha0 != p.alpha1 for p in phases):
+    if any(p.alpha0 != p.alpha1 for p in phases):  # a fade: opacity as a function of time, per pixel
         parts.append(r"geq=r=r(X\,Y):g=g(X\,Y):b=b(X\,Y):"
                      rf"a=alpha(X\,Y)*{alpha:g}*{_phase_expr(phases, 'T', _opacity)}")
+    elif alpha < 1:  # constant opacity (when it is shown: overlay's enable)
+        parts.append(f"colorchannelmixer=aa={alpha:g}")
     return ",".join(parts) or "null"
 
 
@@ -545,7 +547,7 @@ def _overlay_filter(overlay: dict, rung: VideoRung) -> str:
     x = _phase_expr(phases, "t", lambda p: str(round(p.x * rung.width)), before=None)
     y = _phase_expr(phases, "t", lambda p: str(round(p.y * rung.height)), before=None)
     opts = [f"x={x}", f"y={y}", "format=auto", "shortest=1"]
-    if overlay["image"]["alpha"] >= 1 and all(p.alpha0 == p.alpha1 for p in phases):
+    if all(p.alpha0 == p.alpha1 for p in phases):
         opts.append(f"enable={_phase_expr(phases, 't', lambda p: f'{p.alpha1:g}')}")
     return "overlay=" + ":".join(opts)
 
