@@ -36,6 +36,8 @@ GREY, RED, BLUE, GREEN = (128, 128, 128), (255, 0, 0), (0, 0, 255), (0, 128, 0)
 AES_KEY = "00112233445566778899aabbccddeeff"
 CENC_KEY = "ffeeddccbbaa99887766554433221100"
 CENC_KID = "0123456789abcdef0123456789abcdef"
+FAIRPLAY_KEY, FAIRPLAY_KID = "2b7e151628aed2a6abf7158809cf4f3c", "d569cb35bd0548c7a99d92feb381df13"
+FAIRPLAY_IV = "0f" * 16
 SECRET = f"projects/{PROJECT}/secrets/episode-keys/versions/1"
 CAPTIONS_EN = """1
 00:00:01,000 --> 00:00:02,500
@@ -63,6 +65,8 @@ def cloud(tmp_path_factory) -> Cloud:
     secret.write_text(json.dumps({"encryptionKeys": [
         {"key": AES_KEY, "keyUri": "https://keys.kstream.test/episode-keys/1",
          "matchers": [{"muxStreams": ["hls-aes", "hls-aes-segments"]}]},
+        {"keyId": FAIRPLAY_KID, "key": FAIRPLAY_KEY, "iv": FAIRPLAY_IV, "keyUri": f"skd://{FAIRPLAY_KID}",
+         "matchers": [{"muxStreams": ["hls-fairplay"]}]},
         {"keyId": CENC_KID, "key": CENC_KEY}]}))
     previous = os.environ.get("TRANSCODER_SECRETS_DIR")
     os.environ["TRANSCODER_SECRETS_DIR"] = str(tmp / "secrets")  # the in-process emulator's Secret Manager stand-in
@@ -325,6 +329,21 @@ def _encryption(enc_id: str, mode: dict, drm: dict) -> dict:
     return {"id": enc_id, **mode, "secretManagerKeySource": {"secretVersion": SECRET}, "drmSystems": drm}
 
 
+def _decoded(path: Path, kind: str, key: str | None = None) -> int:
+    """Frames PyAV (FFmpeg 8, which decrypts cenc and cbcs) decodes from an fMP4 file."""
+    with av.open(str(path), options={"decryption_key": key} if key else {}) as container:
+        return sum(1 for _ in container.decode(**{kind: 0}))
+
+
+def _joined(out: Path, playlist: str) -> Path:
+    """An HLS fMP4 media playlist's init and segments as one file (each URI once, in order)."""
+    pl = m3u8.load(str(out / playlist))
+    names = dict.fromkeys([pl.segment_map[0].uri] + [s.uri for s in pl.segments])
+    path = out / f"{playlist}.mp4"
+    path.write_bytes(b"".join((out / name).read_bytes() for name in names))
+    return path
+
+
 def test_aes128_hls_segments_decrypt_with_the_key_and_cenc_fmp4_needs_its_key(cloud: Cloud, media) -> None:
     video = {"key": "v", "videoStream": {"h264": {"heightPixels": 180, "widthPixels": 320, "bitrateBps": 300000,
                                                   "frameRate": 10, "gopDuration": "2s"}}}
@@ -337,11 +356,19 @@ def test_aes128_hls_segments_decrypt_with_the_key_and_cenc_fmp4_needs_its_key(cl
             {"key": "hls-aes-segments", "container": "ts", "elementaryStreams": ["v", "a"], "encryptionId": "clear",
              "segmentSettings": {**seg, "individualSegments": True}},
             {"key": "dash-v", "container": "fmp4", "elementaryStreams": ["v"], "encryptionId": "drm",
-             "segmentSettings": seg}],
+             "segmentSettings": seg},
+            {"key": "hls-fairplay", "container": "fmp4", "elementaryStreams": ["v"], "encryptionId": "fairplay",
+             "segmentSettings": seg},
+            {"key": "dash-cbcs-audio", "container": "fmp4", "elementaryStreams": ["a"], "encryptionId": "cbcs",
+             "segmentSettings": {**seg, "individualSegments": True}}],
         "manifests": [{"type": "HLS", "muxStreams": ["hls-aes", "hls-aes-segments"]},
-                      {"type": "DASH", "muxStreams": ["dash-v"]}],
+                      {"type": "DASH", "muxStreams": ["dash-v"]},
+                      {"type": "HLS", "fileName": "fairplay.m3u8", "muxStreams": ["hls-fairplay"]},
+                      {"type": "DASH", "fileName": "cbcs.mpd", "muxStreams": ["dash-cbcs-audio"]}],
         "encryptions": [_encryption("clear", {"aes128": {}}, {"clearkey": {}}),
-                        _encryption("drm", {"mpegCenc": {"scheme": "cenc"}}, {"widevine": {}, "playready": {}})]}}
+                        _encryption("drm", {"mpegCenc": {"scheme": "cenc"}}, {"widevine": {}, "playready": {}}),
+                        _encryption("fairplay", {"mpegCenc": {"scheme": "cbcs"}}, {"fairplay": {}}),
+                        _encryption("cbcs", {"mpegCenc": {"scheme": "cbcs"}}, {"widevine": {}})]}}
     out = cloud.run(body)
     key = bytes.fromhex(AES_KEY)
     for name in ("hls-aes.m3u8", "hls-aes-segments.m3u8"):
@@ -371,11 +398,23 @@ def test_aes128_hls_segments_decrypt_with_the_key_and_cenc_fmp4_needs_its_key(cl
                           ("urn:uuid:edef8ba9-79d6-4ace-a3c8-27dcd51d21ed", "Widevine"),
                           ("urn:uuid:9a04f079-9840-4286-ab92-e65be0885f95", "MSPR 2.0")]
     assert str(uuid.UUID(CENC_KID)) in (out / "manifest.mpd").read_text()
-    with av.open(str(out / "dash-v.m4s"), options={"decryption_key": CENC_KEY}) as container:
-        assert sum(1 for _ in container.decode(video=0)) == 160
-    with pytest.raises(av.FFmpegError), av.open(str(out / "dash-v.m4s")) as container:
-        for _ in container.decode(video=0):
-            pass
+    assert _decoded(out / "dash-v.m4s", "video", CENC_KEY) == 160
+    with pytest.raises(av.FFmpegError):
+        _decoded(out / "dash-v.m4s", "video")
+
+    # cbcs: HLS fMP4 for FairPlay (SAMPLE-AES key tag, the secret's skd:// URI) and DASH audio for Widevine
+    fairplay = m3u8.load(str(out / "hls-fairplay.m3u8"))
+    assert [(k.method, k.uri, k.keyformat) for k in fairplay.keys] == [
+        ("SAMPLE-AES", f"skd://{FAIRPLAY_KID}", "com.apple.streamingkeydelivery")]
+    assert _decoded(_joined(out, "hls-fairplay.m3u8"), "video", FAIRPLAY_KEY) == 160
+    with pytest.raises(av.FFmpegError):
+        _decoded(_joined(out, "hls-fairplay.m3u8"), "video")
+    cbcs = ET.parse(out / "cbcs.mpd").getroot()
+    assert [c.get("value") for c in cbcs.iter() if c.tag.endswith("ContentProtection")] == ["cbcs", "Widevine"]
+    parts = ["dash-cbcs-audio-init.m4s", *sorted(p.name for p in out.glob("dash-cbcs-audio0*.m4s"))]
+    audio = out / "audio.mp4"  # DASH only: no media playlist, the init and the segments in order
+    audio.write_bytes(b"".join((out / name).read_bytes() for name in parts))
+    assert _decoded(audio, "audio", CENC_KEY) == pytest.approx(16 * 48000 / 1024, abs=3)
 
 
 # ------------------------------------------------------------------------------------------------ validation errors
