@@ -52,7 +52,7 @@ class FakeRepository:
                       reverse=query.direction == "DESCENDING")
 
     def fetch(self, query: VideoQuery, *, start: Any = None, inclusive: bool = False, limit: int,
-              offset: int = 0) -> list[dict[str, Any]]:
+              offset: int = 0, fields: Any = None) -> list[dict[str, Any]]:
         ordered = self._ordered(query)
         if start:
             names = [*(n for n, _ in query.order), DOC_ID][: len(start)]
@@ -73,7 +73,9 @@ class FakeRepository:
         self.meter.documents += len(page)
         self.meter.skipped += offset
         self.meter.empty_queries += 0 if page else 1
-        return [dict(d) for d in page]
+        if fields is None:
+            return [dict(d) for d in page]
+        return [{**{k: v for k, v in d.items() if k in fields}, "id": d["id"]} for d in page]  # Firestore's select
 
     def count(self, query: VideoQuery, *, up_to: int) -> int:
         self.meter.queries += 1

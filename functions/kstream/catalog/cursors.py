@@ -86,8 +86,8 @@ def decode_token(plan: SearchPlan, text: str) -> PageToken:
     if not isinstance(payload, dict) or payload.get("v") != 1:
         raise damaged
     if payload.get("f") != plan.fingerprint:
-        raise invalid_query("pageToken", "it belongs to a search with other parameters (or another user); send the "
-                       "same q, filters, sort, order and limit as the request that returned it")
+        raise invalid_query("pageToken", "it belongs to a search with other parameters (or another user); send "
+                            "the same q, filters, sort, order and limit as the request that returned it")
     try:
         sub, page, total, exact, before = payload["j"], payload["p"], payload["t"], payload["x"], payload["b"]
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (sub, page, total, before)):

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .documents import READ_FIELDS
 from .repository import CatalogRepository
 from .search_plan import SearchPlan, Stream
 
@@ -70,7 +71,8 @@ class _Reader:
         size = window + 1 + int(self.lead_in) if self.fetched == 0 else max(2 * window, 100)
         size = max(1, min(size, remaining + int(self.lead_in)))
         values, inclusive = self.cursor if self.cursor is not None else ([], False)
-        docs = self.repo.fetch(self.stream.query, start=values, inclusive=inclusive, limit=size, offset=self.offset)
+        docs = self.repo.fetch(self.stream.query, start=values, inclusive=inclusive, limit=size, offset=self.offset,
+                               fields=READ_FIELDS)
         self.offset = 0
         self.fetched += len(docs)
         if len(docs) < size:

@@ -171,13 +171,15 @@ class CatalogRepository:
         self.db = db
         self.meter = meter if meter is not None else ReadMeter()
         self.timeout = timeout_seconds
+        retry = retries.Retry(initial=0.1, maximum=1.0, multiplier=2.0, timeout=timeout_seconds,
+                              predicate=retries.if_exception_type(*_TRANSIENT))
+        self._call_options: dict[str, Any] = {"retry": retry, "timeout": timeout_seconds}
 
     @property
     def _call(self) -> dict[str, Any]:
-        """Keyword arguments of every Firestore call: transient errors retried, everything within ``timeout``."""
-        retry = retries.Retry(initial=0.1, maximum=1.0, multiplier=2.0, timeout=self.timeout,
-                              predicate=retries.if_exception_type(*_TRANSIENT))
-        return {"retry": retry, "timeout": self.timeout}
+        """Keyword arguments of every Firestore call: transient errors retried, everything within ``timeout``
+        (built once per repository: a Retry is immutable)."""
+        return self._call_options
 
     # -- queries ----------------------------------------------------------------------------------------------
     def build(self, query: VideoQuery) -> firestore.Query:
@@ -190,13 +192,16 @@ class CatalogRepository:
         return built.order_by(DOC_ID, direction=query.direction)
 
     def fetch(self, query: VideoQuery, *, start: Sequence[Any] | None = None, inclusive: bool = False,
-              limit: int, offset: int = 0) -> list[dict[str, Any]]:
+              limit: int, offset: int = 0, fields: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Up to ``limit`` documents in ``query``'s order from the position ``start`` (values of a prefix of the
         order, document id last when complete; at it when ``inclusive``, else after it), skipping ``offset`` more
-        (each skipped document is billed; callers only skip documents known to exist)."""
+        (each skipped document is billed; callers only skip documents known to exist). ``fields``: only these
+        fields of each document (a projection: the same reads, less to transfer and decode)."""
         if limit < 1:
             raise ValueError("limit must be at least 1")
         built = self.build(query)
+        if fields is not None:
+            built = built.select(list(fields))
         if start:
             built = built.start_at(list(start)) if inclusive else built.start_after(list(start))
         if offset:
@@ -220,20 +225,23 @@ class CatalogRepository:
         return value
 
     # -- documents --------------------------------------------------------------------------------------------
-    def get_video(self, video_id: str) -> dict[str, Any] | None:
-        snapshot = _guard(lambda: self.db.collection(VIDEOS).document(video_id).get(**self._call))
+    def get_video(self, video_id: str, *, fields: Sequence[str] | None = None) -> dict[str, Any] | None:
+        """One video document (one round trip), or None; ``fields``: only these (a projection)."""
+        reference = self.db.collection(VIDEOS).document(video_id)
+        snapshot = _guard(lambda: reference.get(field_paths=fields, **self._call))
         self.meter.lookups += 1
         self.meter.documents += 1
         return _data(snapshot) if snapshot.exists else None
 
-    def get_videos(self, video_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """The existing documents among ``video_ids`` (one round trip per 300 ids), by id."""
+    def get_videos(self, video_ids: Iterable[str], *, fields: Sequence[str] | None = None
+                   ) -> dict[str, dict[str, Any]]:
+        """The existing documents among ``video_ids`` (one round trip per 300 ids), by id; ``fields``: only these."""
         ids = list(dict.fromkeys(video_ids))
         found: dict[str, dict[str, Any]] = {}
         collection = self.db.collection(VIDEOS)
         for start in range(0, len(ids), 300):
             refs = [collection.document(i) for i in ids[start : start + 300]]
-            snapshots = _guard(lambda refs=refs: list(self.db.get_all(refs, **self._call)))
+            snapshots = _guard(lambda refs=refs: list(self.db.get_all(refs, field_paths=fields, **self._call)))
             self.meter.lookups += 1
             self.meter.documents += len(refs)
             found.update({s.id: _data(s) for s in snapshots if s.exists})

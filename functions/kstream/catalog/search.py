@@ -14,14 +14,16 @@ docs/decisions/0004-search-on-firestore.md explains the trade-offs.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from contracts.metadata import SearchVideosQuery, SearchVideosResponse
 
 from .cursors import PageToken, decode_token, encode_token
-from .documents import to_metadata
+from .documents import READ_FIELDS, to_metadata
 from .pages import EMPTY_WINDOW, StreamStats, Window, scan
 from .repository import CatalogRepository
 from .search_plan import SearchPlan, invalid_query, plan_search
@@ -60,20 +62,35 @@ class _Census:
         return total, exact
 
 
-def _census(repo: CatalogRepository, plan: SearchPlan) -> _Census:
+def _census(repo: CatalogRepository, plan: SearchPlan, counted: Sequence[int] | None = None) -> _Census:
+    """Count each stream (or take ``counted``, already counted), and read a small non-exact stream whole."""
     census = _Census(counted=[], matches=[])
     for i, stream in enumerate(plan.streams):
-        n = repo.count(stream.query, up_to=COUNT_CAP)
+        n = counted[i] if counted is not None else repo.count(stream.query, up_to=COUNT_CAP)
         census.counted.append(n)
         if stream.exact:
             census.matches.append(n)
         elif n <= plan.budget:
-            docs = repo.fetch(stream.query, limit=n + 1) if n else []
+            docs = repo.fetch(stream.query, limit=n + 1, fields=READ_FIELDS) if n else []
             census.preloaded[i] = docs
             census.matches.append(sum(1 for d in docs if plan.accepts(stream, d)))
         else:
             census.matches.append(None)
     return census
+
+
+_counters: ThreadPoolExecutor | None = None
+_counters_lock = threading.Lock()
+
+
+def _count_alongside(repo: CatalogRepository, plan: SearchPlan) -> list[Future[int]]:
+    """Start every stream's ``count()`` on the process's counting threads, so that it runs while the first window
+    is read: two independent round trips overlap (page 1 of an all-exact plan; the reads are the same)."""
+    global _counters
+    with _counters_lock:
+        if _counters is None:
+            _counters = ThreadPoolExecutor(max_workers=16, thread_name_prefix="catalog-count")
+    return [_counters.submit(repo.count, stream.query, up_to=COUNT_CAP) for stream in plan.streams]
 
 
 def _walk(repo: CatalogRepository, plan: SearchPlan, page: int, stats: list[StreamStats],
@@ -96,8 +113,8 @@ def _walk(repo: CatalogRepository, plan: SearchPlan, page: int, stats: list[Stre
         after = window.last
         read += window.scanned
         if read > MAX_SKIP:
-            raise invalid_query("page", f"page {page} lies more than {MAX_SKIP} documents deep for this search; follow "
-                           "nextPageToken instead")
+            raise invalid_query("page", f"page {page} lies more than {MAX_SKIP} documents deep for this search; "
+                                "follow nextPageToken instead")
 
 
 def _respond(plan: SearchPlan, window: Window, sub: int, page: int, total: int, exact: bool, before: int
@@ -133,15 +150,21 @@ def search(repo: CatalogRepository, viewer: Viewer, query: SearchVideosQuery) ->
         token = decode_token(plan, query.pageToken)
         if "page" in query.model_fields_set and query.page != token.page:
             raise invalid_query("page", f"page {query.page} disagrees with pageToken, which continues at page "
-                           f"{token.page}; send one or the other")
+                                f"{token.page}; send one or the other")
         window = scan(repo, plan, token.after, stats)
         return _respond(plan, window, token.sub, token.page, token.total, token.exact, token.before)
     page = query.page
     if (page - 1) * plan.limit >= MAX_SKIP:
-        raise invalid_query("page", f"page {page} with limit {plan.limit} skips {(page - 1) * plan.limit} results; at "
-                       f"most {MAX_SKIP - 1} can be skipped by page number: follow nextPageToken to go further")
-    census = _census(repo, plan)
+        raise invalid_query("page", f"page {page} with limit {plan.limit} skips {(page - 1) * plan.limit} results; "
+                            f"at most {MAX_SKIP - 1} can be skipped by page number: follow nextPageToken to go "
+                            "further")
     sub = before = 0
+    if page == 1 and all(stream.exact for stream in plan.streams):  # nothing to preload: count while reading
+        counting = _count_alongside(repo, plan)
+        window = scan(repo, plan, None, stats)
+        census = _census(repo, plan, [future.result() for future in counting])
+        return _respond(plan, window, sub, page, *census.total(stats), before)
+    census = _census(repo, plan)
     if page == 1:
         window = scan(repo, plan, None, stats, preloaded=census.preloaded)
     elif len(plan.streams) == 1 and plan.streams[0].exact:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from contracts.metadata import SearchVideosQuery
@@ -124,11 +124,11 @@ class Criteria:
             return Filter(F_SUBTITLE_KEYS, "array_contains", self.subtitle_key)
         raise ValueError(name)
 
-    def accepts(self, name: str, doc: Mapping[str, Any]) -> bool:
+    def accepts(self, name: str, doc: Mapping[str, Any], text: search_text.DocumentText | None = None) -> bool:
+        """Whether ``doc`` meets criterion ``name``; ``text`` is the document's :func:`document_text` when the caller
+        keeps it (the ranking of the same document reuses it)."""
         if name == "text":
-            fields = [doc.get("title", ""), doc.get("series", ""), doc.get("description", ""),
-                      *(doc.get("tags") or [])]
-            return search_text.matches(self.text, fields)
+            return (text or document_text(doc)).matches(self.text)
         if name == "series":
             return doc.get(F_SERIES_KEY) == self.series_key
         if name == "uploader":
@@ -167,6 +167,8 @@ class SearchPlan:
     limit: int
     streams: tuple[Stream, ...]
     fingerprint: str
+    texts: dict[str, search_text.DocumentText] = field(default_factory=dict, compare=False, repr=False)
+    """The normalized text of the documents matched so far (the ranking reuses what matching built)."""
 
     @property
     def sort_fields(self) -> tuple[str, ...]:
@@ -188,20 +190,39 @@ class SearchPlan:
         return (*(doc[f] for f in self.sort_fields), doc["id"])
 
     def accepts(self, stream: Stream, doc: Mapping[str, Any]) -> bool:
-        return self.viewer.can_see(doc) and all(self.criteria.accepts(name, doc) for name in stream.residual)
+        if not self.viewer.can_see(doc):
+            return False
+        if "text" not in stream.residual:
+            return all(self.criteria.accepts(name, doc) for name in stream.residual)
+        text = self.text_of(doc)
+        if not all(self.criteria.accepts(name, doc, text) for name in stream.residual):
+            return False
+        if len(self.texts) >= 4 * self.window:  # a walk to a deep page: keep the memo to about one window
+            self.texts.clear()
+        self.texts[doc["id"]] = text  # a match: rank() needs it again
+        return True
+
+    def text_of(self, doc: Mapping[str, Any]) -> search_text.DocumentText:
+        return self.texts.get(doc["id"]) or document_text(doc)
 
     def rank(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if self.criteria.text.is_empty:
             return docs
         plan = self.criteria.text
-        tiers = {d["id"]: search_text.rank(plan, d.get("title", ""), d.get("series", ""), d.get("description", ""))
-                 for d in docs}
+        tiers = {d["id"]: self.text_of(d).rank(plan) for d in docs}
         return sorted(docs, key=lambda d: -tiers[d["id"]])  # stable: the requested order breaks ties
 
 
+def document_text(doc: Mapping[str, Any]) -> search_text.DocumentText:
+    """A stored video's searchable text; its stored sort keys are the normalized title and series."""
+    return search_text.DocumentText(doc.get("title", ""), doc.get("series", ""), doc.get("description", ""),
+                                    doc.get("tags") or (), title_normalized=doc.get(F_TITLE_SORT),
+                                    series_normalized=doc.get(F_SERIES_SORT))
+
+
 def invalid_query(name: str, problem: str) -> RequestInvalid:
-    return RequestInvalid(f"Invalid query: {name}: {problem}", details={"fields": [{"field": name,
-                                                                                     "problem": problem}]})
+    return RequestInvalid(f"Invalid query: {name}: {problem}",
+                          details={"fields": [{"field": name, "problem": problem}]})
 
 
 def _stream(filters: list[Filter], sort_fields: tuple[str, ...], direction: Direction, residual: Iterable[str]

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "RANK_SERIES",
     "RANK_TITLE_CONTAINS",
     "RANK_TITLE_PREFIX",
+    "DocumentText",
     "QueryPlan",
     "Term",
     "document_tokens",
@@ -290,15 +291,15 @@ def query_tokens(q: str | None) -> QueryPlan:
 
 
 class _Index:
-    """The normalized runs of some text, for in-memory matching."""
+    """The normalized runs of some text, for in-memory matching (``normalized``: the texts already are)."""
 
     __slots__ = ("ngrams", "words")
 
-    def __init__(self, texts: Iterable[str]) -> None:
+    def __init__(self, texts: Iterable[str], *, normalized: bool = False) -> None:
         self.words: set[str] = set()
         self.ngrams: set[str] = set()
         for text in texts:
-            for term in _runs(normalize(text)):
+            for term in _runs(text if normalized else normalize(text)):
                 (self.ngrams if term.ngram else self.words).add(term.text)
 
     def has(self, term: Term) -> bool:
@@ -311,6 +312,51 @@ class _Index:
 
     def has_all(self, terms: Iterable[Term]) -> bool:
         return all(self.has(t) for t in terms)
+
+
+def _in_any(indexes: Sequence[_Index], terms: Iterable[Term]) -> bool:
+    """Every term in one of ``indexes`` at least: the same as one index over all their texts."""
+    return all(any(index.has(t) for index in indexes) for t in terms)
+
+
+class DocumentText:
+    """One document's searchable fields, each normalized and indexed once, so that the post-filter
+    (:meth:`matches`, over title, series, description and tags) and the ranking (:meth:`rank`) of the same document
+    share the work. ``title_normalized`` / ``series_normalized``: the stored ``normalize`` of those fields
+    (``titleSort``, ``seriesSort``), when the caller has them."""
+
+    __slots__ = ("description", "series", "tags", "title", "title_text")
+
+    def __init__(self, title: str, series: str, description: str, tags: Iterable[str] = (), *,
+                 title_normalized: str | None = None, series_normalized: str | None = None) -> None:
+        self.title_text = normalize(title) if title_normalized is None else title_normalized
+        self.title = _Index((self.title_text,), normalized=True)
+        self.series = _Index((normalize(series) if series_normalized is None else series_normalized,),
+                             normalized=True)
+        self.description = _Index((description,))
+        self.tags = _Index(t for t in tags if t)
+
+    def matches(self, plan: QueryPlan) -> bool:
+        """:func:`matches` over title, series, description and tags."""
+        return plan.is_empty or _in_any((self.title, self.series, self.description, self.tags), plan.terms)
+
+    def rank(self, plan: QueryPlan) -> int:
+        """:func:`rank` of this document."""
+        if plan.is_empty:
+            return RANK_NONE
+        if self.title.has_all(plan.terms):
+            if self.title_text == plan.normalized:
+                return RANK_EXACT_TITLE
+            if self.title_text.startswith(plan.normalized):
+                return RANK_TITLE_PREFIX
+            return RANK_TITLE_CONTAINS
+        if self.series.has_all(plan.terms):
+            return RANK_SERIES
+        if self.description.has_all(plan.terms):
+            return RANK_DESCRIPTION
+        if _in_any((self.title, self.series, self.description), plan.terms):
+            return RANK_MIXED
+        return RANK_NONE
 
 
 def matches(plan: QueryPlan, doc_text_fields: Iterable[str] | str) -> bool:
@@ -329,23 +375,7 @@ def rank(plan: QueryPlan, title: str, series: str, description: str) -> int:
     exact title 600 > title prefix 500 > all words in title 400 > all in series 300 > all in description 200 >
     words spread over those fields 100 > 0 (no hit in them, e.g. matched only via a tag, or empty plan).
     Pure function of its inputs; ties are left to the caller's stable sort (e.g. by title, then id)."""
-    if plan.is_empty:
-        return RANK_NONE
-    title_n = normalize(title)
-    title_idx = _Index((title_n,))
-    if title_idx.has_all(plan.terms):
-        if title_n == plan.normalized:
-            return RANK_EXACT_TITLE
-        if title_n.startswith(plan.normalized):
-            return RANK_TITLE_PREFIX
-        return RANK_TITLE_CONTAINS
-    if _Index((series or "",)).has_all(plan.terms):
-        return RANK_SERIES
-    if _Index((description or "",)).has_all(plan.terms):
-        return RANK_DESCRIPTION
-    if _Index((title_n, series or "", description or "")).has_all(plan.terms):
-        return RANK_MIXED
-    return RANK_NONE
+    return DocumentText(title, series or "", description or "").rank(plan)
 
 
 _SLUG_MAX_CHARS = 64

@@ -19,7 +19,7 @@ from contracts.metadata import GetSeriesResponse
 
 from ..errors import ErrorCode, NotFound
 from . import search_text
-from .documents import playback_links, to_metadata
+from .documents import READ_FIELDS, playback_links, to_metadata
 from .repository import F_EPISODE, F_SERIES_KEY, F_STATUS, F_UPLOADER, CatalogRepository, TransactionView
 from .visibility import FAILED, PROCESSING, READY, STATUSES, Viewer
 
@@ -145,7 +145,7 @@ def get_series(repo: CatalogRepository, viewer: Viewer, name: str) -> GetSeriesR
                if viewer.can_see({F_STATUS: e.get("status"), F_UPLOADER: e.get("uploaderId")})]
     if not visible:
         raise missing
-    found = repo.get_videos(e["videoId"] for e in visible)
+    found = repo.get_videos((e["videoId"] for e in visible), fields=READ_FIELDS)
     episodes = sorted((d for d in found.values() if viewer.can_see(d) and d.get(F_SERIES_KEY) == key),
                       key=lambda d: (d[F_EPISODE], d["id"]))
     face = {"name": doc.get("name", name), "description": doc.get("description", ""),

@@ -16,7 +16,16 @@ from contracts.metadata import CreateVideoMetadataRequest, VideoMetadata
 
 from ..errors import ErrorCode, InsufficientPermissions, NotFound
 from ..validation import validate
-from .documents import F_MEDIA, F_SUBTITLE_TRACKS, VIDEO_ID, ready_tracks, request_of, stored_video, to_metadata
+from .documents import (
+    F_MEDIA,
+    F_SUBTITLE_TRACKS,
+    READ_FIELDS,
+    VIDEO_ID,
+    ready_tracks,
+    request_of,
+    stored_video,
+    to_metadata,
+)
 from .repository import F_SERIES_KEY, F_STATUS, F_SUBTITLE_KEYS, F_UPLOAD_DATE, CatalogRepository, TransactionView
 from .series import series_entry, settle_series
 from .visibility import FAILED, PLAYABLE, READY, Viewer
@@ -240,7 +249,7 @@ def get_video(repo: CatalogRepository, viewer: Viewer, video_id: str) -> VideoMe
     """A video the viewer may see; 404 STREAM_VIDEO_NOT_FOUND otherwise (hidden videos are not admitted to)."""
     if not VIDEO_ID.match(video_id):
         raise _video_not_found(video_id)
-    doc = repo.get_video(video_id)
+    doc = repo.get_video(video_id, fields=READ_FIELDS)
     if doc is None or not viewer.can_see(doc):
         raise _video_not_found(video_id)
     return to_metadata(doc, viewer)
