@@ -1,6 +1,7 @@
 """Load bench: the viewer's request path at 200 concurrent clients, against the necessary work, behind one gateway.
 
     .venv/bin/python bench/bench_load.py [--clients 200] [--seconds 20] [--rounds 3] [--profile DIR]
+                                         [--mix search-ko,video,...] [--per-kind SECONDS]
 
 Starts its own local cloud on free ports (no Transcoder), seeds one ready video (its catalogue entry through the
 metadata endpoint, a small HLS master in the media bucket) and a viewer, then runs rounds of ``--seconds`` in which
@@ -107,6 +108,7 @@ class Round:
     seconds: float
     latencies: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
+    samples: list[str] = field(default_factory=list)  # the first answer of each kind of error
 
     @property
     def throughput(self) -> float:
@@ -128,7 +130,8 @@ def percentiles(samples: list[float]) -> dict[str, float]:
 
 
 # -- the load --------------------------------------------------------------------------------------------------------
-async def run_round(target: str, base_url: str, token: str, video_id: str, clients: int, seconds: float) -> Round:
+async def run_round(target: str, base_url: str, token: str, video_id: str, clients: int, seconds: float,
+                    mix: list[str] = MIX) -> Round:
     import aiohttp
 
     headers = {"Authorization": f"Bearer {token}"}
@@ -149,18 +152,22 @@ async def run_round(target: str, base_url: str, token: str, video_id: str, clien
         async def client(number: int) -> None:
             turn = number
             while time.perf_counter() < deadline:
-                method, path, params, extra = requests[MIX[turn % len(MIX)]]
+                kind = mix[turn % len(mix)]
+                method, path, params, extra = requests[kind]
                 turn += 1
                 started = time.perf_counter()
                 try:
                     async with session.request(method, path, params=params, headers=extra) as response:
-                        await response.read()
+                        body = await response.read()
                         status = response.status
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     result.errors[type(exc).__name__] += 1
                     continue
                 if status != 200:
-                    result.errors[f"{MIX[(turn - 1) % len(MIX)]} {status}"] += 1
+                    key = f"{kind} {status}"
+                    if not result.errors[key]:
+                        result.samples.append(f"{key}: {body[:200]!r}")
+                    result.errors[key] += 1
                     continue
                 result.latencies.append(time.perf_counter() - started)
 
@@ -170,22 +177,24 @@ async def run_round(target: str, base_url: str, token: str, video_id: str, clien
     return result
 
 
-def round_in_child(target: str, base_url: str, token: str, video_id: str, clients: int, seconds: float) -> Round:
+def round_in_child(target: str, base_url: str, token: str, video_id: str, clients: int, seconds: float,
+                   mix: list[str]) -> Round:
     """:func:`run_round` in a process of its own: the local cloud's supervisor (this process) reads every log line
     of the functions, and must not share a GIL with the clients."""
     job = {"target": target, "base_url": base_url, "token": token, "video_id": video_id, "clients": clients,
-           "seconds": seconds}
+           "seconds": seconds, "mix": mix}
     done = subprocess.run([sys.executable, __file__, "--client-round", json.dumps(job)], capture_output=True,
                           text=True, check=True, timeout=seconds + 180)
     raw = json.loads(done.stdout)
-    return Round(target, raw["seconds"], raw["latencies"], Counter(raw["errors"]))
+    return Round(target, raw["seconds"], raw["latencies"], Counter(raw["errors"]), raw["samples"])
 
 
 def client_round(job_text: str) -> None:
     job = json.loads(job_text)
     result = asyncio.run(run_round(job["target"], job["base_url"], job["token"], job["video_id"], job["clients"],
-                                   job["seconds"]))
-    print(json.dumps({"seconds": result.seconds, "latencies": result.latencies, "errors": dict(result.errors)}))
+                                   job["seconds"], job["mix"]))
+    print(json.dumps({"seconds": result.seconds, "latencies": result.latencies, "errors": dict(result.errors),
+                      "samples": result.samples}))
 
 
 # -- the stack and the bare function ----------------------------------------------------------------------------------
@@ -249,6 +258,40 @@ def gunicorn_argv(port: int, workers: int) -> list[str]:
     return [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
             "--worker-class", "gthread", "--threads", "16", "--timeout", "600", "--no-control-socket",
             "--log-level", "warning", "--limit-request-line", "0", "--limit-request-field_size", str(128 * 1024)]
+
+
+# -- CPU by process -----------------------------------------------------------------------------------------------
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            tree.setdefault(int(fields[1]), []).append(int(entry.name))
+    return tree
+
+
+def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each named process and its descendants that are not named
+    themselves (Linux /proc)."""
+    tree, ticks = _children(), os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = {}
+    for name, root in roots.items():
+        total, stack = 0.0, [root]
+        while stack:
+            pid = stack.pop()
+            if pid != root and pid in roots.values():
+                continue  # another entry's process (the services are children of this one)
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / ticks
+            except (OSError, IndexError, ValueError):
+                pass
+            stack.extend(tree.get(pid, []))
+        used[name] = total
+    return used
 
 
 # -- profile ----------------------------------------------------------------------------------------------------------
@@ -316,6 +359,8 @@ def print_round(number: str, result: Round) -> None:
     errors = ", ".join(f"{k}: {v}" for k, v in result.errors.most_common(4)) or "0"
     print(f"| {number} | {result.target} | {len(result.latencies)} | {s['rps']:.0f} | {s['p50'] * 1000:.0f} | "
           f"{s['p95'] * 1000:.0f} | {s['p99'] * 1000:.0f} | {errors} |", flush=True)
+    for sample in result.samples:
+        print(f"  first {sample}", flush=True)
 
 
 def main() -> None:
@@ -326,10 +371,18 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of the uncounted first round of each")
     parser.add_argument("--profile", type=Path, help="also profile one round of each with py-spy, files here")
     parser.add_argument("--workers", type=int, help="gunicorn workers of both (default: the stack's, 2)")
+    parser.add_argument("--mix", default=",".join(MIX),
+                        help=f"comma-separated request kinds each client cycles through (default: all of {', '.join(MIX)})")
+    parser.add_argument("--per-kind", type=float, default=0.0,
+                        help="also run each request kind alone for this many seconds against both (0: no)")
     parser.add_argument("--client-round", help=argparse.SUPPRESS)  # internal: one round's clients (JSON job)
     args = parser.parse_args()
     if args.client_round:
         return client_round(args.client_round)
+    mix = [kind.strip() for kind in args.mix.split(",") if kind.strip()]
+    unknown = sorted(set(mix) - set(MIX))
+    if unknown or not mix:
+        parser.error(f"--mix takes kinds from {', '.join(MIX)}; unknown: {', '.join(unknown) or 'none given'}")
 
     from local_emulator.stack import LocalCloud, StackConfig
 
@@ -348,11 +401,19 @@ def main() -> None:
         video_id, token = seed(cfg)
         bare_host, (bare, bare_cfg) = start_bare(cfg, state, video_id, log)
         print(f"local cloud and bare function up in {time.perf_counter() - started:.0f} s (state {state}); "
-              f"{args.clients} clients, rounds of {args.seconds:.0f} s, mix: {', '.join(MIX)}", flush=True)
+              f"{args.clients} clients, rounds of {args.seconds:.0f} s, mix: {', '.join(mix)}", flush=True)
         targets = {"ours": cfg.gateway_url, "bare": bare_cfg.gateway_url}
+        roots = {s.name: s.process.pid for s in cloud.supervisor.services if s.process is not None}
+        roots.update({"bare functions": bare_host.pid, "bare gateway": bare[1].pid, "bench (stack supervisor, log pump)": os.getpid()})
+        cpu: dict[str, Counter[str]] = {"ours": Counter(), "bare": Counter()}
 
-        def load(target: str, seconds: float) -> Round:
-            return round_in_child(target, targets[target], token, video_id, args.clients, seconds)
+        def load(target: str, seconds: float, kinds: list[str] = mix) -> Round:
+            before = cpu_seconds(roots)
+            result = round_in_child(target, targets[target], token, video_id, args.clients, seconds, kinds)
+            after = cpu_seconds(roots)
+            cpu[target].update({name: after[name] - before[name] for name in roots})
+            cpu[target]["requests"] += len(result.latencies) + sum(result.errors.values())
+            return result
 
         for target in targets:
             warm = load(target, args.warmup)
@@ -367,6 +428,17 @@ def main() -> None:
                 results[target].append(result)
                 print_round(str(number + 1), result)
         report(results)
+        print_cpu(cpu)
+        if args.per_kind:
+            print(f"\n## Each kind alone ({args.per_kind:.0f} s of each target; ratio = ours / bare throughput)")
+            print("| kind | ours req/s | bare req/s | ratio | ours p50 / p99 ms | bare p50 / p99 ms | errors |")
+            print("|---|---|---|---|---|---|---|")
+            for kind in mix:
+                alone = {target: load(target, args.per_kind, [kind]) for target in targets}
+                o, b = alone["ours"].summary(), alone["bare"].summary()
+                print(f"| {kind} | {o['rps']:.0f} | {b['rps']:.0f} | {o['rps'] / b['rps']:.2f} | "
+                      f"{o['p50'] * 1000:.0f} / {o['p99'] * 1000:.0f} | {b['p50'] * 1000:.0f} / {b['p99'] * 1000:.0f} | "
+                      f"{o['errors']:.0f} / {b['errors']:.0f} |", flush=True)
 
         if args.profile:
             functions = next(s for s in cloud.supervisor.services if s.name == "functions")
@@ -386,6 +458,20 @@ def main() -> None:
                 process.kill()
         cloud.stop()
         log.close()
+
+
+def print_cpu(cpu: dict[str, Counter[str]]) -> None:
+    """CPU milliseconds per request of each process of the stack, over all rounds (warm-up included) of a target."""
+    print("\n## CPU per request by process (ms; all rounds of each target)")
+    names = sorted({n for used in cpu.values() for n in used if n != "requests"})
+    print("| process | ours | bare |")
+    print("|---|---|---|")
+    for name in names:
+        cells = [f"{cpu[t][name] / max(cpu[t]['requests'], 1) * 1000:.2f}" for t in ("ours", "bare")]
+        print(f"| {name} | {cells[0]} | {cells[1]} |")
+    totals = [sum(v for n, v in cpu[t].items() if n != "requests") / max(cpu[t]["requests"], 1) * 1000
+              for t in ("ours", "bare")]
+    print(f"| all | {totals[0]:.2f} | {totals[1]:.2f} |")
 
 
 def report(results: dict[str, list[Round]]) -> None:
