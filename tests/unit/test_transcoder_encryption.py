@@ -89,8 +89,6 @@ def test_snake_case_aes_128_is_the_aes128_field() -> None:
      "INVALID_ARGUMENT", "job.config.encryptions[0].secretManagerKeySource.secretVersion"),
     (lambda c: c["muxStreams"][0].update(container="mp4", segmentSettings=None), "INVALID_ARGUMENT",
      "job.config.manifests[0].muxStreams[0]"),
-    (lambda c: c["encryptions"][0].update(aes128=None, sampleAes={}, drmSystems={"fairplay": {}}), "UNIMPLEMENTED",
-     "job.config.encryptions[0].sampleAes (used by job.config.muxStreams[0])"),
 ])
 def test_refusals_name_the_field(mutate, status: str, message: str) -> None:
     error = error_of(mutate)
@@ -109,12 +107,13 @@ def test_cbcs_goes_to_hls_fmp4_with_fairplay_and_to_dash_with_widevine() -> None
     assert [e["mpegCenc"]["scheme"] for e in config["encryptions"][1:]] == ["cbcs", "cbcs"]
 
 
-def test_an_encryption_no_mux_stream_uses_is_only_validated() -> None:
-    def unused(config: dict) -> None:
-        config["muxStreams"][0].pop("encryptionId")
+def test_sample_aes_goes_to_ts_with_fairplay() -> None:
+    def sample_aes(config: dict) -> None:
         config["encryptions"][0] = {"id": "aes", "sampleAes": {}, "secretManagerKeySource": {
             "secretVersion": SECRET}, "drmSystems": {"fairplay": {}}}
-    assert job(unused)["config"]["encryptions"][0]["sampleAes"] == {}
+    assert job(sample_aes)["config"]["encryptions"][0]["sampleAes"] == {}
+    error = error_of(lambda c: c["encryptions"][0].update(aes128=None, sampleAes={}))
+    assert "job.config.encryptions[0].drmSystems.clearkey: clearkey is not supported with sampleAes" in error.message
 
 
 # ------------------------------------------------------------------------------------------------ keys
@@ -258,3 +257,53 @@ def test_dash_elements_of_a_cenc_stream() -> None:
         ("ContentProtection", "urn:mpeg:dash:mp4protection:2011", "01234567-89ab-cdef-0123-456789abcdef"),
         ("ContentProtection", f"urn:uuid:{encryption.WIDEVINE}", None)]
     assert base64.b64decode(elements[1][2]) == encryption.widevine_pssh(kid)
+
+
+# ------------------------------------------------------------------------------------------------ SAMPLE-AES
+
+
+def _ffmpeg_style_decrypt(nal: bytes, key: bytes, iv: bytes) -> bytes:
+    """What FFmpeg's hls_sample_encryption.c does to a slice NAL unit: drop the emulation prevention bytes, then
+    decrypt the pattern from byte 32."""
+    data, i = bytearray(), 0
+    while i < len(nal):
+        if len(nal) - i > 3 and nal[i:i + 3] == b"\x00\x00\x03":
+            data += nal[i:i + 2]
+            i += 3
+        else:
+            data.append(nal[i])
+            i += 1
+    decryptor, at, remaining = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor(), 32, len(data) - 32
+    while remaining > 0:
+        if remaining > 16:
+            data[at:at + 16] = decryptor.update(bytes(data[at:at + 16]))
+            at, remaining = at + 16, remaining - 16
+        step = min(144, remaining)
+        at, remaining = at + step, remaining - step
+    return bytes(data)
+
+
+def test_sample_aes_nal_units_round_trip_through_the_readers_algorithm() -> None:
+    key, iv = bytes(range(16)), bytes(range(16, 32))
+    payload = bytearray(bytes(range(1, 256)) * 3)
+    payload[100:103] = b"\x00\x00\x00"  # zeros the escaping must protect
+    nal = encryption._escape(b"\x65" + bytes(payload))
+    encrypted = encryption.sample_aes_nal(nal, key, iv)
+    assert encrypted[:32] == nal[:32] and encrypted != nal
+    assert b"\x00\x00\x01" not in encrypted and b"\x00\x00\x00" not in encrypted
+    assert _ffmpeg_style_decrypt(encrypted, key, iv) == nal
+    short, sei = b"\x65" + bytes(47), b"\x06" + bytes(range(1, 200))
+    assert encryption.sample_aes_nal(short, key, iv) == short and encryption.sample_aes_nal(sei, key, iv) == sei
+
+
+def test_sample_aes_adts_frames_keep_header_and_leader_clear() -> None:
+    key, iv = bytes(range(16)), bytes(16)
+    body = bytes(range(7, 107))  # 100 bytes after a 7-byte header: 16 clear, 5 blocks encrypted, 4 clear
+    length = 7 + len(body)
+    header = bytes([0xFF, 0xF1, 0x50, 0x80 | (length >> 11), (length >> 3) & 0xFF, ((length & 7) << 5) | 0x1F, 0xFC])
+    frames = (header + body) * 2
+    out = encryption._sample_aes_audio(frames, key, iv)
+    for at in (0, length):
+        assert out[at:at + 23] == frames[at:at + 23] and out[at + 103:at + length] == frames[at + 103:at + length]
+        block = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor().update(frames[at + 23:at + 103])
+        assert out[at + 23:at + 103] == block  # the IV is reset for every frame

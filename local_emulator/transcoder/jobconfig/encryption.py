@@ -13,7 +13,7 @@ supported configurations decides which mode goes with which container, manifest 
 | HLS | fmp4 | FairPlay | mpegCenc cbcs only |
 | DASH | fmp4 | Widevine, PlayReady | mpegCenc cenc or cbcs |
 
-What the emulator cannot write (SAMPLE-AES TS) answers 501 naming the field, after every check above passed.
+The emulator writes every row (../encryption.py); keys and licences stay a key server's job.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 # mode -> (containers, DRM systems the guide pairs with it)
 _CONTAINERS = {"aes128": ("ts",), "sampleAes": ("ts",), "mpegCenc": ("fmp4",)}
 _DRM = {"aes128": ("clearkey",), "sampleAes": ("fairplay",), "mpegCenc": ("widevine", "playready", "fairplay")}
-# what the local emulator writes (the rest is validated, then refused with 501)
-IMPLEMENTED = {("aes128", ""), ("mpegCenc", "cenc"), ("mpegCenc", "cbcs")}
+# what the local emulator writes (a mode missing here would be validated, then refused with 501)
+IMPLEMENTED = {("aes128", ""), ("sampleAes", ""), ("mpegCenc", "cenc"), ("mpegCenc", "cbcs")}
 
 
 def mode_of(encryption: dict) -> tuple[str, str]:
