@@ -105,10 +105,10 @@ class Settings(BaseModel):
         "up, and never more than KSTREAM_PREMIERE_MAX_PARALLEL_JOBS.",
     )
     premiere_max_parallel_jobs: int = Field(
-        20,
+        10,
         ge=2,
-        description="Most Transcoder jobs one video may run at once (keep it within the project's concurrent-job "
-        "quota of the Transcoder API).",
+        description="Most parts (Transcoder jobs, all started at once) one video is cut into: half the Transcoder "
+        "API's 20 concurrent interactive jobs per region, so two premieres fit at once.",
     )
     callback_signing_secret: str = Field(
         "",
