@@ -95,6 +95,23 @@ def test_refusals_name_the_field(mutate, status: str, message: str) -> None:
     assert (error.status, message in error.message) == (status, True), error.message
 
 
+@pytest.mark.parametrize(("stream", "status", "message"), [
+    ({"key": "v", "videoStream": {"h265": {"heightPixels": 360, "bitrateBps": 800000, "frameRate": 30}}},
+     "INVALID_ARGUMENT", "sampleAes encryption covers H.264 video only; elementary stream 'v' is h265"),
+    ({"key": "a", "audioStream": {"codec": "ac3", "bitrateBps": 128000}}, "UNIMPLEMENTED",
+     "job.config.muxStreams[0].encryptionId: sampleAes with ac3 audio"),
+])
+def test_sample_aes_codecs(stream: dict, status: str, message: str) -> None:
+    def sample_aes(config: dict) -> None:
+        config["elementaryStreams"] = [stream if s["key"] == stream["key"] else s for s in config["elementaryStreams"]]
+        config["encryptions"][0] = {"id": "aes", "sampleAes": {}, "secretManagerKeySource": {
+            "secretVersion": SECRET}, "drmSystems": {"fairplay": {}}}
+        config["muxStreams"], config["manifests"] = config["muxStreams"][:1], config["manifests"][:1]
+        config["encryptions"] = config["encryptions"][:1]
+    error = error_of(sample_aes)
+    assert (error.status, message in error.message) == (status, True), error.message
+
+
 def test_cbcs_goes_to_hls_fmp4_with_fairplay_and_to_dash_with_widevine() -> None:
     def cbcs(config: dict) -> None:
         config["muxStreams"].append({"key": "hls-fmp4", "container": "fmp4", "elementaryStreams": ["v"],

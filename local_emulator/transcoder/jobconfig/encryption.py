@@ -117,8 +117,29 @@ def _encryption(item: Any, field: str) -> dict:
     return out
 
 
-def encryptions(items: Any, muxes: list[dict], manifests: list[dict], path: str) -> list[dict]:
-    """Validate ``encryptions`` and every ``muxStreams[].encryptionId``; return the normalised encryptions."""
+def _check_sample_aes_codecs(field: str, mux: dict, streams: dict[str, dict]) -> None:
+    """SAMPLE-AES TS (Apple's MPEG-2 Stream Encryption Format) defines H.264 video and AAC, AC-3, E-AC-3 audio; the
+    emulator writes H.264 and AAC."""
+    for name in mux["elementaryStreams"]:
+        stream = streams.get(name) or {}
+        video, audio = stream.get("videoStream"), stream.get("audioStream")
+        if video is not None and "h264" not in video:
+            codec = next(iter(video), "?")
+            raise invalid(f"{field}: sampleAes encryption covers H.264 video only; elementary stream '{name}' is "
+                          f"{codec}")
+        if audio is not None:
+            codec = audio.get("codec", "aac")
+            if codec in ("ac3", "eac3"):
+                raise unimplemented(f"{field}: sampleAes with {codec} audio (elementary stream '{name}')")
+            if codec not in ("aac", "aac-he", "aac-he-v2"):
+                raise invalid(f"{field}: sampleAes encryption covers AAC, AC-3 and E-AC-3 audio; elementary stream "
+                              f"'{name}' is {codec}")
+
+
+def encryptions(items: Any, muxes: list[dict], manifests: list[dict], path: str,
+                streams: dict[str, dict] | None = None) -> list[dict]:
+    """Validate ``encryptions`` and every ``muxStreams[].encryptionId``; return the normalised encryptions.
+    ``streams``: the elementary streams by key (the codecs SAMPLE-AES allows)."""
     if items is None:
         items = []
     if not isinstance(items, list):
@@ -149,6 +170,8 @@ def encryptions(items: Any, muxes: list[dict], manifests: list[dict], path: str)
         if mux["container"] not in _CONTAINERS[mode]:
             raise invalid(f"{field}: {label} encryption needs a mux stream with container "
                           f"'{_CONTAINERS[mode][0]}' (this one is '{mux['container']}')")
+        if mode == "sampleAes":
+            _check_sample_aes_codecs(field, mux, streams or {})
         for m, kind in manifest_of.get(mux["key"], []):
             if kind == "HLS" and mode == "mpegCenc" and scheme != "cbcs":
                 raise invalid(f"{field}: HLS manifests ({path}.manifests[{m}]) support mpegCenc with scheme "

@@ -118,7 +118,7 @@ def normalize_config(config: dict, path: str, *, require_io: bool) -> dict:
     mux_by_key = {m["key"]: m for m in muxes}
 
     out["manifests"] = read_manifests(config.get("manifests") or [], mux_by_key, by_key, path)
-    protections = read_encryptions(config.get("encryptions"), muxes, out["manifests"], path)
+    protections = read_encryptions(config.get("encryptions"), muxes, out["manifests"], path, by_key)
     if protections:
         out["encryptions"] = protections
     sprites = sprite_sheets(config.get("spriteSheets") or [], path)
