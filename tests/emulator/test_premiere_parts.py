@@ -1,18 +1,19 @@
-"""Premiere parts end to end on the local cloud (docs/premiere.md, decision 0015): a 16 s 320x180 source past a
-lowered threshold is cut into 4 parts of 4 s, each its own local Transcoder job (2 run at once); the video is
-``playable`` with an EVENT playlist while parts remain, then ``ready`` with VOD playlists and a 4-Period MPD; the
-seams, read through the stream API and the CDN as a player reads them, show no gap or overlap of video frames,
-audio covered without a hole longer than one AAC frame, no click longer than one AAC frame and A/V within one frame.
+"""Premiere parts end to end on the local cloud (docs/premiere.md, decision 0015): a 22 s 320x180 source past a
+lowered threshold is cut into 4 parts (4 s, then 6 s each), each its own local Transcoder job (2 run at once);
+the video is ``playable`` with an EVENT playlist while parts remain, then ``ready`` with VOD playlists and a
+4-Period MPD; the seams, read through the stream API and the CDN as a player reads them, show no gap or overlap of
+video frames, audio covered without a hole longer than one AAC frame, no click longer than one AAC frame and A/V
+within one frame.
 
 The job is started by an in-process transcode service with the lowered threshold (the functions host keeps the
-production default); the parts' notices go through Pub/Sub to the functions host, as in the cloud. The source
-lies outside ``sources/`` so the upload trigger leaves it to this test.
+production default) and the parts' notices are handed to it in part order (bench/bench_premiere.py runs them
+through Pub/Sub and the functions host). The source lies outside ``sources/`` so the upload trigger leaves it to
+this test.
 """
 
 from __future__ import annotations
 
 import itertools
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from urllib.parse import urljoin
 
 import pytest
 import requests
+from google.cloud import pubsub_v1
 from kstream.transcode import premiere
 
 from contracts.transcode import StartTranscodingRequest
@@ -35,9 +37,9 @@ from tests.emulator.transcode_support import (
     wait_for,
 )
 
-SECONDS = 16
+SECONDS = 22
 FPS = 30
-BOUNDARIES = [4.0, 8.0, 12.0]
+BOUNDARIES = [4.0, 10.0, 16.0]  # the first part is half as long: it makes the video playable
 AAC_FRAME = premiere_seams.AAC_FRAME
 
 
@@ -58,38 +60,34 @@ def _fetch(url: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def premiere_run(local_cloud: StackConfig, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The parts' notices go to a topic of this test's own, which the test hands to the service itself, part after
+    part in order: what a viewer sees after each part is then certain, whatever order the jobs end in."""
     cfg = local_cloud
     video_id = f"premiere-{uuid.uuid4().hex[:10]}"
     source = premiere_seams.make_marked_source(tmp_path_factory.mktemp("premiere") / "episode.mp4", SECONDS)
     name = _put(cfg, video_id, source)
-    service = local_service(settings_for(cfg, premiere_threshold_seconds=8, premiere_part_seconds=4))
+    topic = f"premiere-test-{uuid.uuid4().hex[:8]}"
+    pubsub_v1.PublisherClient().create_topic(name=f"projects/{cfg.project_id}/topics/{topic}")
+    service = local_service(settings_for(cfg, premiere_threshold_seconds=8, premiere_part_seconds=6,
+                                         transcoder_topic=topic))
     started = service.start(StartTranscodingRequest.model_validate({
         "videoId": video_id, "sourcePath": f"gs://{cfg.source_bucket}/{name}",
         "outputFormats": {"hls": {"resolutions": ["360p"], "segmentDuration": 2},
                           "dash": {"resolutions": ["360p"], "segmentDuration": 2}}}))
     assert started.status == "queued", started
-    rendition = job_doc(started.jobId)["plan"]["renditions"][0]  # "180p": the source's own size, below 360p
-    statuses: list[tuple[str, int | None]] = []
-    playlists: list[str] = []
+    job = job_doc(started.jobId)
+    rendition = job["plan"]["renditions"][0]  # "180p": the source's own size, below 360p
     bucket = gcs().bucket(cfg.media_bucket)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
+    steps: list[dict[str, Any]] = []
+    for part in job["parts"]:
+        view = wait_for(lambda part=part: (lambda v: v if v.state in ("SUCCEEDED", "FAILED") else None)(
+            service.transcoder.get_job(part["transcoderJobName"])), timeout=240, what=f"part {part['index']}")
+        outcome = service.job_event(view.name, view.state, view.error)
         video = video_as_admin(cfg, video_id)
-        status = (video.get("status"), video.get("progress"))
-        if not statuses or statuses[-1] != status:
-            statuses.append(status)
-        blob = bucket.get_blob(f"videos/{video_id}/video-{rendition}.m3u8")
-        if blob is not None:
-            text = blob.download_as_text()
-            if not playlists or playlists[-1] != text:
-                playlists.append(text)
-        if status[0] in ("ready", "failed"):
-            break
-        time.sleep(0.1)
-    job = wait_for(lambda: (lambda d: d if d.get("state") in ("completed", "failed") else None)(
-        job_doc(started.jobId)), timeout=30, what="the job to be final")
-    return {"id": video_id, "job": job, "statuses": statuses, "playlists": playlists,
-            "video": video_as_admin(cfg, video_id)}
+        playlist = bucket.blob(f"videos/{video_id}/video-{rendition}.m3u8").download_as_text()
+        steps.append({"outcome": outcome.action, "status": video.get("status"), "progress": video.get("progress"),
+                      "playlist": playlist, "streams": video.get("streamingUrls", {})})
+    return {"id": video_id, "job": job_doc(started.jobId), "steps": steps, "video": video_as_admin(cfg, video_id)}
 
 
 def test_parts_are_planned_on_segment_boundaries_and_tracked(premiere_run: dict[str, Any]) -> None:
@@ -105,22 +103,21 @@ def test_parts_are_planned_on_segment_boundaries_and_tracked(premiere_run: dict[
 
 def test_the_video_is_playable_with_a_growing_event_playlist_before_it_is_ready(
         premiere_run: dict[str, Any]) -> None:
-    job = premiere_run["job"]
-    assert job["playableAt"] < job["completedAt"]  # recorded by the functions, whatever the polling below caught
-    statuses = [s for s, _ in premiere_run["statuses"]]
-    assert statuses[-1] == "ready" and "failed" not in statuses, premiere_run["statuses"]
-    if "playable" in statuses:  # caught by the polling (2 parts run at once: a window of a few seconds)
-        assert statuses.index("playable") < statuses.index("ready")
-        progress = [p for s, p in premiere_run["statuses"] if s == "playable"]
-        assert progress == sorted(progress) and 0 < progress[0] < 100, premiere_run["statuses"]
-    growing = [p for p in premiere_run["playlists"] if "#EXT-X-ENDLIST" not in p]
-    for playlist in growing:  # the EVENT versions caught, each a whole number of parts
-        assert "#EXT-X-PLAYLIST-TYPE:EVENT" in playlist and playlist.count("#EXT-X-DISCONTINUITY\n") < 3
-    last = premiere_run["playlists"][-1]
+    steps = premiere_run["steps"]
+    assert [s["outcome"] for s in steps] == ["progressed", "progressed", "progressed", "completed"]
+    assert [(s["status"], s["progress"]) for s in steps] == [("playable", 25), ("playable", 50), ("playable", 75),
+                                                             ("ready", None)]
+    for done, step in enumerate(steps[:3], start=1):  # EVENT, the parts done so far
+        playlist = step["playlist"]
+        assert "#EXT-X-PLAYLIST-TYPE:EVENT" in playlist and "#EXT-X-ENDLIST" not in playlist
+        assert playlist.count("#EXT-X-MAP:") == done and playlist.count("#EXT-X-DISCONTINUITY\n") == done - 1
+        assert "token=" in step["streams"]["hls"]  # a playable video's playback URL opens for anyone
+    last = steps[-1]["playlist"]
     assert "#EXT-X-PLAYLIST-TYPE:VOD" in last and last.rstrip().endswith("#EXT-X-ENDLIST")
     assert last.count("#EXT-X-DISCONTINUITY\n") == 3 and last.count("#EXT-X-MAP:") == 4
-    video = premiere_run["video"]
-    assert video["status"] == "ready" and video.get("progress") is None
+    job = premiere_run["job"]
+    assert job["playableAt"] < job["completedAt"]
+    assert premiere_run["video"]["status"] == "ready" and premiere_run["video"].get("progress") is None
 
 
 def _playlists(video: dict[str, Any]) -> tuple[str, str, str, str]:
@@ -165,11 +162,11 @@ def test_dash_is_one_period_per_part_played_back_to_back(local_cloud: StackConfi
     mpd = _fetch(url).decode()
     periods = premiere_seams.dash_video_times(mpd, url, _fetch)
     assert [start for start, _, _ in periods] == pytest.approx([0.0, *BOUNDARIES], abs=1e-3)
-    assert [length for _, length, _ in periods] == pytest.approx([4.0] * 4, abs=1e-3)
+    assert [length for _, length, _ in periods] == pytest.approx([4.0, 6.0, 6.0, 6.0], abs=1e-3)
     # each Period shows its part's frames from its start, one after the other. The first part comes from the local
     # Transcoder's untrimmed atom, whose frames start one frame late (as in a one-job video), so its last frame
-    # falls on the next Period's start and is not shown (decision 0015); the other Periods show all 120.
-    assert [len(frames) for _, _, frames in periods] == [119, 120, 120, 120]
+    # falls on the next Period's start and is not shown (decision 0015); the other Periods show all theirs.
+    assert [len(frames) for _, _, frames in periods] == [119, 180, 180, 180]
     shown = [t for _, _, frames in periods for t in frames]
     gaps = [b - a for a, b in itertools.pairwise(shown)]
     assert min(gaps) > 0.9 / FPS and max(gaps) < 1.1 / FPS, (min(gaps), max(gaps))
@@ -181,7 +178,10 @@ def test_a_failed_part_is_retried_alone_and_fails_the_video_only_at_its_last_att
     cfg = local_cloud
     video_id = f"premiere-fail-{uuid.uuid4().hex[:8]}"
     name = _put(cfg, video_id, make_source(tmp_path, "short.mp4", seconds=12))
-    service = local_service(settings_for(cfg, premiere_threshold_seconds=8, premiere_part_seconds=4))
+    topic = f"premiere-test-{uuid.uuid4().hex[:8]}"  # only the notices this test sends reach the service
+    pubsub_v1.PublisherClient().create_topic(name=f"projects/{cfg.project_id}/topics/{topic}")
+    service = local_service(settings_for(cfg, premiere_threshold_seconds=8, premiere_part_seconds=4,
+                                         transcoder_topic=topic))
     started = service.start(StartTranscodingRequest.model_validate({
         "videoId": video_id, "sourcePath": f"gs://{cfg.source_bucket}/{name}",
         "outputFormats": {"hls": {"resolutions": ["360p"], "segmentDuration": 2}}}))
@@ -201,7 +201,7 @@ def test_a_failed_part_is_retried_alone_and_fails_the_video_only_at_its_last_att
             assert video_as_admin(cfg, video_id)["status"] == "processing"
     assert outcome.action == "failed", outcome
     assert doc["state"] == "failed" and doc["parts"][1]["state"] == "failed"
-    assert "part 1 (4-8 s) failed after 3 attempt(s): boom 3" in doc["error"]
+    assert "part 1 (2-6 s) failed after 3 attempt(s): boom 3" in doc["error"]
     video = wait_for(lambda: (lambda v: v if v.get("status") == "failed" else None)(video_as_admin(cfg, video_id)),
                      timeout=30, what="the video to be failed")
     assert "part 1" in video["failureReason"]

@@ -28,8 +28,9 @@ def test_a_70_minute_episode_is_cut_on_segment_boundaries_with_a_one_segment_pre
     for before, after in itertools.pairwise(parts):
         assert before.end == after.start and after.start % 6 == 0  # every boundary a segment (and GOP) multiple
         assert after.preroll == 6 and after.encode_start == after.start - 6
-    lengths = [p.end - p.start for p in parts[:-1] if p.end is not None]
+    lengths = [p.end - p.start for p in parts[1:-1] if p.end is not None]
     assert max(lengths) - min(lengths) <= 6
+    assert parts[0].end is not None and abs(parts[0].end - min(lengths) / 2) <= 6  # the opening: half a part
 
 
 def test_the_parallel_job_bound_caps_the_number_of_parts() -> None:

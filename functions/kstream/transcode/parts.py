@@ -4,8 +4,9 @@
     part_config(config, part, output_uri=)   -> the whole-video JobConfig of ladder.build_job_config, for one part
 
 A source longer than ``threshold_seconds`` gets K = ceil(duration / part_seconds) parts (at most ``max_parts``,
-at least 2). Boundaries are whole multiples of the segment length (itself a multiple of the GOP, ladder
-.gop_seconds_for), so every part starts on a keyframe of every rung at a segment boundary of the whole video.
+at least 2), the first half as long as the others (FIRST_PART_SHARE: it makes the video playable soonest).
+Boundaries are whole multiples of the segment length (itself a multiple of the GOP, ladder.gop_seconds_for), so
+every part starts on a keyframe of every rung at a segment boundary of the whole video.
 
 Seams (docs/decisions/0015-premiere-parts.md): a part after the first starts encoding ``preroll`` seconds (one
 segment) BEFORE its boundary -- the edit atom is ``[start - preroll, end)`` -- and the stitched playlists leave
@@ -31,6 +32,9 @@ from . import ladder
 __all__ = ["PART_LABEL", "Part", "part_config", "plan_parts"]
 
 PART_LABEL = "kstream_part"  # Transcoder job label: the part's index
+FIRST_PART_SHARE = 0.5
+"""The first part is this fraction of the others' length: all parts start at once and take time in proportion to
+their length, so the opening is done (and the video playable) in about half the time of the rest."""
 
 
 @dataclass(frozen=True)
@@ -66,12 +70,14 @@ def plan_parts(duration: float | None, *, segment_seconds: float, threshold_seco
     ladder.gop_seconds_for(segment_seconds)  # ValueError for a segment length the ladder refuses
     count = min(max_parts, max(2, math.ceil(duration / part_seconds)))
     units = int(duration // segment_seconds)  # whole segments in the source
-    bounds: list[float] = []
-    for i in range(1, count):
-        at = round(units * i / count) * segment_seconds
-        if at > (bounds[-1] if bounds else 0.0) and at < duration - segment_seconds / 2:
+    first = max(1, round(units * FIRST_PART_SHARE / (count - 1 + FIRST_PART_SHARE)))
+    rest = units - first
+    bounds: list[float] = [first * segment_seconds]
+    for i in range(1, count - 1):
+        at = (first + round(rest * i / (count - 1))) * segment_seconds
+        if at > bounds[-1] and at < duration - segment_seconds / 2:
             bounds.append(at)
-    if not bounds:
+    if bounds[0] >= duration - segment_seconds / 2:
         return []
     starts = [0.0, *bounds]
     ends: list[float | None] = [*bounds, None]
