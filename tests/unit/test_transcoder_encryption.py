@@ -1,5 +1,6 @@
 """Pure tests of the local Transcoder's encryption: JobConfig.encryptions validation, the Secret Manager stand-in and
-the key choice per mux stream, AES-128 segment encryption of a media playlist (files and byte ranges), pssh boxes."""
+the key choice per mux stream, AES-128 segment encryption of a media playlist (files and byte ranges), pssh boxes, the
+cbcs pattern, SAMPLE-AES NAL units and ADTS frames."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import uuid
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from local_emulator.transcoder import encryption
+from local_emulator.transcoder import encryption, fmp4_encryption, ts_sample_aes
 from local_emulator.transcoder.config import normalize_job
 from local_emulator.transcoder.errors import ApiError
 from local_emulator.transcoder.ffmpeg_plan import PlannedMux
@@ -254,13 +255,13 @@ def test_widevine_and_playready_name_the_cbcs_scheme() -> None:
 def test_cbcs_pattern_encrypts_one_block_in_ten_and_leaves_a_partial_block_clear() -> None:
     key, iv = bytes(range(16)), bytes(16)
     data = bytes(range(256)) * 2 + b"tail"  # 32 whole blocks and 4 bytes
-    out = encryption._cbcs_protect(data, key, iv, 1, 9)
+    out = fmp4_encryption.cbcs_protect(data, key, iv, 1, 9)
     changed = [i for i in range(33) if out[16 * i:16 * i + 16] != data[16 * i:16 * i + 16]]
     assert changed == [0, 10, 20, 30]
     chain = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()  # the chain runs across the encrypted blocks
     assert b"".join(out[16 * i:16 * i + 16] for i in changed) == chain.update(
         b"".join(data[16 * i:16 * i + 16] for i in changed))
-    whole = encryption._cbcs_protect(data, key, iv, 1, 0)  # audio: every whole block, the tail clear
+    whole = fmp4_encryption.cbcs_protect(data, key, iv, 1, 0)  # audio: every whole block, the tail clear
     assert whole[-4:] == b"tail" and whole[:-4] == Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor().update(
         data[:-4])
 
@@ -304,13 +305,13 @@ def test_sample_aes_nal_units_round_trip_through_the_readers_algorithm() -> None
     key, iv = bytes(range(16)), bytes(range(16, 32))
     payload = bytearray(bytes(range(1, 256)) * 3)
     payload[100:103] = b"\x00\x00\x00"  # zeros the escaping must protect
-    nal = encryption._escape(b"\x65" + bytes(payload))
-    encrypted = encryption.sample_aes_nal(nal, key, iv)
+    nal = ts_sample_aes.escape(b"\x65" + bytes(payload))
+    encrypted = ts_sample_aes.sample_aes_nal(nal, key, iv)
     assert encrypted[:32] == nal[:32] and encrypted != nal
     assert b"\x00\x00\x01" not in encrypted and b"\x00\x00\x00" not in encrypted
     assert _ffmpeg_style_decrypt(encrypted, key, iv) == nal
     short, sei = b"\x65" + bytes(47), b"\x06" + bytes(range(1, 200))
-    assert encryption.sample_aes_nal(short, key, iv) == short and encryption.sample_aes_nal(sei, key, iv) == sei
+    assert ts_sample_aes.sample_aes_nal(short, key, iv) == short and ts_sample_aes.sample_aes_nal(sei, key, iv) == sei
 
 
 def test_sample_aes_adts_frames_keep_header_and_leader_clear() -> None:
@@ -319,7 +320,7 @@ def test_sample_aes_adts_frames_keep_header_and_leader_clear() -> None:
     length = 7 + len(body)
     header = bytes([0xFF, 0xF1, 0x50, 0x80 | (length >> 11), (length >> 3) & 0xFF, ((length & 7) << 5) | 0x1F, 0xFC])
     frames = (header + body) * 2
-    out = encryption._sample_aes_audio(frames, key, iv)
+    out = ts_sample_aes.sample_aes_audio(frames, key, iv)
     for at in (0, length):
         assert out[at:at + 23] == frames[at:at + 23] and out[at + 103:at + length] == frames[at + 103:at + length]
         block = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor().update(frames[at + 23:at + 103])
