@@ -271,7 +271,7 @@ def _cbcs_file(path: str, moov: _Box | None, tracks: dict[int, str], key: Conten
     for i, (at, size, kind) in enumerate(boxes):
         piece = pieces[i] or bytes(out[at:at + size])
         if kind == b"sidx":  # each reference covers the fragments up to the next sidx: add their growth
-            later = [b for b in boxes[i + 1:]]
+            later = boxes[i + 1:]
             stop = next((j for j, b in enumerate(later) if b[2] == b"sidx"), len(later))
             growth = sum(moof_deltas.get(b[0], 0) for b in later[:stop])
             version = piece[8]
