@@ -80,16 +80,22 @@ def ready_tracks(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def playback_links() -> Any:
+    """The process's signer of playback and artwork URLs (kstream.streaming.links), None when it cannot sign."""
     from ..streaming.links import catalog_links  # the streaming package imports this module
 
     return catalog_links()
 
 
-def to_metadata(doc: Mapping[str, Any], viewer: Viewer | None = None) -> VideoMetadata:
-    """The contract form of a stored video; owner-only fields (``failureReason``) when ``viewer`` manages it."""
+_LOOK_UP = object()
+
+
+def to_metadata(doc: Mapping[str, Any], viewer: Viewer | None = None, *, links: Any = _LOOK_UP) -> VideoMetadata:
+    """The contract form of a stored video; owner-only fields (``failureReason``) when ``viewer`` manages it.
+    ``links``: :func:`playback_links`, when the caller answering several videos looked it up once."""
     urls = doc.get("streamingUrls") or {}
     thumbnail = doc.get("thumbnailUrl", "")
-    links = playback_links()
+    if links is _LOOK_UP:
+        links = playback_links()
     if links is not None:  # playback and artwork URLs that work from this answer alone (decision 0010)
         urls = links.playback_urls(doc, urls)
         thumbnail = links.artwork_url(str(doc.get("id", "")), thumbnail)

@@ -23,7 +23,7 @@ from typing import Any
 from contracts.metadata import SearchVideosQuery, SearchVideosResponse
 
 from .cursors import PageToken, decode_token, encode_token
-from .documents import READ_FIELDS, to_metadata
+from .documents import READ_FIELDS, playback_links, to_metadata
 from .pages import EMPTY_WINDOW, StreamStats, Window, scan
 from .repository import CatalogRepository
 from .search_plan import SearchPlan, invalid_query, plan_search
@@ -120,6 +120,7 @@ def _walk(repo: CatalogRepository, plan: SearchPlan, page: int, stats: list[Stre
 def _respond(plan: SearchPlan, window: Window, sub: int, page: int, total: int, exact: bool, before: int
              ) -> SearchVideosResponse:
     limit = plan.limit
+    links = playback_links()  # once per answer, not once per video
     ranked = plan.rank(window.matches)
     shown = ranked[sub * limit : (sub + 1) * limit]
     pages = max(1, math.ceil(len(ranked) / limit))
@@ -132,7 +133,7 @@ def _respond(plan: SearchPlan, window: Window, sub: int, page: int, total: int, 
     elif not window.exhausted:
         token = PageToken(window.last, 0, page + 1, total, exact, before + len(ranked))
     return SearchVideosResponse(
-        videos=[to_metadata(d, plan.viewer) for d in shown],
+        videos=[to_metadata(d, plan.viewer, links=links) for d in shown],
         total=total,
         page=page,
         limit=limit,

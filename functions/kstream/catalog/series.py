@@ -170,6 +170,6 @@ def get_series(repo: CatalogRepository, viewer: Viewer, name: str) -> GetSeriesR
     return GetSeriesResponse(
         totalEpisodes=int(doc.get("totalEpisodes", 0)),
         availableEpisodes=list(doc.get("availableEpisodes", [])),
-        episodes=[to_metadata(d, viewer) for d in episodes],
+        episodes=[to_metadata(d, viewer, links=links) for d in episodes],
         **face,
     )
