@@ -197,8 +197,12 @@ def _sessions(clients: int, token: str | None) -> Callable[[], Any]:
     return session
 
 
+Rounds = dict[str, list[tuple[list[float], int]]]
+"""Per target, per round: latency samples and errors."""
+
+
 def measure_latency(cfg: Any, bare_proc: Any, bare_port: int, args: argparse.Namespace, *, text: bool
-                    ) -> dict[str, tuple[list[float], int]]:
+                    ) -> tuple[Rounds, dict[str, Callable[[int], int]]]:
     """Latency samples per target, in alternating rounds: ours through the gateway (gets also straight to the
     functions host) and the bare function doing the same one read."""
     from kstream.catalog.search_text import series_key
@@ -247,12 +251,11 @@ def measure_latency(cfg: Any, bare_proc: Any, bare_port: int, args: argparse.Nam
         })
     for call, _ in targets.values():  # warm every worker's clients and connections
         _load(args.clients, args.clients, call)
-    samples: dict[str, tuple[list[float], int]] = {name: ([], 0) for name in targets}
+    samples: Rounds = {name: [] for name in targets}
     for _ in range(args.rounds):
         for label, (call, count) in targets.items():
-            got, bad = _load(args.clients, count, call)
-            samples[label] = (samples[label][0] + got, samples[label][1] + bad)
-    return samples
+            samples[label].append(_load(args.clients, count, call))
+    return samples, {label: call for label, (call, _) in targets.items()}
 
 
 PAIRS = [
@@ -264,18 +267,100 @@ PAIRS = [
 ]
 
 
-def report_latency(size: int, samples: dict[str, tuple[list[float], int]], args: argparse.Namespace) -> None:
+def report_latency(size: int, rounds: Rounds, args: argparse.Namespace) -> None:
     print(f"\n## Latency at {size} videos: {args.clients} concurrent clients, {args.rounds} alternating rounds")
     print("| target | requests | p50 ms | p99 ms | errors |")
     print("|---|---|---|---|---|")
-    for label, (got, bad) in samples.items():
+    for label, per_round in rounds.items():
+        got = [s for samples, _ in per_round for s in samples]
+        bad = sum(errors for _, errors in per_round)
         print(f"| {label} | {len(got)} | {_percentile(got, 0.5) * 1000:.1f} | {_percentile(got, 0.99) * 1000:.1f} "
               f"| {bad} |")
+    print("\n| ratio ours / bare | p50, all rounds | p50 per round: median (min-max) | p99, all rounds |")
+    print("|---|---|---|---|")
     for ours_name, bare_name in PAIRS:
-        if ours_name in samples:
-            o, b = samples[ours_name][0], samples[bare_name][0]
-            print(f"ratio {ours_name} / {bare_name}: p50 {statistics.median(o) / statistics.median(b):.2f}, "
-                  f"p99 {_percentile(o, 0.99) / _percentile(b, 0.99):.2f}")
+        if ours_name in rounds:
+            o = [s for samples, _ in rounds[ours_name] for s in samples]
+            b = [s for samples, _ in rounds[bare_name] for s in samples]
+            each = [statistics.median(x) / statistics.median(y)
+                    for (x, _), (y, _) in zip(rounds[ours_name], rounds[bare_name], strict=True)]
+            print(f"| {ours_name} / {bare_name} | {statistics.median(o) / statistics.median(b):.2f} | "
+                  f"{statistics.median(each):.2f} ({min(each):.2f}-{max(each):.2f}) | "
+                  f"{_percentile(o, 0.99) / _percentile(b, 0.99):.2f} |")
+
+
+# -- profile -------------------------------------------------------------------------------------------------------
+PROFILE_CATEGORIES = [  # (category, path fragments of a frame): a sample counts for the innermost frame that matches
+    # py-spy names a frame's file relative to its import root: "firestore_v1/_helpers.py", "auth/jwt.py", "kstream/..."
+    ("token verification (kstream/auth.py, firebase_admin, jwt, google.auth)",
+     ("kstream/auth.py", "kstream/adapters/firebase_auth", "kstream/adapters/service_identity", "firebase_admin/",
+      "jwt/", "auth/", "oauth2/", "cachecontrol/", "cryptography/", "rsa/")),
+    ("Firestore client (firestore, api_core, grpc, protobuf)",
+     ("firestore_v1/", "firestore/", "api_core/", "grpc/", "proto/", "protobuf/")),
+    ("pydantic models and JSON", ("pydantic/", "pydantic_core/", "json/", "contracts/")),
+    ("settings", ("kstream/settings.py",)),
+    ("logging", ("kstream/observability.py", "logging/")),
+    ("search: planner, pages, cursors, text", ("kstream/catalog/search", "kstream/catalog/pages",
+                                                "kstream/catalog/cursors")),
+    ("document -> contract, playback links, signing", ("kstream/catalog/documents", "kstream/streaming/",
+                                                         "kstream/cdn_signing")),
+    ("catalog: videos, series, repository", ("kstream/catalog/",)),
+    ("request wrapper (kstream/http.py, registry, validation)", ("kstream/http.py", "kstream/registry.py",
+                                                                 "kstream/validation.py")),
+    ("flask, werkzeug, gunicorn, functions-framework", ("flask/", "werkzeug/", "gunicorn/", "functions_framework/")),
+]
+
+
+def _categorize(collapsed: list[Path]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for path in collapsed:
+        for line in path.read_text().splitlines():
+            stack, _, n = line.rpartition(" ")
+            category = "other (threads, stdlib)"
+            for frame in reversed(stack.split(";")):
+                hit = next((name for name, parts in PROFILE_CATEGORIES if any(p in frame for p in parts)), None)
+                if hit:
+                    category = hit
+                    break
+            counts[category] = counts.get(category, 0) + int(n)
+    return counts
+
+
+def profile(cfg: Any, calls: dict[str, Callable[[int], int]], args: argparse.Namespace) -> None:
+    """py-spy (``--gil``: only the thread holding the interpreter, i.e. CPU in Python) on the functions host's
+    workers while ``--clients`` clients run each of our targets for ``--profile`` seconds; a table of where the
+    samples fall."""
+    import shutil
+
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists():
+        raise SystemExit("--profile needs py-spy (pip install py-spy)")
+    host = subprocess.run(["pgrep", "-f", "--", f"--bind 127.0.0.1:{cfg.functions_port} "], capture_output=True,
+                          text=True).stdout.split()
+    workers = [pid for pid in host if subprocess.run(["pgrep", "-P", pid], capture_output=True).returncode != 0]
+    print(f"\n## Profile: py-spy --gil on functions-host workers {workers}, {args.profile} s per target")
+    for label, call in calls.items():
+        if "ours" not in label:
+            continue
+        slug = "".join(ch if ch.isalnum() else "-" for ch in label)
+        out = [Path(cfg.state_dir) / f"profile-{slug}-{pid}.txt" for pid in workers]
+        spies = [subprocess.Popen([spy, "record", "--pid", pid, "--duration", str(args.profile), "--rate", "100",
+                                   "--gil", "--nonblocking", "--format", "raw", "-o", str(o)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                 for pid, o in zip(workers, out, strict=True)]
+        deadline = time.monotonic() + args.profile
+        served = 0
+        while time.monotonic() < deadline:
+            _load(args.clients, args.clients * 4, call)
+            served += args.clients * 4
+        for s in spies:
+            s.wait(60)
+        counts = _categorize([o for o in out if o.exists()])
+        total = sum(counts.values()) or 1
+        print(f"\n{label}: {served} requests, {total} samples "
+              f"({total / 100 * 1000 / max(served, 1):.2f} ms of Python CPU per request)")
+        for name, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+            print(f"  {100 * n / total:5.1f}%  {name}")
 
 
 def main() -> None:
@@ -289,6 +374,9 @@ def main() -> None:
     parser.add_argument("--search-requests", type=int, default=96, help="series searches per target per round")
     parser.add_argument("--text-requests", type=int, default=32,
                         help="text searches per target per round (the emulator scans token arrays: slow)")
+    parser.add_argument("--profile", type=int, default=0, metavar="SECONDS",
+                        help="after the timed rounds at --small, profile our function with py-spy for this long per "
+                             "target and print where its CPU goes")
     parser.add_argument("--text-at-large", action="store_true",
                         help="also time text searches at --large videos (the emulator takes seconds per query)")
     args = parser.parse_args()
@@ -330,8 +418,10 @@ def main() -> None:
             print(f"seeded {size} videos ({time.perf_counter() - t0:.0f} s)")
             series_name = catalogue(0, 1)[0]["series"]
             reads[size] = measure_reads(db, series_name, args.limit)
-            latencies[size] = measure_latency(cfg, bare_proc, bare_port, args,
-                                              text=size == args.small or args.text_at_large)
+            latencies[size], calls = measure_latency(cfg, bare_proc, bare_port, args,
+                                                     text=size == args.small or args.text_at_large)
+            if args.profile and size == args.small:
+                profile(cfg, calls, args)
 
         print(f"\n## Firestore reads per search page (limit {args.limit}); billed = documents + skipped + "
               "count() batches")
