@@ -540,7 +540,7 @@ class TranscodeService:
                            details={"jobId": job_id[:80]})
         status, progress = _SPEC_STATUS[job.state], job.progress
         view: JobView | None = None
-        if not job.final and job.transcoder_job_name:
+        if not job.final and job.transcoder_job_name and not job.parts:  # a premiere's progress: parts done
             try:
                 view = self.transcoder.get_job(job.transcoder_job_name)
             except JobNotFound:
