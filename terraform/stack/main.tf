@@ -95,6 +95,7 @@ module "functions" {
 
   service_agents = module.project.service_agents
   scaling        = var.scaling
+  viewer_scaling = var.viewer_scaling
 }
 
 module "edge" {

@@ -128,6 +128,16 @@ variable "scaling" {
   nullable = false
 }
 
+variable "viewer_scaling" {
+  description = "Min/max instances of the viewer's read path (videos:read and videos:stream functions), replacing functions.yaml's within the caps of `scaling` (docs/scale.md); null keeps the list's."
+  type = object({
+    min_instances = optional(number)
+    max_instances = optional(number)
+  })
+  default  = {}
+  nullable = false
+}
+
 variable "transcoder_location" {
   description = "Transcoder API location (KSTREAM_TRANSCODER_LOCATION); null means the region."
   type        = string

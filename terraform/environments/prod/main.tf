@@ -39,6 +39,9 @@ module "stack" {
   storage   = merge({ force_destroy = false }, var.storage) # never in prod
   firestore = { point_in_time_recovery = true, delete_protection = true }
   scaling   = { min_instances_cap = 100, max_instances_cap = 1000 }
+  # The viewer's read path sized for a premiere of 100 000 viewers (docs/scale.md): one warm instance each, room to
+  # scale far past functions.yaml's 20. For the premiere's hour raise min_instances (docs/scale.md says to what).
+  viewer_scaling = { min_instances = 1, max_instances = 100 }
 
   # Secret Manager secrets the operator creates (docs/deploy.md); a rotation changes them here.
   cdn              = { signing_key = { name = "kstream-media-key-1", secret_id = "kstream-cdn-signing-key" } }

@@ -4,6 +4,9 @@
 locals {
   spec     = yamldecode(file(var.functions_file))
   defaults = local.spec.defaults
+  # What a viewer's role grants (kstream/auth.py ROLE_PERMISSIONS "user"): the functions needing one of these are the
+  # viewer's read path, which var.viewer_scaling sizes.
+  viewer_permissions = ["videos:read", "videos:stream"]
 
   # Each entry normalised to one shape (missing keys from `defaults`, then nulls), keyed by its name.
   functions = {
@@ -17,14 +20,16 @@ locals {
         bucket = try(f.event.bucket, null)
         topic  = try(f.event.topic, null)
       }
-      access        = try(f.access, try(f.event, null) == null ? "public" : "service")
-      kind          = try(f.event, null) == null ? try(f.access, "public") : "event"
-      env           = try(f.env, [])
-      memory        = try(f.memory, local.defaults.memory)
-      timeout       = try(f.timeout_seconds, local.defaults.timeout_seconds)
-      concurrency   = try(f.concurrency, local.defaults.concurrency)
-      min_instances = min(try(f.min_instances, local.defaults.min_instances), var.scaling.min_instances_cap)
-      max_instances = min(try(f.max_instances, local.defaults.max_instances), var.scaling.max_instances_cap)
+      access      = try(f.access, try(f.event, null) == null ? "public" : "service")
+      kind        = try(f.event, null) == null ? try(f.access, "public") : "event"
+      env         = try(f.env, [])
+      memory      = try(f.memory, local.defaults.memory)
+      timeout     = try(f.timeout_seconds, local.defaults.timeout_seconds)
+      concurrency = try(f.concurrency, local.defaults.concurrency)
+      # The viewer's read path (var.viewer_scaling) may be sized by the environment for a premiere (docs/scale.md);
+      # every other count is the list's. Both within the environment's caps.
+      min_instances = min(coalesce(contains(local.viewer_permissions, try(f.permission, "")) ? var.viewer_scaling.min_instances : null, try(f.min_instances, local.defaults.min_instances)), var.scaling.min_instances_cap)
+      max_instances = min(coalesce(contains(local.viewer_permissions, try(f.permission, "")) ? var.viewer_scaling.max_instances : null, try(f.max_instances, local.defaults.max_instances)), var.scaling.max_instances_cap)
       rate_limited  = try(f.rate_limited, false)
     }
   }

@@ -143,6 +143,23 @@ variable "scaling" {
   }
 }
 
+variable "viewer_scaling" {
+  description = "Min/max instances of the viewer's read path (the functions whose permission is videos:read or videos:stream), replacing functions.yaml's counts for them within `scaling`'s caps; null keeps the list's. Sized for a premiere in docs/scale.md."
+  type = object({
+    min_instances = optional(number)
+    max_instances = optional(number)
+  })
+  default  = {}
+  nullable = false
+  validation {
+    condition = (var.viewer_scaling.min_instances == null ? true : var.viewer_scaling.min_instances >= 0) && (
+      var.viewer_scaling.max_instances == null ? true : var.viewer_scaling.max_instances >= 1) && (
+      var.viewer_scaling.min_instances == null || var.viewer_scaling.max_instances == null ? true :
+    var.viewer_scaling.min_instances <= var.viewer_scaling.max_instances)
+    error_message = "viewer_scaling: min_instances >= 0, max_instances >= 1, min_instances <= max_instances."
+  }
+}
+
 variable "post_deploy" {
   description = "Run scripts/post-deploy.sh (gcloud) after deploys: invoker IAM check off for HTTP functions, dead-lettering on event subscriptions. Turn off only where gcloud is missing, and run the script by hand."
   type = object({
