@@ -207,3 +207,25 @@ def test_a_failed_part_is_retried_alone_and_fails_the_video_only_at_its_last_att
     assert "part 1" in video["failureReason"]
     # a late success of another part changes nothing
     assert service.job_event(others[0], "SUCCEEDED", None).action == "duplicate"
+
+
+def test_the_sweep_finishes_parts_whose_notices_were_lost(local_cloud: StackConfig, tmp_path: Path) -> None:
+    cfg = local_cloud
+    video_id = f"premiere-sweep-{uuid.uuid4().hex[:8]}"
+    name = _put(cfg, video_id, make_source(tmp_path, "lost.mp4", seconds=12))
+    topic = f"premiere-test-{uuid.uuid4().hex[:8]}"  # nobody hands these notices on: all of them are lost
+    pubsub_v1.PublisherClient().create_topic(name=f"projects/{cfg.project_id}/topics/{topic}")
+    service = local_service(settings_for(cfg, premiere_threshold_seconds=8, premiere_part_seconds=4,
+                                         transcoder_topic=topic))
+    started = service.start(StartTranscodingRequest.model_validate({
+        "videoId": video_id, "sourcePath": f"gs://{cfg.source_bucket}/{name}",
+        "outputFormats": {"hls": {"resolutions": ["360p"], "segmentDuration": 2}}}))
+    for part in job_doc(started.jobId)["parts"]:
+        wait_for(lambda part=part: service.transcoder.get_job(part["transcoderJobName"]).state == "SUCCEEDED",
+                 timeout=240, what=f"part {part['index']} to end")
+    assert job_doc(started.jobId)["state"] in ("queued", "processing")
+    report = service.sweep()
+    assert started.jobId in report.reconciled
+    doc = job_doc(started.jobId)
+    assert doc["state"] == "completed" and all(p["state"] == "succeeded" for p in doc["parts"])
+    assert video_as_admin(cfg, video_id)["status"] == "ready"
