@@ -13,7 +13,9 @@ Three cases, each the job through the emulator against the one ffmpeg command a 
   (b)  : with --per-rung, the ladder as three separate per-rung ffmpeg runs (each decodes the source again)
 
 Rounds alternate (a) and ours per case (--rounds, default 3) on one running emulator; prints each case's medians,
-min-max and the ratio of medians ours/(a), with the ratios' own spread (per-round ratios).
+min-max and the ratio of medians ours/(a), with the ratios' own spread (per-round ratios), for wall time and for
+CPU time (user + system of this process and its children: ffmpeg/ffprobe, the in-process emulator, the client),
+which a machine shared with other work disturbs far less than wall time.
 
     .venv/bin/python bench/bench_transcoder.py [--cache DIR] [--duration 10] [--rounds 3] [--cases ladder,overlay,h265]
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -147,10 +150,23 @@ def job_config(case: str = "ladder", logo_uri: str = "") -> dict:
     return config
 
 
+def cpu_seconds() -> float:
+    """User + system seconds of this process (the in-process emulator and client) and its reaped children."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def timed(argv: list[str]) -> float:
     start = time.perf_counter()
     subprocess.run(argv, check=True)
     return time.perf_counter() - start
+
+
+def measured(run) -> tuple[float, float, object]:
+    """(wall seconds, CPU seconds, result) of ``run()``."""
+    cpu, wall = cpu_seconds(), time.perf_counter()
+    result = run()
+    return time.perf_counter() - wall, cpu_seconds() - cpu, result
 
 
 class Emulator:
@@ -238,7 +254,8 @@ def main() -> int:
     cases = [c for c in args.cases.split(",") if c]
     src = source(Path(args.cache), args.duration)
     work = Path(tempfile.mkdtemp(prefix="bench-transcoder-"))
-    times: dict[str, dict[str, list[float]]] = {c: {"ours": [], "a": [], "b": []} for c in cases}
+    times: dict[str, dict[str, list[float]]] = {c: {"ours": [], "a": [], "b": [], "ours_cpu": [], "a_cpu": []}
+                                                for c in cases}
     objects: dict[str, int] = {}
     emulator = None
     try:
@@ -250,20 +267,22 @@ def main() -> int:
                 hand_dir = work / f"a-{case}-{n}"
                 hand_dir.mkdir()
                 first_ours = n % 2 == 1  # alternate which side runs first
-                if first_ours:
-                    elapsed, objects[case] = emulator.job(case)
-                    times[case]["ours"].append(elapsed)
-                times[case]["a"].append(timed(hand_single(src, hand_dir, case, BUNDLED_LOGO)))
-                if not first_ours:
-                    elapsed, objects[case] = emulator.job(case)
-                    times[case]["ours"].append(elapsed)
+                for side in ("ours", "a") if first_ours else ("a", "ours"):
+                    if side == "ours":
+                        _, cpu, (elapsed, objects[case]) = measured(lambda case=case: emulator.job(case))
+                    else:
+                        elapsed, cpu, _ = measured(lambda case=case, d=hand_dir: timed(
+                            hand_single(src, d, case, BUNDLED_LOGO)))
+                    times[case][side].append(elapsed)
+                    times[case][f"{side}_cpu"].append(cpu)
                 shutil.rmtree(hand_dir, ignore_errors=True)
                 if args.per_rung and case == "ladder":
                     rung_dir = work / f"b-{n}"
                     times[case]["b"].append(sum(timed(hand_per_rung(src, rung_dir, i)) for i in range(3)))
                     shutil.rmtree(rung_dir, ignore_errors=True)
-                print(f"round {n + 1}/{args.rounds} {case:8s}: ours {times[case]['ours'][-1]:6.2f} s, "
-                      f"(a) {times[case]['a'][-1]:6.2f} s", flush=True)
+                print(f"round {n + 1}/{args.rounds} {case:8s}: ours {times[case]['ours'][-1]:6.2f} s "
+                      f"(CPU {times[case]['ours_cpu'][-1]:6.2f} s), (a) {times[case]['a'][-1]:6.2f} s "
+                      f"(CPU {times[case]['a_cpu'][-1]:6.2f} s)   load {os.getloadavg()[0]:.1f}", flush=True)
     finally:
         if emulator is not None:
             emulator.stop()
@@ -272,11 +291,13 @@ def main() -> int:
     print(f"source: {src.name} ({args.duration} s 1080p30), ladder 360p/720p/1080p + AAC, CMAF HLS + DASH, "
           f"{SEGMENT_S} s segments; {args.rounds} alternating rounds; median (min-max) seconds")
     for case in cases:
-        ours, hand = times[case]["ours"], times[case]["a"]
-        ratios = [o / a for o, a in zip(ours, hand, strict=True)]
-        print(f"  {case:8s} ours {spread(ours)}   (a) {spread(hand)}   ours/(a) = "
-              f"{statistics.median(ours) / statistics.median(hand):.3f} (per round {min(ratios):.3f}-"
-              f"{max(ratios):.3f}){'   target <= 1.1' if case == 'ladder' else ''}   [{objects.get(case, 0)} objects]")
+        for label, key in (("wall", ""), ("CPU ", "_cpu")):
+            ours, hand = times[case]["ours" + key], times[case]["a" + key]
+            ratios = [o / a for o, a in zip(ours, hand, strict=True)]
+            print(f"  {case:8s} {label} ours {spread(ours)}   (a) {spread(hand)}   ours/(a) = "
+                  f"{statistics.median(ours) / statistics.median(hand):.3f} (per round {min(ratios):.3f}-"
+                  f"{max(ratios):.3f}){'   target <= 1.1' if case == 'ladder' else ''}")
+        print(f"  {case:8s} [{objects.get(case, 0)} objects uploaded by ours]")
         if times[case]["b"]:
             print(f"  {'':8s} (b) per-rung runs {spread(times[case]['b'])}   (b)/(a) = "
                   f"{statistics.median(times[case]['b']) / statistics.median(hand):.3f}")
