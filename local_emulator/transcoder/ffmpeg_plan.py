@@ -344,7 +344,7 @@ def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio
         labels = "".join(f"[s{i}]" for i in range(branches))
         graph.append(video_source + ",".join([*chain, f"split={branches}"] if branches > 1 else chain or ["null"])
                      + labels)
-        drawn = [(n, overlay, images[n]) for n, overlay in enumerate(config.get("overlays") or [])][::-1]
+        drawn = [(n, overlay, images[n]) for n, overlay in enumerate(config.get("overlays") or []) if images][::-1]
         for n, _, index in drawn:  # one copy of each image per rendition
             graph.append(f"[{index}:v:0]format=rgba" + (f",split={len(ordered_rungs)}" if len(ordered_rungs) > 1
                                                         else "") + "".join(f"[img{n}_{r.index}]"
