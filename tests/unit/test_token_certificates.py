@@ -72,3 +72,40 @@ def test_other_requests_pass_through() -> None:
                                                  ("private,max-age=60", 60)])
 def test_max_age(header: str, seconds: int) -> None:
     assert max_age(header) == seconds
+
+
+def test_the_app_is_made_once_when_the_first_requests_arrive_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh instance's first requests come together; a second initialize_app of one name would raise (it did,
+    as 401s, under load)."""
+    import threading
+    import time
+    import uuid
+
+    import firebase_admin
+    from kstream.adapters import firebase_auth
+    from kstream.settings import Settings
+
+    monkeypatch.setenv("FIREBASE_AUTH_EMULATOR_HOST", "127.0.0.1:9")  # no credentials needed, nothing contacted
+    real_initialize = firebase_admin.initialize_app
+
+    def slow_initialize(*args: object, **kwargs: object) -> object:  # as slow as a cold instance's first import
+        time.sleep(0.2)
+        return real_initialize(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(firebase_admin, "initialize_app", slow_initialize)
+    settings = Settings(project_id="demo-app-race", firebase_certs_url=f"http://127.0.0.1:9/{uuid.uuid4().hex}")
+    start, apps, errors = threading.Barrier(16), [], []
+
+    def first_request() -> None:
+        start.wait()
+        try:
+            apps.append(firebase_auth.app_for(settings))
+        except Exception as exc:  # any exception is the failure this test looks for
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_request) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == [] and len(apps) == 16 and len({id(app) for app in apps}) == 1

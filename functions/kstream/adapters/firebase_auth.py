@@ -65,8 +65,24 @@ def revocation_bound(seconds: float) -> Iterator[None]:
         _MAX_AGE.reset(reset)
 
 
-@functools.cache
+_apps: dict[tuple[str, str], firebase_admin.App] = {}
+_apps_lock = threading.Lock()
+
+
 def _app(project_id: str, certs_url: str) -> firebase_admin.App:
+    """The firebase-admin app of a project, made once per process: under a lock, because the first requests of a
+    fresh instance arrive together, and a second ``initialize_app`` of one name raises (seen under load as 401s
+    "Firebase app named ... already exists" while functools.cache let two threads in)."""
+    app = _apps.get((project_id, certs_url))
+    if app is None:
+        with _apps_lock:
+            app = _apps.get((project_id, certs_url))
+            if app is None:
+                app = _apps[(project_id, certs_url)] = _new_app(project_id, certs_url)
+    return app
+
+
+def _new_app(project_id: str, certs_url: str) -> firebase_admin.App:
     import firebase_admin  # imported on first use: it is the heaviest import of the auth path
     from firebase_admin import auth as fb_auth
 
@@ -181,7 +197,7 @@ def user_status(uid: str, settings: Settings) -> UserStatus:
 
     try:
         user = fb_auth.get_user(uid, app=app_for(settings))
-    except (fb_auth.UserNotFoundError, ValueError):  # ValueError: not a uid Firebase could hold
+    except fb_auth.UserNotFoundError:
         return UserStatus(exists=False)
     except fb_exceptions.FirebaseError as exc:
         raise Unavailable(f"Firebase Auth is unreachable: {exc.code}") from None
