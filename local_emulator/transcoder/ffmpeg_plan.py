@@ -546,10 +546,15 @@ def _overlay_filter(overlay: dict, rung: VideoRung) -> str:
     phases = overlay_timeline(overlay)
     x = _phase_expr(phases, "t", lambda p: str(round(p.x * rung.width)), before=None)
     y = _phase_expr(phases, "t", lambda p: str(round(p.y * rung.height)), before=None)
-    opts = [f"x={x}", f"y={y}", "format=auto", "shortest=1"]
+    # blend in the rendition's own format (overlay's default converts the frame to yuv420; "auto" may pick a wider one)
+    opts = [f"x={x}", f"y={y}", f"format={_OVERLAY_FORMATS.get(rung.settings['pixelFormat'], 'auto')}", "shortest=1"]
     if all(p.alpha0 == p.alpha1 for p in phases):
         opts.append(f"enable={_phase_expr(phases, 't', lambda p: f'{p.alpha1:g}')}")
     return "overlay=" + ":".join(opts)
+
+
+_OVERLAY_FORMATS = {"yuv420p": "yuv420", "yuv420p10": "yuv420p10", "yuv422p": "yuv422", "yuv422p10": "yuv422p10",
+                    "yuv444p": "yuv444"}
 
 
 def _opacity(phase: Phase) -> str:

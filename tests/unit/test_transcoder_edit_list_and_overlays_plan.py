@@ -65,7 +65,7 @@ def test_overlays_are_drawn_last_first_with_static_alpha_as_a_mixer_and_fades_as
     graph = plan.argv[plan.argv.index("-filter_complex") + 1]
     assert graph.index("overlay=", graph.index("[im1_0]")) < graph.index("[im0_0]overlay=")  # 'under' first
     assert "scale=80:-1,colorchannelmixer=aa=0.5[im0_0]" in graph
-    assert r"overlay=x=160:y=90:format=auto:shortest=1:enable=if(lt(t\,1)\,0\,1)" in graph
+    assert r"overlay=x=160:y=90:format=yuv420:shortest=1:enable=if(lt(t\,1)\,0\,1)" in graph
     assert r"geq=" in graph and r"clip((T-1)/1\,0\,1)" in graph
 
 
