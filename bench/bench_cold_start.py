@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -63,42 +64,71 @@ def bare(request):
 '''
 
 
-def _sample(args: list[str]) -> float:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "functions")]),
+def _sample(args: list[str]) -> tuple[float, float]:
+    """Wall time and CPU time (user + system) of one fresh interpreter running ``args`` (``@<checkout>`` first:
+    in that checkout of the repository instead of this one)."""
+    repo = REPO
+    if args and args[0].startswith("@"):
+        repo, args = Path(args[0][1:]), args[1:]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), str(repo / "functions")]),
            "KSTREAM_PROJECT_ID": "demo-bench", "KSTREAM_LOG_LEVEL": "ERROR"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run([sys.executable, *args], cwd=REPO / "functions", env=env, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    subprocess.run([sys.executable, *args], cwd=repo / "functions", env=env, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def _alternate(variants: dict[str, list[str]], runs: int) -> dict[str, list[float]]:
+Samples = dict[str, tuple[list[float], list[float]]]
+"""Per variant: wall times and CPU times."""
+
+
+def _alternate(variants: dict[str, list[str]], runs: int) -> Samples:
     for argv in variants.values():  # warm the file cache
         _sample(argv)
-    samples: dict[str, list[float]] = {name: [] for name in variants}
+    samples: Samples = {name: ([], []) for name in variants}
     for _ in range(runs):
         for name, argv in variants.items():
-            samples[name].append(_sample(argv))
+            wall, cpu = _sample(argv)
+            samples[name][0].append(wall)
+            samples[name][1].append(cpu)
     return samples
 
 
 def _ms(values: list[float]) -> str:
-    return f"{statistics.median(values) * 1000:7.1f} ms ({min(values) * 1000:.0f}-{max(values) * 1000:.0f})"
+    return f"{statistics.median(values) * 1000:6.0f} ms ({min(values) * 1000:.0f}-{max(values) * 1000:.0f})"
+
+
+def _table(title: str, samples: Samples) -> None:
+    """Medians (min-max) of wall and CPU time, and each variant's ratio to the first. CPU time is the steadier
+    figure on a shared machine: other processes stretch the wall clock, much less the CPU a process spends."""
+    base_wall, base_cpu = (statistics.median(v) for v in next(iter(samples.values())))
+    print(f"\n## {title}")
+    print("| variant | wall | CPU | ratio wall | ratio CPU |")
+    print("|---|---|---|---|---|")
+    for name, (wall, cpu) in samples.items():
+        print(f"| {name} | {_ms(wall)} | {_ms(cpu)} | {statistics.median(wall) / base_wall:.2f} | "
+              f"{statistics.median(cpu) / base_cpu:.2f} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--first-answer", action="store_true", help="also time create_app + first request")
+    parser.add_argument("--baseline", type=Path, metavar="CHECKOUT",
+                        help="another checkout of this repository (e.g. a git worktree of an older commit): its "
+                             "variants alternate with this one's, for a before/after on the same machine state")
     args = parser.parse_args()
 
-    steps = _alternate({name: ["-c", code] for name, code in STEPS}, args.runs)
-    bare, ours = steps[STEPS[0][0]], steps[STEPS[-1][0]]
-    print(f"## import, median (min-max) over {args.runs} alternating runs")
-    for name, values in steps.items():
-        print(f"{name:50s} {_ms(values)}")
-    print(f"import functions_framework         median {statistics.median(bare) * 1000:7.1f} ms")
-    print(f"import functions_framework, main   median {statistics.median(ours) * 1000:7.1f} ms")
-    print(f"cold-start ratio (main / bare): {statistics.median(ours) / statistics.median(bare):.2f}")
+    variants = {name: ["-c", code] for name, code in STEPS}
+    if args.baseline:
+        variants[f"{STEPS[-1][0]} [baseline]"] = [f"@{args.baseline.resolve()}", "-c", OURS]
+    steps = _alternate(variants, args.runs)
+    _table(f"import, median (min-max) over {args.runs} alternating runs; ratios to bare functions_framework", steps)
+    (bare, bare_cpu), (ours, ours_cpu) = steps[STEPS[0][0]], steps[STEPS[-1][0]]
+    print(f"\ncold-start ratio (main / bare): wall {statistics.median(ours) / statistics.median(bare):.2f}, "
+          f"CPU {statistics.median(ours_cpu) / statistics.median(bare_cpu):.2f}")
 
     if args.first_answer:
         with tempfile.TemporaryDirectory() as tmp:
@@ -108,11 +138,13 @@ def main() -> None:
             for target, path, module in TARGETS:
                 variants[target] = ["-c", FIRST_ANSWER, target, str(REPO / "functions" / "main.py"), path, module,
                                     *ANSWER_NEEDS]
+                if args.baseline:
+                    base = args.baseline.resolve()
+                    variants[f"{target} [baseline]"] = [f"@{base}", "-c", FIRST_ANSWER, target,
+                                                        str(base / "functions" / "main.py"), path, module,
+                                                        *ANSWER_NEEDS]
             answers = _alternate(variants, args.runs)
-        base = statistics.median(next(iter(answers.values())))
-        print(f"\n## create_app + first answer, median (min-max) over {args.runs} alternating runs")
-        for name, values in answers.items():
-            print(f"{name:40s} {_ms(values)}  ratio {statistics.median(values) / base:.2f}")
+        _table(f"create_app + first answer, median (min-max) over {args.runs} alternating runs", answers)
 
 
 if __name__ == "__main__":
