@@ -31,7 +31,7 @@ BARE = "import functions_framework"
 OURS = "import functions_framework, main"
 STEPS = [
     ("functions_framework", BARE),
-    ("+ pydantic", "import functions_framework, pydantic"),
+    ("+ pydantic (BaseModel: pydantic loads lazily)", "import functions_framework; from pydantic import BaseModel"),
     ("+ kstream.settings (pydantic model)", "import functions_framework, kstream.settings"),
     ("+ kstream.http (contracts, auth, registry, yaml)", "import functions_framework, kstream.http"),
     ("+ main (all entry points bound)", OURS),
