@@ -24,6 +24,7 @@ from fractions import Fraction
 import av
 
 from .captions import Cue
+from .nal import escape
 
 _RCL, _ENM, _EOC, _EDM = (0x14, 0x20), (0x14, 0x2E), (0x14, 0x2F), (0x14, 0x2C)
 _ROW_PAC = {12: (0x13, 0x40), 13: (0x13, 0x60), 14: (0x14, 0x40), 15: (0x14, 0x60)}
@@ -104,26 +105,13 @@ def frame_pairs(cues: Iterable[Cue], fps: Fraction, frames: int) -> dict[int, tu
     return out
 
 
-def _escape(rbsp: bytes) -> bytes:
-    """Emulation prevention: no 00 00 0x (x <= 3) inside a NAL unit."""
-    out = bytearray()
-    zeros = 0
-    for byte in rbsp:
-        if zeros >= 2 and byte <= 3:
-            out.append(3)
-            zeros = 0
-        out.append(byte)
-        zeros = zeros + 1 if byte == 0 else 0
-    return bytes(out)
-
-
 def sei_nal(pair: tuple[int, int] | None) -> bytes:
     """An Annex B SEI NAL unit with one A/53 cc_data construct (CC1 pair, or 608 padding)."""
     b1, b2 = pair or (0x80, 0x80)
     cc_data = bytes([0x40 | 1, 0xFF, 0xFC, b1, b2])  # process_cc_data, cc_count=1, em_data; field 1, valid
     payload = bytes([0xB5, 0x00, 0x31]) + b"GA94" + bytes([0x03]) + cc_data + bytes([0xFF])
     rbsp = bytes([0x04, len(payload)]) + payload + bytes([0x80])  # payload type 4 (ITU-T T.35), trailing bits
-    return b"\x00\x00\x00\x01\x06" + _escape(rbsp)
+    return b"\x00\x00\x00\x01\x06" + escape(rbsp)
 
 
 def _with_sei(data: bytes, sei: bytes) -> bytes:

@@ -18,6 +18,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from .ffmpeg_plan import AUDIO_CODEC_STRINGS, PlannedMux
+from .nal import unescape
 
 
 @dataclass
@@ -153,10 +154,6 @@ def _from_sample_entry(codec: str, data: bytes) -> str:
     return f"vp09.{profile:02d}.{level or 31:02d}.{depth:02d}"
 
 
-def _unescape(nal: bytes) -> bytes:
-    return nal.replace(b"\x00\x00\x03", b"\x00\x00")
-
-
 def _from_annexb(codec: str, data: bytes) -> str:
     at = 0
     while True:
@@ -166,7 +163,7 @@ def _from_annexb(codec: str, data: bytes) -> str:
         if codec == "h264" and data[at + 3] & 0x1F == 7:
             return "avc1." + data[at + 4: at + 7].hex()
         if codec == "h265" and (data[at + 3] >> 1) & 0x3F == 33:  # SPS: 2-byte header, 1 byte, then the PTL
-            ptl = _unescape(data[at + 5: at + 40])[1:13]
+            ptl = unescape(data[at + 5: at + 40])[1:13]
             return _hevc_string("hev1", ptl) if len(ptl) == 12 else ""
         at += 3
 

@@ -11,6 +11,7 @@ import struct
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from .errors import ApiError
+from .nal import escape
 
 TS_PACKET = 188
 _SAMPLE_AES_TYPES = {0x1B: (0xDB, b"zavc"), 0x0F: (0xCF, b"aacd")}  # H.264, AAC (ADTS): type, private data tag
@@ -24,18 +25,6 @@ def _crc32_mpeg(data: bytes) -> int:
             crc = ((crc << 1) ^ 0x04C11DB7) if crc & 0x80000000 else crc << 1
             crc &= 0xFFFFFFFF
     return crc
-
-
-def escape(nal: bytes) -> bytes:
-    """H.264 start code emulation prevention: 0x03 after two zero bytes followed by a byte <= 3."""
-    out, zeros = bytearray(), 0
-    for byte in nal:
-        if zeros >= 2 and byte <= 3:
-            out.append(3)
-            zeros = 0
-        out.append(byte)
-        zeros = zeros + 1 if byte == 0 else 0
-    return bytes(out)
 
 
 def sample_aes_nal(nal: bytes, key: bytes, iv: bytes) -> bytes:

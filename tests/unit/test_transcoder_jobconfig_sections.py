@@ -8,7 +8,7 @@ from fractions import Fraction
 
 import pytest
 
-from local_emulator.transcoder import cea608
+from local_emulator.transcoder import cea608, nal
 from local_emulator.transcoder.captions import Cue, trim, webvtt, write_vtt_mux
 from local_emulator.transcoder.config import normalize_job
 from local_emulator.transcoder.errors import ApiError
@@ -178,7 +178,8 @@ def test_cea608_pop_on_pairs_show_at_the_cue_and_clear_at_its_end():
 def test_cea608_sei_is_escaped_and_inserted_before_the_first_slice():
     sei = cea608.sei_nal((0x80, 0x80))
     assert sei.startswith(b"\x00\x00\x00\x01\x06\x04") and b"GA94" in sei and sei.endswith(b"\x80")
-    assert cea608._escape(b"\x00\x00\x01\x00\x00\x00") == b"\x00\x00\x03\x01\x00\x00\x03\x00"
+    assert nal.escape(b"\x00\x00\x01\x00\x00\x00") == b"\x00\x00\x03\x01\x00\x00\x03\x00"
+    assert nal.unescape(nal.escape(b"\x00\x00\x01\x00\x00\x00")) == b"\x00\x00\x01\x00\x00\x00"
     access_unit = b"\x00\x00\x00\x01\x09\xf0" + b"\x00\x00\x00\x01\x65\x88\x84"
     assert cea608._with_sei(access_unit, b"SEI") == b"\x00\x00\x00\x01\x09\xf0SEI\x00\x00\x00\x01\x65\x88\x84"
 
