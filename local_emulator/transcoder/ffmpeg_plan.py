@@ -665,17 +665,19 @@ def _video_options(rung: VideoRung) -> list[str]:
             f"-rc_init_occupancy:v:{i}", str(h["vbvFullnessBits"]),
             f"-coder:v:{i}", "1" if h.get("entropyCoder") == "cabac" else "0",
             f"-bf:v:{i}", str(h.get("bFrameCount", 0))]
-    if h.get("rateControlMode") == "crf":
-        opts += [f"-crf:v:{i}", str(h["crfLevel"])]
-    else:
-        opts += [f"-b:v:{i}", str(h["bitrateBps"])]
-    if h.get("tune"):
-        opts += [f"-tune:v:{i}", h["tune"]]
+    opts += _rate_and_tune(h, i)
     if h.get("aqStrength"):
         opts += [f"-aq-strength:v:{i}", str(h["aqStrength"])]
     if h.get("bFrameCount"):
         opts += [f"-b-pyramid:v:{i}", "normal" if h.get("bPyramid") else "none"]
     return opts
+
+
+def _rate_and_tune(h: dict, i: int) -> list[str]:
+    """rateControlMode (crf: crfLevel, else the bitrate) and tune, as libx264 and libx265 both take them."""
+    crf = h.get("rateControlMode") == "crf"
+    opts = [f"-crf:v:{i}", str(h["crfLevel"])] if crf else [f"-b:v:{i}", str(h["bitrateBps"])]
+    return opts + ([f"-tune:v:{i}", h["tune"]] if h.get("tune") else [])
 
 
 def _x265_options(rung: VideoRung) -> list[str]:
@@ -694,12 +696,7 @@ def _x265_options(rung: VideoRung) -> list[str]:
             f"-forced-idr:v:{i}", "1", f"-x265-params:v:{i}", ":".join(params),
             f"-force_key_frames:v:{i}", f"expr:gte(t,n_forced*{_seconds_text(rung.gop_seconds)})",
             f"-tag:v:{i}", rung.tag]
-    if h.get("rateControlMode") == "crf":
-        opts += [f"-crf:v:{i}", str(h["crfLevel"])]
-    else:
-        opts += [f"-b:v:{i}", str(h["bitrateBps"])]
-    if h.get("tune"):
-        opts += [f"-tune:v:{i}", h["tune"]]
+    opts += _rate_and_tune(h, i)
     return opts
 
 
