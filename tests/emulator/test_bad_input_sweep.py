@@ -763,6 +763,20 @@ def videos_snapshot(cfg: StackConfig) -> dict[str, Any]:
     return {doc.id: doc.update_time for doc in client.collection("videos").select([]).stream()}
 
 
+def settled_videos_snapshot(cfg: StackConfig, quiet: float = 2.0, wait: float = 60.0) -> dict[str, Any]:
+    """The videos collection once no document has changed for ``quiet`` seconds: the stack is shared by the whole
+    suite, and work an earlier test started (a job finishing, a premiere's part) may still be writing its video."""
+    deadline = time.monotonic() + wait
+    snapshot = videos_snapshot(cfg)
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        again = videos_snapshot(cfg)
+        if again == snapshot:
+            return snapshot
+        snapshot = again
+    return snapshot
+
+
 def log_lines(cfg: StackConfig, ids: set[str], wait: float = 45.0) -> dict[str, list[dict[str, Any]]]:
     """The functions' structured log lines of these event ids, from the local cloud's log."""
     log = Path(cfg.state_dir) / "stack.log"
@@ -791,7 +805,7 @@ def test_every_event_function_acknowledges_malformed_events_and_writes_nothing(
     assert spec.event is not None
     cases = storage_event_cases(local_cloud) if spec.event.bucket else pubsub_event_cases()
     base = bridge_headers(local_cloud, spec)
-    before = videos_snapshot(local_cloud)
+    before = settled_videos_snapshot(local_cloud)
 
     def post(case: EventCase) -> tuple[str, requests.Response | str]:
         event_id = f"sweep-{uuid.uuid4().hex}"
