@@ -62,19 +62,28 @@ def test_every_operation_keeps_the_openapi_documents_promises(local_cloud: Stack
     for label, run in runs.items():
         print(f"{label}: {summary(run['report'])}")
     problems = {label: run["stdout"][-6000:] for label, run in runs.items()
-                if run["report"]["failures"] or _server_errors(run["report"])
+                if run["report"]["failures"] or _server_errors(run["report"], run["stdout"])
                 or (run["returncode"] != 0 and not run["report"]["errors"])}
     assert not problems, "\n\n".join(f"== {label}\n{text}" for label, text in problems.items())
     for label, run in runs.items():  # a run that sent (almost) nothing proves nothing
         assert run["report"]["test_cases"]["generated"] >= MIN_CASES_PER_RUN, (label, summary(run["report"]))
 
 
-def _server_errors(report: dict[str, Any]) -> list[Any]:
+# Where an error raised inside the tool shows itself: its generation code, hypothesis, or CPython's own parser failing
+# under threads (seen in CI: "SystemError: AST constructor recursion depth mismatch" while hypothesis described a
+# filter lambda). A server problem (connection, timeout, unparsable answer) carries none of these.
+_TOOL_ERROR_MARKS = ("schemathesis/generation", "schemathesis/specs/openapi/coverage", "hypothesis/",
+                     "AST constructor recursion depth mismatch")
+
+
+def _server_errors(report: dict[str, Any], stdout: str = "") -> list[Any]:
     """Errors that concern the server (connection refused or reset, timeouts, unparsable answers). An exception
     raised inside schemathesis' own data generation (hypothesis drawing a negative example for a pattern, seen once
     in ~10 runs under load) says nothing about the API: it is printed, not counted."""
     errors = report.get("errors") or []
-    generation = [e for e in errors if "schemathesis/generation" in json.dumps(e) or "hypothesis/" in json.dumps(e)]
+    tool_traceback = any(mark in stdout for mark in _TOOL_ERROR_MARKS)  # the JSON report keeps only a title
+    generation = [e for e in errors if any(mark in json.dumps(e) for mark in _TOOL_ERROR_MARKS)
+                  or (tool_traceback and e.get("title") == "Runtime Error")]
     for error in generation:
         print("schemathesis could not generate a case (not a server error):", json.dumps(error)[:300])
     return [e for e in errors if e not in generation]
