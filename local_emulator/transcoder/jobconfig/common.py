@@ -188,3 +188,16 @@ def split_gcs_dir(uri: str) -> tuple[str, str]:
     if not match:
         raise ApiError("INVALID_ARGUMENT", f"'{uri}' is not a Cloud Storage URI")
     return match.group(1), match.group(2)
+
+
+def number_in_range(value: Any, field: str, low: float, high: float) -> float:
+    """A JSON number (or numeric string) within [low, high], else INVALID_ARGUMENT naming the field."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise invalid(f"Invalid value at '{field}': expected a number")
+    try:
+        number = float(value)
+    except ValueError:
+        raise invalid(f"Invalid value at '{field}': expected a number") from None
+    if not low <= number <= high:
+        raise invalid(f"{field} must be between {low:g} and {high:g}, got {number:g}")
+    return number

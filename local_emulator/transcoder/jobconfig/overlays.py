@@ -21,24 +21,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import invalid
-from .common import GCS_OBJECT_RE, format_duration, parse_duration
+from .common import GCS_OBJECT_RE, format_duration, number_in_range, parse_duration
 
 FADE_TYPES = ("FADE_TYPE_UNSPECIFIED", "FADE_IN", "FADE_OUT")
 _KINDS = ("animationStatic", "animationFade", "animationEnd")
 
 
 def _fraction(value: Any, field: str) -> float:
-    if value is None:
-        return 0.0
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise invalid(f"Invalid value at '{field}': expected a number")
-    try:
-        number = float(value)
-    except ValueError:
-        raise invalid(f"Invalid value at '{field}': expected a number") from None
-    if not 0.0 <= number <= 1.0:
-        raise invalid(f"{field} must be between 0 and 1, got {number:g}")
-    return number
+    return 0.0 if value is None else number_in_range(value, field, 0.0, 1.0)
 
 
 def _coordinate(value: Any, field: str) -> dict:

@@ -21,24 +21,12 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import invalid
-from .common import positive_int
+from .common import number_in_range, positive_int
 
 DEINTERLACE_MODES = ("send_frame", "send_field")
 PARITIES = ("auto", "tff", "bff")
 DENOISE_TUNES = ("standard", "grain")
 _SIDES = ("topPixels", "bottomPixels", "leftPixels", "rightPixels")
-
-
-def _number(value: Any, field: str, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise invalid(f"Invalid value at '{field}': expected a number")
-    try:
-        number = float(value)
-    except ValueError:
-        raise invalid(f"Invalid value at '{field}': expected a number") from None
-    if not low <= number <= high:
-        raise invalid(f"{field} must be between {low:g} and {high:g}, got {number:g}")
-    return number
 
 
 def _flag(value: Any, field: str) -> bool:
@@ -69,19 +57,19 @@ def preprocessing_config(config: Any, field: str) -> dict:
             raise invalid(f"Invalid JSON payload received. Unknown name \"{name}\" at '{field}'")
     if config.get("color") is not None:
         color = _object(config["color"], f"{field}.color", "Color")
-        out["color"] = {k: _number(color.get(k, 0), f"{field}.color.{k}", -1, 1)
+        out["color"] = {k: number_in_range(color.get(k, 0), f"{field}.color.{k}", -1, 1)
                         for k in ("saturation", "contrast", "brightness")}
     if config.get("denoise") is not None:
         denoise = _object(config["denoise"], f"{field}.denoise", "Denoise")
-        out["denoise"] = {"strength": _number(denoise.get("strength", 0), f"{field}.denoise.strength", 0, 1),
+        out["denoise"] = {"strength": number_in_range(denoise.get("strength", 0), f"{field}.denoise.strength", 0, 1),
                           "tune": _choice(denoise.get("tune") or "standard", f"{field}.denoise.tune", DENOISE_TUNES)}
     if config.get("deblock") is not None:
         deblock = _object(config["deblock"], f"{field}.deblock", "Deblock")
-        out["deblock"] = {"strength": _number(deblock.get("strength", 0), f"{field}.deblock.strength", 0, 1),
+        out["deblock"] = {"strength": number_in_range(deblock.get("strength", 0), f"{field}.deblock.strength", 0, 1),
                           "enabled": _flag(deblock.get("enabled", False), f"{field}.deblock.enabled")}
     if config.get("audio") is not None:
         audio = _object(config["audio"], f"{field}.audio", "Audio")
-        out["audio"] = {"lufs": _number(audio.get("lufs", 0), f"{field}.audio.lufs", -24, 0),
+        out["audio"] = {"lufs": number_in_range(audio.get("lufs", 0), f"{field}.audio.lufs", -24, 0),
                         "highBoost": _flag(audio.get("highBoost", False), f"{field}.audio.highBoost"),
                         "lowBoost": _flag(audio.get("lowBoost", False), f"{field}.audio.lowBoost")}
     for part in ("crop", "pad"):
