@@ -445,7 +445,9 @@ class LocalCloud:
                 "transcoder",
                 [_python(), "-m", "local_emulator.transcoder", "--host", "127.0.0.1", "--port",
                  str(cfg.transcoder_port), "--min-input-seconds", str(cfg.transcoder_min_input_seconds),
-                 "--workers", str(cfg.transcoder_workers)],
+                 "--workers", str(cfg.transcoder_workers),
+                 # Secret Manager's stand-in for JobConfig.encryptions keys (docs/local-transcoder-encryption.md)
+                 "--secrets-dir", str(Path(cfg.state_dir) / "secrets")],
                 env=env, cwd=str(REPO),
                 health_url=f"{cfg.transcoder_url}/healthz",
             )))
