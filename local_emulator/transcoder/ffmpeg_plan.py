@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
+from . import hdr
 from .captions import Cue, trim
 from .config import container_extension, gop_seconds, parse_duration
 from .errors import ApiError
@@ -358,7 +359,8 @@ def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio
                                  f"[o{rung.index}_{step}][im{n}_{rung.index}]{_overlay_filter(overlay, rung)}"
                                  f"[o{rung.index}_{step + 1}]")
                 sized = f"[o{rung.index}_{len(drawn)}]null"
-            graph.append(f"{sized},format={FFMPEG_PIXEL_FORMATS[rung.settings['pixelFormat']]}[v{rung.index}]")
+            graph.append(f"{sized}{hdr.conversion_filters(rung.settings)},"
+                         f"format={FFMPEG_PIXEL_FORMATS[rung.settings['pixelFormat']]}[v{rung.index}]")
         for j, sprite in enumerate(sprites):
             graph.append(f"[s{len(ordered_rungs) + j}]" + _sprite_filter(config["spriteSheets"][j], sprite, duration)
                          + f"[sp{j}]")
@@ -652,9 +654,9 @@ def _sample_entry(codec: str, stream: str, muxes: list[dict]) -> str:
 
 def _video_options(rung: VideoRung) -> list[str]:
     if rung.codec == "h265":
-        return _x265_options(rung)
+        return _x265_options(rung) + hdr.encoder_options(rung.settings, rung.index)
     if rung.codec == "vp9":
-        return _vp9_options(rung)
+        return _vp9_options(rung) + hdr.encoder_options(rung.settings, rung.index)
     h = rung.settings
     i = rung.index
     opts = [f"-c:v:{i}", "libx264", f"-preset:v:{i}", h["preset"], f"-profile:v:{i}", h["profile"],
@@ -670,7 +672,7 @@ def _video_options(rung: VideoRung) -> list[str]:
         opts += [f"-aq-strength:v:{i}", str(h["aqStrength"])]
     if h.get("bFrameCount"):
         opts += [f"-b-pyramid:v:{i}", "normal" if h.get("bPyramid") else "none"]
-    return opts
+    return opts + hdr.encoder_options(h, i)
 
 
 def _rate_and_tune(h: dict, i: int) -> list[str]:
@@ -692,6 +694,7 @@ def _x265_options(rung: VideoRung) -> list[str]:
         params.append(f"aq-strength={h['aqStrength']}")
     if h.get("profile", "").endswith("-intra"):
         params.append("keyint=1")
+    params += hdr.x265_params(h)
     opts = [f"-c:v:{i}", "libx265", f"-preset:v:{i}", h["preset"], f"-profile:v:{i}", h["profile"],
             f"-forced-idr:v:{i}", "1", f"-x265-params:v:{i}", ":".join(params),
             f"-force_key_frames:v:{i}", f"expr:gte(t,n_forced*{_seconds_text(rung.gop_seconds)})",

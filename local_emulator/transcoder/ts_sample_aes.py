@@ -1,6 +1,8 @@
 """SAMPLE-AES inside MPEG-TS (Apple's MPEG-2 Stream Encryption Format for HTTP Live Streaming) for the local
-Transcoder's encryption step (see encryption.py): H.264 slice NAL units and AAC ADTS frames encrypted inside their PES
-payloads, the PES packets re-packetised, the PMT signalling SAMPLE-AES. FFmpeg reads this format; none writes it.
+Transcoder's encryption step (see encryption.py): H.264 slice NAL units and AAC ADTS, AC-3 and E-AC-3 sync frames
+encrypted inside their PES payloads, the PES packets re-packetised, the PMT signalling SAMPLE-AES (stream types 0xdb,
+0xcf, 0xc1, 0xc2; private data indicators and the audio setup information). FFmpeg reads this format; none writes
+it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ from .errors import ApiError
 from .nal import escape
 
 TS_PACKET = 188
-_SAMPLE_AES_TYPES = {0x1B: (0xDB, b"zavc"), 0x0F: (0xCF, b"aacd")}  # H.264, AAC (ADTS): type, private data tag
+# stream type -> (SAMPLE-AES stream type, private data indicator, audio_type of the audio setup information):
+# H.264, AAC (ADTS), AC-3 (ATSC stream type 0x81, as FFmpeg writes it), E-AC-3 (0x87)
+_SAMPLE_AES_TYPES = {0x1B: (0xDB, b"zavc", b""), 0x0F: (0xCF, b"aacd", b"zaac"), 0x81: (0xC1, b"ac3d", b"zac3"),
+                     0x87: (0xC2, b"ec3d", b"zec3")}
+_DOLBY = (0x81, 0x87)
 
 
 def _crc32_mpeg(data: bytes) -> int:
@@ -79,6 +85,54 @@ def sample_aes_audio(payload: bytes, key: bytes, iv: bytes) -> bytes:
     return bytes(out)
 
 
+_AC3_KBPS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 576, 640)
+_AC3_RATES = (48000, 44100, 32000)
+
+
+def dolby_frame_size(frame: bytes) -> int:
+    """Bytes of the AC-3 (bsid <= 10) or E-AC-3 (bsid 11-16) sync frame at the start of ``frame``; 0 if none."""
+    if len(frame) < 6 or frame[0] != 0x0B or frame[1] != 0x77:
+        return 0
+    if frame[5] >> 3 > 10:  # E-AC-3: frmsiz, in 16-bit words minus one
+        return ((((frame[2] & 0x07) << 8) | frame[3]) + 1) * 2
+    fscod, code = frame[4] >> 6, frame[4] & 0x3F
+    if fscod == 3 or code >= 2 * len(_AC3_KBPS):
+        return 0
+    rate, kbps = _AC3_RATES[fscod], _AC3_KBPS[code >> 1]
+    words = 1536 * kbps * 1000 // rate // 16 + (code & 1 if rate == 44100 else 0)
+    return words * 2
+
+
+def sample_aes_dolby(payload: bytes, key: bytes, iv: bytes) -> bytes:
+    """AC-3 / E-AC-3: each sync frame keeps a 16-byte leader clear; the whole 16-byte blocks after it are
+    AES-128-CBC encrypted, the IV reset per frame; a trailing partial block stays clear."""
+    out, at = bytearray(payload), 0
+    while at < len(payload):
+        length = dolby_frame_size(payload[at:at + 6])
+        if not length or at + length > len(payload):
+            break
+        blocks = (length - 16) // 16
+        if length > 31 and blocks:
+            encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+            out[at + 16:at + 16 + 16 * blocks] = encryptor.update(payload[at + 16:at + 16 + 16 * blocks])
+        at += length
+    return bytes(out)
+
+
+def _dolby_setup(frame: bytes) -> bytes:
+    """setup_data of the audio setup information: AC-3, the first 10 bytes of the sync frame; E-AC-3, an
+    EC3SpecificBox ('dec3' payload, ETSI TS 102 366 F.6) of its one independent substream."""
+    if frame[5] >> 3 <= 10:
+        return frame[:10]
+    fscod, numblkscod = frame[4] >> 6, (frame[4] >> 4) & 0x03
+    acmod, lfeon, bsid = (frame[4] >> 1) & 0x07, frame[4] & 0x01, frame[5] >> 3
+    rate = (24000, 22050, 16000)[numblkscod] if fscod == 3 else _AC3_RATES[fscod]
+    samples = 1536 if fscod == 3 else (256, 512, 768, 1536)[numblkscod]
+    kbps = dolby_frame_size(frame) * 8 * rate // samples // 1000
+    bits = (kbps << 27) | (0 << 24) | ((fscod & 0x03) << 22) | (bsid << 17) | (acmod << 9) | (lfeon << 8)
+    return bits.to_bytes(5, "big")
+
+
 def _ts_packets_of(pid: int, counter: int, first_adaptation: bytes, data: bytes) -> tuple[list[bytes], int]:
     """A PES (``data``) as TS packets of ``pid``; the first carries the original first packet's adaptation field
     (PCR, random access); the last is padded with adaptation-field stuffing."""
@@ -105,8 +159,8 @@ def _ts_packets_of(pid: int, counter: int, first_adaptation: bytes, data: bytes)
 
 
 def _pmt_sample_aes(section_packet: bytes, audio_setup: bytes) -> bytes:
-    """The PMT with SAMPLE-AES stream types and descriptors: private_data_indicator 'zavc' (video); 'aacd' plus a
-    registration descriptor 'apad' with the audio setup information (audio)."""
+    """The PMT with SAMPLE-AES stream types and descriptors: private_data_indicator 'zavc' (video); 'aacd', 'ac3d' or
+    'ec3d' plus a registration descriptor 'apad' with the audio setup information (audio)."""
     at = 4 + (1 + section_packet[4] if section_packet[3] & 0x20 else 0)
     pointer = section_packet[at]
     start = at + 1 + pointer
@@ -118,9 +172,9 @@ def _pmt_sample_aes(section_packet: bytes, audio_setup: bytes) -> bytes:
         kind, es_info = section[pos], ((section[pos + 3] & 0x0F) << 8) | section[pos + 4]
         descriptors = section[pos + 5:pos + 5 + es_info]
         if kind in _SAMPLE_AES_TYPES:
-            new_kind, tag = _SAMPLE_AES_TYPES[kind]
+            new_kind, tag, audio_type = _SAMPLE_AES_TYPES[kind]
             descriptors += bytes([0x0F, 4]) + tag
-            if kind == 0x0F:
+            if audio_type:
                 descriptors += bytes([0x05, 4 + len(audio_setup)]) + b"apad" + audio_setup
             kind = new_kind
         body += bytes([kind]) + section[pos + 1:pos + 3] + struct.pack(">H", 0xF000 | len(descriptors)) + descriptors
@@ -164,7 +218,8 @@ def sample_aes_ts(data: bytes, key: bytes, iv: bytes) -> bytes:
             pes[pid].append([i, packet[4:at] if has_adaptation else b"", bytearray()])
         if has_payload and pes[pid]:
             pes[pid][-1][2] += packet[at:]
-    audio_setup = b"zaac" + struct.pack("<H", 0) + bytes([1, 0])
+    audio_type = next((_SAMPLE_AES_TYPES[kind][2] for kind in streams.values() if kind in (0x0F, *_DOLBY)), b"zaac")
+    audio_setup = audio_type + struct.pack("<H", 0) + bytes([1, 0])  # priming 0, version 1, no setup data yet
     starts: dict[int, tuple[int, bytes, bytes]] = {}
     for pid, items in pes.items():
         for first, adaptation, raw in items:
@@ -173,6 +228,11 @@ def sample_aes_ts(data: bytes, key: bytes, iv: bytes) -> bytes:
             payload = raw[header_end:]
             if streams[pid] == 0x1B:
                 payload = _sample_aes_video(payload, key, iv)
+            elif streams[pid] in _DOLBY:
+                if len(audio_setup) == 8 and dolby_frame_size(payload[:6]):
+                    setup = _dolby_setup(payload[:16])
+                    audio_setup = audio_setup[:7] + bytes([len(setup)]) + setup
+                payload = sample_aes_dolby(payload, key, iv)
             else:
                 if len(audio_setup) == 8 and len(payload) >= 7:
                     audio_setup = audio_setup[:7] + bytes([7]) + payload[:7]  # setup data: the first ADTS header

@@ -183,9 +183,10 @@ def test_invalid_configs_name_the_field(config, fields, pattern):
 
 
 def test_valid_but_unimplemented_features_answer_501():
-    error = error_of(patched(elementaryStreams__0__videoStream={"h265": {"bitrateBps": 1000, "frameRate": 30,
-                                                                         "hdr10": {}}}))
-    assert error.status == "UNIMPLEMENTED" and error.http_code == 501 and "videoStream.h265.hdr10" in error.message
+    error = error_of(patched(elementaryStreams__0__videoStream={"h264": {"bitrateBps": 1000, "frameRate": 30,
+                                                                         "pixelFormat": "yuv444p12"}}))
+    assert error.status == "UNIMPLEMENTED" and error.http_code == 501
+    assert "videoStream.h264.pixelFormat" in error.message
 
 
 def test_templates():

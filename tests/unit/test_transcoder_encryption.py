@@ -99,8 +99,9 @@ def test_refusals_name_the_field(mutate, status: str, message: str) -> None:
 @pytest.mark.parametrize(("stream", "status", "message"), [
     ({"key": "v", "videoStream": {"h265": {"heightPixels": 360, "bitrateBps": 800000, "frameRate": 30}}},
      "INVALID_ARGUMENT", "sampleAes encryption covers H.264 video only; elementary stream 'v' is h265"),
-    ({"key": "a", "audioStream": {"codec": "ac3", "bitrateBps": 128000}}, "UNIMPLEMENTED",
-     "job.config.muxStreams[0].encryptionId: sampleAes with ac3 audio"),
+    ({"key": "a", "audioStream": {"codec": "mp3", "bitrateBps": 128000}}, "INVALID_ARGUMENT",
+     "job.config.muxStreams[0].encryptionId: sampleAes encryption covers AAC, AC-3 and E-AC-3 audio; elementary "
+     "stream 'a' is mp3"),
 ])
 def test_sample_aes_codecs(stream: dict, status: str, message: str) -> None:
     def sample_aes(config: dict) -> None:

@@ -68,7 +68,8 @@ def test_defaults_of_a_text_stream_and_a_vtt_mux_stream():
 
 @pytest.mark.parametrize("changes, status, field", [
     ({"muxStreams__1__elementaryStreams": ["a"]}, "INVALID_ARGUMENT", r"muxStreams\[1\]\.elementaryStreams"),
-    ({"elementaryStreams__2__textStream__codec": "ttml"}, "UNIMPLEMENTED", r"textStream\.codec"),
+    ({"elementaryStreams__2__textStream__codec": "ttml"}, "INVALID_ARGUMENT",
+     r"textStream\.codec: 'ttml' is not an output"),
     ({"elementaryStreams__2__textStream__codec": "cea608"}, "INVALID_ARGUMENT", r"muxStreams\[1\]\.elementaryStreams"),
     ({"elementaryStreams__2__textStream__mapping": []}, "INVALID_ARGUMENT", r"textStream\.mapping"),
     ({"elementaryStreams__2__textStream__languageCode": "english please"}, "INVALID_ARGUMENT",

@@ -113,7 +113,7 @@ SEGMENTED_CONTAINERS = {"ts", "fmp4", "vtt"}
 # and libvpx-vp9 (Debian's builds) all nine.
 PIXEL_FORMATS = ("yuv420p", "yuv422p", "yuv444p", "yuv420p10", "yuv422p10", "yuv444p10", "yuv420p12", "yuv422p12",
                  "yuv444p12")
-IMPLEMENTED_PIXEL_FORMATS = PIXEL_FORMATS[:6]  # h264
+IMPLEMENTED_PIXEL_FORMATS = PIXEL_FORMATS[:6]  # h264: x264 encodes 8 and 10 bit only (docs/local-transcoder.md)
 H265_PROFILES = ("main", "main-intra", "mainstillpicture", "main444-8", "main444-intra", "main444-stillpicture",
                  "main10", "main10-intra", "main422-10", "main422-10-intra", "main444-10", "main444-10-intra",
                  "main12", "main12-intra", "main422-12", "main422-12-intra", "main444-12", "main444-12-intra")
@@ -122,7 +122,9 @@ X265_TUNES = {"psnr", "ssim", "grain", "zerolatency", "fastdecode", "animation"}
 CHANNEL_NAMES = ("fl", "fr", "sl", "sr", "fc", "lfe")  # AudioStream.channelLayout
 TEXT_CODECS = ("webvtt", "srt", "ttml", "cea608", "cea708")  # TextStream.codec
 EMBEDDED_TEXT_CODECS = ("cea608", "cea708")
-IMPLEMENTED_TEXT_CODECS = ("webvtt", "cea608", "cea708")
+# The caption formats the service writes ("Supported input and output formats": output captions CEA-608/708 and
+# WebVTT; SRT and TTML are listed for TextStream.codec but only read, as input caption files).
+OUTPUT_TEXT_CODECS = ("webvtt", "cea608", "cea708")
 LANGUAGE_RE = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
 H264_PROFILES = {"baseline", "main", "high"}
 KNOWN_H264_PROFILES = H264_PROFILES | {"high10", "high422", "high444"}

@@ -2,19 +2,23 @@
 defaults.
 
     videoStream.h264   widthPixels/heightPixels, frameRate, bitrate and VBV, GOP, profile, preset, pixelFormat
-                       (yuv420p default; yuv422p, yuv444p and the 10-bit forms; 12-bit answers 501: libx264 has no
-                       12-bit encoder). A profile below what the pixel format needs is raised to the one it needs
-                       (high -> high10/high422/high444), as the reference warns the service does.
+                       (yuv420p default; yuv422p, yuv444p and the 10-bit forms; 12-bit answers 501: no H.264 encoder
+                       here writes 12-bit). A profile below what the pixel format needs is raised to the one it needs
+                       (high -> high10/high422/high444), as the reference warns the service does. sdr | hlg.
     videoStream.h265   the same fields (vbr/crf, VBV, GOP, bFrameCount, bPyramid, aqStrength, allowOpenGop, preset,
                        tune) with x265 profiles (main, main10, main12, main422-10, main444-12, ... and -intra);
-                       all nine pixel formats, 12-bit included (libx265 here is built 8/10/12-bit). hlg/hdr10: 501.
+                       all nine pixel formats, 12-bit included (libx265 here is built 8/10/12-bit). sdr | hlg | hdr10.
     videoStream.vp9    vbr only (crf is INVALID_ARGUMENT, as the service answers since 2022), GOP, profile0-3
-                       following the pixel format (all nine). hlg: 501.
+                       following the pixel format (all nine). sdr | hlg.
+                       (hlg / hdr10: the colour_format oneof, converted from SDR by hdr.py; hdr10 on h264 / vp9 is an
+                       unknown name, as the REST API answers it.)
     audioStream        codec (aac, aac-he, aac-he-v2, mp3, ac3, eac3, vorbis), bitrate, channelCount 1-6 (mp3: 1-2),
                        channelLayout (fl fr sl sr fc lfe), sampleRateHertz (mp3: its nine rates) and
                        mapping[] {atomKey, inputKey, inputTrack, inputChannel, outputChannel, gainDb} -> ffmpeg pan.
     textStream         codec webvtt (default; into a ``vtt`` mux stream) or cea608 / cea708 (embedded into every
-                       output video), languageCode, displayName, mapping[] {atomKey, inputKey, inputTrack}.
+                       output video), languageCode, displayName, mapping[] {atomKey, inputKey, inputTrack}. srt and
+                       ttml (listed for the field, but input caption formats only: the service outputs CEA-608/708
+                       and WebVTT) are INVALID_ARGUMENT naming the codec field.
 """
 
 from __future__ import annotations
@@ -30,10 +34,10 @@ from .common import (
     H265_PROFILES,
     IMPLEMENTED_AUDIO_CODECS,
     IMPLEMENTED_PIXEL_FORMATS,
-    IMPLEMENTED_TEXT_CODECS,
     KNOWN_H264_PROFILES,
     LANGUAGE_RE,
     MP3_SAMPLE_RATES,
+    OUTPUT_TEXT_CODECS,
     PIXEL_FORMATS,
     TEXT_CODECS,
     VP9_PROFILES,
@@ -134,7 +138,8 @@ def video_stream(video: dict, field: str) -> dict:
         raise invalid(f"{field}.pixelFormat: unknown pixel format '{h['pixelFormat']}'; supported: "
                       + ", ".join(PIXEL_FORMATS))
     if codec == "h264" and h["pixelFormat"] not in IMPLEMENTED_PIXEL_FORMATS:
-        raise unimplemented(f"{field}.pixelFormat '{h['pixelFormat']}' (libx264 has no 12-bit encoder)")
+        raise unimplemented(f"{field}.pixelFormat '{h['pixelFormat']}': no H.264 encoder here writes 12-bit (x264 "
+                            "stops at 10-bit; h265 and vp9 encode all nine pixel formats)")
     h["rateControlMode"] = h.get("rateControlMode") or "vbr"
     modes = ("vbr",) if codec == "vp9" else ("vbr", "crf")
     if h["rateControlMode"] not in modes:
@@ -190,8 +195,7 @@ def video_stream(video: dict, field: str) -> dict:
         h["entropyCoder"] = "cavlc"
     if h.get("tune") and h["tune"] not in X264_TUNES:
         raise invalid(f"{field}.tune: unknown H.264 tune '{h['tune']}'")
-    if h.get("hlg"):
-        raise unimplemented(f"{field}.hlg")
+    _color_format(h, given, field, ("sdr", "hlg"))
     return {"h264": h}
 
 
@@ -229,11 +233,7 @@ def _h265(h: dict, given: dict, field: str) -> dict:
     for name in ("allowOpenGop", "bPyramid", "enableTwoPass"):
         if name in h and not isinstance(h[name], bool):
             raise invalid(f"Invalid value at '{field}.{name}': expected true or false")
-    colors = [c for c in ("sdr", "hlg", "hdr10") if given.get(c) is not None]
-    if len(colors) > 1:
-        raise invalid(f"{field}: only one of sdr, hlg or hdr10 may be set")
-    if colors and colors[0] != "sdr":
-        raise unimplemented(f"{field}.{colors[0]} (conversion to HDR is not built)")
+    _color_format(h, given, field, ("sdr", "hlg", "hdr10"))
     return h
 
 
@@ -248,12 +248,26 @@ def _vp9(h: dict, field: str) -> dict:
     fmt = h["pixelFormat"]
     need = (2 if fmt[-2:] in ("10", "12") else 0) + (0 if fmt.startswith("yuv420") else 1)
     h["profile"] = f"profile{need}"  # libvpx-vp9 writes the profile its input's pixel format needs
-    colors = [c for c in ("sdr", "hlg") if h.get(c) is not None]
-    if len(colors) > 1:
-        raise invalid(f"{field}: only one of sdr or hlg may be set")
-    if colors and colors[0] == "hlg":
-        raise unimplemented(f"{field}.hlg (conversion to HDR is not built)")
+    _color_format(h, h, field, ("sdr", "hlg"))
     return h
+
+
+def _color_format(h: dict, given: dict, field: str, allowed: tuple[str, ...]) -> None:
+    """The ``color_format`` oneof of a codec settings: empty messages (sdr, hlg; hdr10 for H.265 only, the other
+    codecs have no such field, which the REST API answers as an unknown name). Converted by hdr.py."""
+    for name in ("sdr", "hlg", "hdr10"):
+        if given.get(name) is None:
+            h.pop(name, None)
+            continue
+        if name not in allowed:
+            raise invalid(f'Invalid JSON payload received. Unknown name "{name}" at \'{field}\': Cannot find field.')
+        if not isinstance(given[name], dict):
+            raise invalid(f"Invalid value at '{field}.{name}': expected an object such as {{}}")
+        h[name] = {}
+    colors = [c for c in allowed if h.get(c) is not None]
+    if len(colors) > 1:
+        raise invalid(f"{field}: only one of {', '.join(allowed[:-1])} or {allowed[-1]} may be set (color_format "
+                      f"is a oneof); got {' and '.join(colors)}")
 
 
 def audio_stream(audio: dict, field: str) -> dict:
@@ -322,8 +336,10 @@ def text_stream(text: Any, field: str) -> dict:
     t: dict[str, Any] = {"codec": text.get("codec") or "webvtt"}
     if t["codec"] not in TEXT_CODECS:
         raise invalid(f"{field}.codec: unknown text codec '{t['codec']}'; supported: " + ", ".join(TEXT_CODECS))
-    if t["codec"] not in IMPLEMENTED_TEXT_CODECS:
-        raise unimplemented(f"{field}.codec '{t['codec']}'")
+    if t["codec"] not in OUTPUT_TEXT_CODECS:
+        raise invalid(f"{field}.codec: '{t['codec']}' is not an output caption format; supported output captions: "
+                      + ", ".join(OUTPUT_TEXT_CODECS) + f" ({t['codec'].upper()} is read as an input caption file: "
+                      "map it into a webvtt, cea608 or cea708 text stream)")
     for name in ("languageCode", "displayName"):
         value = text.get(name) or ""
         if not isinstance(value, str):

@@ -118,8 +118,7 @@ def _encryption(item: Any, field: str) -> dict:
 
 
 def _check_sample_aes_codecs(field: str, mux: dict, streams: dict[str, dict]) -> None:
-    """SAMPLE-AES TS (Apple's MPEG-2 Stream Encryption Format) defines H.264 video and AAC, AC-3, E-AC-3 audio; the
-    emulator writes H.264 and AAC."""
+    """SAMPLE-AES TS (Apple's MPEG-2 Stream Encryption Format) defines H.264 video and AAC, AC-3, E-AC-3 audio."""
     for name in mux["elementaryStreams"]:
         stream = streams.get(name) or {}
         video, audio = stream.get("videoStream"), stream.get("audioStream")
@@ -129,9 +128,7 @@ def _check_sample_aes_codecs(field: str, mux: dict, streams: dict[str, dict]) ->
                           f"{codec}")
         if audio is not None:
             codec = audio.get("codec", "aac")
-            if codec in ("ac3", "eac3"):
-                raise unimplemented(f"{field}: sampleAes with {codec} audio (elementary stream '{name}')")
-            if codec not in ("aac", "aac-he", "aac-he-v2"):
+            if codec not in ("aac", "aac-he", "aac-he-v2", "ac3", "eac3"):
                 raise invalid(f"{field}: sampleAes encryption covers AAC, AC-3 and E-AC-3 audio; elementary stream "
                               f"'{name}' is {codec}")
 
