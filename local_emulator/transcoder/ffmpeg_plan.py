@@ -13,9 +13,11 @@ TS / fMP4 segments and the media playlist). The sprites are small PNG outputs of
 ffmpeg (``PlannedSprite.tile_argv``, reading only those thumbnails) lays them out into the JPEG sheets. Tiling inside
 the main command would hold that output back until a sheet is full, and ffmpeg then reports no progress at all.
 
-Timeline: an untrimmed atom keeps the source's own timestamps (``-copyts -start_at_zero``, 0 = the input's earliest
-stream, moved later by the audio encoder's priming), so the output's audio/video start offset is the source's;
-see ``_encoder_delay``. A trimmed atom (``-ss``) starts every stream at the cut.
+Timeline: an untrimmed atom (no start or end offset) keeps the source's own timestamps (``-copyts -start_at_zero``,
+0 = the input's earliest stream, moved later by the audio encoder's priming), so the output's audio/video start
+offset is the source's; see ``_encoder_delay``. A trimmed atom (``-ss`` and/or ``-to``) starts every stream at the
+cut: video at 0, the audio's priming at 0 (its first input sample one AAC frame later), whether it is cut at the
+start, the end or both, so time ranges of one source line up with their video the same way (premiere parts).
 """
 
 from __future__ import annotations
@@ -323,8 +325,10 @@ def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio
             trim_args += ["-ss", _seconds_text(start)]
         if atom.get("endTimeOffset"):
             trim_args += ["-to", _seconds_text(end)]
-        if start == 0:
-            # Keep the source's A/V start offset (see _encoder_delay); a trimmed atom starts every stream at its cut.
+        if start == 0 and not atom.get("endTimeOffset"):
+            # The whole input: keep the source's A/V start offset (see _encoder_delay). A trimmed atom, at either
+            # end, starts every stream at its cut, the audio one priming later (a premiere's parts, decision 0015:
+            # its first part [0, end) must line up with its video exactly as the others [start, end) do).
             lead = max((_encoder_delay(t) for t in tracks.values()), default=0.0)
             argv += ["-copyts", "-start_at_zero"]
             trim_args += ["-itsoffset", _seconds_text(lead)] if lead else []

@@ -2,8 +2,8 @@
 lowered threshold is cut into 4 parts (4 s, then 6 s each), each its own local Transcoder job (2 run at once);
 the video is ``playable`` with an EVENT playlist while parts remain, then ``ready`` with VOD playlists and a
 4-Period MPD; the seams, read through the stream API and the CDN as a player reads them, show no gap or overlap of
-video frames, audio covered without a hole longer than one AAC frame, no click longer than one AAC frame and A/V
-within one frame.
+video frames, audio covered without a hole of one AAC frame, under one AAC frame of disturbance at every seam and
+A/V within one frame, the same in every part.
 
 The job is started by an in-process transcode service with the lowered threshold (the functions host keeps the
 production default) and the parts' notices are handed to it in part order (bench/bench_premiere.py runs them
@@ -141,18 +141,18 @@ def test_hls_seams_through_the_stream_api(premiere_run: dict[str, Any]) -> None:
     gaps = [b - a for a, b in itertools.pairwise(seams.frame_times)]
     assert min(gaps) == pytest.approx(step, abs=1e-3) and max(gaps) == pytest.approx(step, abs=1e-3)
     assert all(abs(error) < 1e-3 for error in seams.video_seam_errors), seams.video_seam_errors
-    # audio: no hole longer than one AAC frame anywhere
-    assert seams.audio_gap_samples <= AAC_FRAME, seams.audio_gap_samples
-    # A/V within one frame in every part (one burst per second, each placed by its part's video timeline)
+    # audio: no hole as long as one AAC frame anywhere, the first seam (an untrimmed part before a trimmed one)
+    # included
+    assert seams.audio_gap_samples < AAC_FRAME, seams.audio_gap_samples
+    # A/V within one frame in every part (one burst per second, each placed by its part's video timeline), and the
+    # same in every part: each part's audio lines up with its video the same way, so no step at a seam
     assert len(seams.av_offsets) == SECONDS
     assert max(abs(o) for o in seams.av_offsets) < step, seams.av_offsets
-    # no click longer than one AAC frame beyond the A/V step between two parts' timelines (the local
-    # Transcoder puts an untrimmed atom's audio 33 ms earlier against its video than a trimmed one's; see the
-    # decision record), and the codec's own noise stays small away from the seams
-    per_part = [seams.av_offsets[int(b)] for b in (0.0, *BOUNDARIES)]
-    for k, disturbed in enumerate(seams.seam_disturbance):
-        allowed = AAC_FRAME + abs(per_part[k + 1] - per_part[k]) * premiere_seams.RATE
-        assert disturbed <= allowed, (k, disturbed, allowed, per_part)
+    assert max(seams.av_offsets) - min(seams.av_offsets) < 1e-3, seams.av_offsets
+    # no click: at every seam under one AAC frame of samples off the sine (the decoder restarting on the next
+    # part's init segment), and the codec's own noise stays small away from the seams
+    assert len(seams.seam_disturbance) == len(BOUNDARIES)
+    assert all(disturbed < AAC_FRAME for disturbed in seams.seam_disturbance), seams.seam_disturbance
     assert seams.residual_far < 0.05, seams.residual_far
 
 
@@ -163,14 +163,12 @@ def test_dash_is_one_period_per_part_played_back_to_back(local_cloud: StackConfi
     periods = premiere_seams.dash_video_times(mpd, url, _fetch)
     assert [start for start, _, _ in periods] == pytest.approx([0.0, *BOUNDARIES], abs=1e-3)
     assert [length for _, length, _ in periods] == pytest.approx([4.0, 6.0, 6.0, 6.0], abs=1e-3)
-    # each Period shows its part's frames from its start, one after the other. The first part comes from the local
-    # Transcoder's untrimmed atom, whose frames start one frame late (as in a one-job video), so its last frame
-    # falls on the next Period's start and is not shown (decision 0015); the other Periods show all theirs.
-    assert [len(frames) for _, _, frames in periods] == [119, 180, 180, 180]
+    # each Period shows all its part's frames from its start, one after the other: every frame once
+    assert [len(frames) for _, _, frames in periods] == [120, 180, 180, 180]
     shown = [t for _, _, frames in periods for t in frames]
     gaps = [b - a for a, b in itertools.pairwise(shown)]
     assert min(gaps) > 0.9 / FPS and max(gaps) < 1.1 / FPS, (min(gaps), max(gaps))
-    assert shown[0] < 1.1 / FPS
+    assert shown[0] == pytest.approx(0.0, abs=1e-3)
 
 
 def test_a_failed_part_is_retried_alone_and_fails_the_video_only_at_its_last_attempt(
