@@ -88,11 +88,15 @@ def test_hdr10_h265_writes_pq_and_x265_vui_mastering_display_and_light_level() -
     assert argv[argv.index("-color_trc:v:0") + 1] == "smpte2084"
 
 
-def test_sdr_and_passthrough_leave_the_command_as_it_was() -> None:
-    plain_graph, plain_argv = _graph_and_argv("vp9")
-    sdr_graph, sdr_argv = _graph_and_argv("vp9", sdr={})
+@pytest.mark.parametrize("codec", ["h264", "h265", "vp9"])
+def test_sdr_and_passthrough_leave_the_command_as_it_was(codec: str) -> None:
+    plain_graph, plain_argv = _graph_and_argv(codec)
+    sdr_graph, sdr_argv = _graph_and_argv(codec, sdr={})
     assert (plain_graph, plain_argv) == (sdr_graph, sdr_argv) and "zscale" not in plain_graph
-    assert not any(arg.startswith("-color_") for arg in plain_argv)
+    assert not any(arg.startswith("-color_") or "colorprim" in arg for arg in plain_argv)
+
+
+def test_vp9_hlg_is_profile_2_when_10_bit() -> None:
     hlg_graph, hlg_argv = _graph_and_argv("vp9", hlg={}, pixelFormat="yuv420p10")
     assert "t=arib-std-b67" in hlg_graph and hlg_argv[hlg_argv.index("-profile:v:0") + 1] == "2"
 
