@@ -233,7 +233,7 @@ def _write_if_newer(svc: TranscodeService, name: str, text: str, count: int) -> 
 
 def _complete(svc: TranscodeService, job: Job) -> Outcome:
     """Every part is done: the video is ready (its manifests are the complete, VOD ones)."""
-    from .service import CALLBACK_LEASE_SECONDS, Outcome
+    from .service import Outcome
 
     assert job.plan is not None
     plan = job.plan
@@ -263,13 +263,8 @@ def _complete(svc: TranscodeService, job: Job) -> Outcome:
                                thumbnail_url=svc._url(merged, thumb) if thumb else "",
                                duration=float(plan.duration_seconds or 0.0), file_size=job.source.size,
                                segment_seconds=plan.segment_seconds, carried_subtitles={})
-    finished = svc.jobs.finish(job.id, "completed", now=svc.now(), outputs=merged.to_doc(),
-                               transcoder_state="SUCCEEDED", callback_lease_seconds=CALLBACK_LEASE_SECONDS)
-    if finished is None or not finished.applied:
-        return Outcome("duplicate", job.id, job.video_id, "another delivery finished the job first")
-    if finished.send_callback:
-        svc._callback(finished.job)
-    return Outcome("completed", job.id, job.video_id, details={"parts": len(job.parts), "segments": len(segments)})
+    return svc._finish(job, "completed", Outcome("completed", job.id, job.video_id, details={
+        "parts": len(job.parts), "segments": len(segments)}), outputs=merged.to_doc(), transcoder_state="SUCCEEDED")
 
 
 def _part_failed(svc: TranscodeService, job: Job, index: int, name: str, reason: str) -> Outcome:

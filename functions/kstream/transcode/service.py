@@ -483,28 +483,29 @@ class TranscodeService:
                 duration=float(plan.duration_seconds or 0.0),
                 file_size=job.source.size, segment_seconds=plan.segment_seconds, carried_subtitles=plan.subtitles,
             )
-        finished = self.jobs.finish(job.id, "completed", now=self.now(), outputs=outputs.to_doc(),
-                                    transcoder_state="SUCCEEDED", callback_lease_seconds=CALLBACK_LEASE_SECONDS)
-        if finished is None or not finished.applied:
-            return Outcome("duplicate", job.id, job.video_id, "another delivery finished the job first")
-        if finished.send_callback:
-            self._callback(finished.job)
-        return Outcome("completed", job.id, job.video_id, details={
+        return self._finish(job, "completed", Outcome("completed", job.id, job.video_id, details={
             "current": current, "inCatalog": cataloged, "segments": len(outputs.segments),
             "poster": outputs.poster, "storyboardSheets": len(outputs.storyboard),
             "outputBytes": outputs.bytes, "qualities": plan.qualities,
-        })
+        }), outputs=outputs.to_doc(), transcoder_state="SUCCEEDED")
 
     def _fail(self, job: Job, reason: str, *, transcoder_state: str | None = None) -> Outcome:
         if self.jobs.current_job_id(job.video_id) == job.id:
             self.catalog.mark_failed(job.video_id, job.metadata, reason=f"{ErrorCode.TRANSCODE_FAILED}: {reason}")
-        finished = self.jobs.finish(job.id, "failed", now=self.now(), error=reason, transcoder_state=transcoder_state,
-                                    callback_lease_seconds=CALLBACK_LEASE_SECONDS)
+        return self._finish(job, "failed", Outcome("failed", job.id, job.video_id, reason, details={
+            "errorCode": ErrorCode.TRANSCODE_FAILED}), error=reason, transcoder_state=transcoder_state)
+
+    def _finish(self, job: Job, state: str, done: Outcome, **fields: Any) -> Outcome:
+        """Record the job's final ``state`` (with ``fields``: outputs or error, transcoder_state), then send its
+        callback when this delivery is the one that must: ``done``, or a duplicate when another delivery finished
+        the job first. One-job and premiere (parted) jobs end here alike."""
+        finished = self.jobs.finish(job.id, state, now=self.now(), callback_lease_seconds=CALLBACK_LEASE_SECONDS,
+                                    **fields)
         if finished is None or not finished.applied:
             return Outcome("duplicate", job.id, job.video_id, "another delivery finished the job first")
         if finished.send_callback:
             self._callback(finished.job)
-        return Outcome("failed", job.id, job.video_id, reason, details={"errorCode": ErrorCode.TRANSCODE_FAILED})
+        return done
 
     def _url(self, outputs: Outputs, name: str | None) -> str:
         return public_url(self.settings.cdn_base_url, outputs.prefix, name or "")
