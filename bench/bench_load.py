@@ -161,10 +161,10 @@ async def run_round(target: str, base_url: str, token: str, video_id: str, clien
                         body = await response.read()
                         status = response.status
                 except (aiohttp.ClientError, TimeoutError) as exc:
-                    result.errors[type(exc).__name__] += 1
+                    result.errors[f"{kind} {type(exc).__name__}"] += 1
                     continue
                 if status != 200:
-                    key = f"{kind} {status}"
+                    key = error_kind(kind, status, body)
                     if not result.errors[key]:
                         result.samples.append(f"{key}: {body[:200]!r}")
                     result.errors[key] += 1
@@ -175,6 +175,22 @@ async def run_round(target: str, base_url: str, token: str, video_id: str, clien
         await asyncio.gather(*(client(i) for i in range(clients)))
         result.seconds = time.perf_counter() - began  # the last requests end after the deadline
     return result
+
+
+_CAUSE = re.compile(r"\((\w+(?:Error|Exception|Timeout)\w*)\)\s*$")
+
+
+def error_kind(kind: str, status: int, body: bytes) -> str:
+    """What an error answer is, for counting: request kind, status, the envelope's code and, for the gateway's
+    "... is not answering (ServerDisconnectedError)", the upstream cause: e.g.
+    ``validate 503 SYSTEM_UNAVAILABLE ServerDisconnectedError``."""
+    try:
+        error = json.loads(body)["error"]
+        code, message = str(error.get("code", "")), str(error.get("message", ""))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return f"{kind} {status} (not an envelope)"
+    cause = _CAUSE.search(message)
+    return " ".join(part for part in (kind, str(status), code, cause.group(1) if cause else "") if part)
 
 
 def round_in_child(target: str, base_url: str, token: str, video_id: str, clients: int, seconds: float,
@@ -486,10 +502,16 @@ def report(results: dict[str, list[Round]]) -> None:
         errors = sum(sum(r.errors.values()) for r in rounds)
         print(f"| {name} | {statistics.median(rates):.0f} ({min(rates):.0f}-{max(rates):.0f}) | "
               f"{pooled['p50'] * 1000:.0f} | {pooled['p95'] * 1000:.0f} | {pooled['p99'] * 1000:.0f} | {errors} |")
+    for name, rounds in results.items():
+        kinds = sum((r.errors for r in rounds), Counter())
+        if kinds:
+            print(f"errors of {name} by kind: " + ", ".join(f"{k}: {v}" for k, v in kinds.most_common()))
     print(f"throughput ratio ours / bare: {statistics.median(ratios):.2f} (rounds: "
           f"{', '.join(f'{r:.2f}' for r in ratios)}); goals: >= 0.7, ours p99 <= 1000 ms, 0 errors")
     print(json.dumps({"ratio_median": statistics.median(ratios), "ratios": ratios,
-                      "ours": [r.summary() for r in ours], "bare": [r.summary() for r in bare]}))
+                      "ours": [r.summary() for r in ours], "bare": [r.summary() for r in bare],
+                      "errors": {name: dict(sum((r.errors for r in rounds), Counter())) for name, rounds in
+                                 results.items()}}))
 
 
 if __name__ == "__main__":

@@ -49,6 +49,12 @@ HOP_BY_HOP = {
 # in the envelope rather than the HTTP parser's plain-text 400.
 SERVER_OPTIONS: dict[str, Any] = {"auto_decompress": False, "max_line_size": 64 * 1024, "max_field_size": 64 * 1024}
 _ROUTER_CODES = {404: ErrorCode.ROUTE_NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}
+# How long an idle upstream connection stays in the pool: under the functions host's keep-alive (gunicorn's
+# --keep-alive, 2 s by default, which the stack keeps). With aiohttp's default of 15 s the gateway reused sockets
+# gunicorn had already closed: aiohttp retries a GET on such a socket by itself, but a POST (/auth/validate) failed
+# with ServerDisconnectedError and became a 503 (issue 14's bursts of errors under load, on ours and the bare side
+# alike). Google's front end does not pass such a closed connection on to the caller either.
+UPSTREAM_IDLE_SECONDS = 1.0
 
 
 def envelope(code: ErrorCode, message: str | None, request_id: str, headers: dict[str, str] | None = None
@@ -185,7 +191,7 @@ class Gateway:
 
     async def open(self, _app: web.Application) -> None:
         self.session = ClientSession(
-            connector=TCPConnector(limit=256, force_close=False),
+            connector=TCPConnector(limit=256, force_close=False, keepalive_timeout=UPSTREAM_IDLE_SECONDS),
             timeout=ClientTimeout(total=None, sock_connect=10, sock_read=600),
         )
 
