@@ -6,8 +6,14 @@ request, or the page token (:mod:`kstream.catalog.cursors`) on later ones -> one
 
 ``total`` comes from ``count()`` (capped at ``COUNT_CAP``) when Firestore evaluates every criterion, from reading
 the whole candidate set when that is at most ``budget`` documents, and is an estimate otherwise
-(``totalExact: false``). ``nextPageToken`` resumes at the window's position; ``page`` walks from the start (an
-offset when that is exact), so deep page numbers cost reads and are capped at ``MAX_SKIP`` results.
+(``totalExact: false``). Page 1 of a search whose criteria Firestore evaluates reads its window first: when the
+window holds every match (a series' episodes, most searches), ``total`` is their number, exact, and no ``count()``
+is sent; otherwise it counts, and a process that has seen the search's matches outgrow a window lately
+(``LARGE_HINT_SECONDS``) counts alongside the window read instead of after it. Either way ``total`` is what
+Firestore holds at the time of page 1 (decision 0011).
+
+``nextPageToken`` resumes at the window's position; ``page`` walks from the start (an offset when that is exact),
+so deep page numbers cost reads and are capped at ``MAX_SKIP`` results.
 docs/decisions/0004-search-on-firestore.md explains the trade-offs.
 """
 
@@ -15,6 +21,8 @@ from __future__ import annotations
 
 import math
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -77,6 +85,43 @@ def _census(repo: CatalogRepository, plan: SearchPlan, counted: Sequence[int] | 
         else:
             census.matches.append(None)
     return census
+
+
+LARGE_HINT_SECONDS = 600.0
+"""How long a process remembers that a search's matches outgrew one window, to count them alongside the window
+read next time (a hint on when to count, never an answer: ``total`` is always counted or read)."""
+_LARGE_HINTS_MAX = 4096
+_large_hints: OrderedDict[tuple[Any, ...], float] = OrderedDict()
+_hints_lock = threading.Lock()
+
+
+def _filters_of(plan: SearchPlan) -> tuple[Any, ...]:
+    """What a search's count depends on: its streams' filters (not their order, sort or page size)."""
+    return tuple(tuple((f.field, f.op, tuple(f.value) if isinstance(f.value, list) else f.value)
+                       for f in stream.query.filters) for stream in plan.streams)
+
+
+def _hinted_large(key: tuple[Any, ...]) -> bool:
+    with _hints_lock:
+        seen = _large_hints.get(key)
+        if seen is None:
+            return False
+        if time.monotonic() - seen > LARGE_HINT_SECONDS:
+            del _large_hints[key]
+            return False
+        _large_hints.move_to_end(key)
+        return True
+
+
+def _remember(key: tuple[Any, ...], large: bool) -> None:
+    with _hints_lock:
+        if not large:
+            _large_hints.pop(key, None)
+            return
+        _large_hints[key] = time.monotonic()
+        _large_hints.move_to_end(key)
+        while len(_large_hints) > _LARGE_HINTS_MAX:
+            _large_hints.popitem(last=False)
 
 
 _counters: ThreadPoolExecutor | None = None
@@ -143,6 +188,22 @@ def _respond(plan: SearchPlan, window: Window, sub: int, page: int, total: int, 
     )
 
 
+def _first_page(repo: CatalogRepository, plan: SearchPlan, stats: list[StreamStats]) -> SearchVideosResponse:
+    """Page 1 when Firestore evaluates every criterion: a window holding every match is its own exact total (no
+    ``count()``); a larger result is counted, alongside the window read when this process saw it large lately."""
+    key = _filters_of(plan)
+    counting = _count_alongside(repo, plan) if _hinted_large(key) else None
+    window = scan(repo, plan, None, stats)
+    if window.exhausted and counting is None:
+        counted = [seen.matched for seen in stats]  # every document of every stream was read, and each matches
+    else:
+        counted = [future.result() for future in counting] if counting is not None else \
+            [repo.count(stream.query, up_to=COUNT_CAP) for stream in plan.streams]
+    _remember(key, not window.exhausted)
+    census = _census(repo, plan, counted)
+    return _respond(plan, window, 0, 1, *census.total(stats), 0)
+
+
 def search(repo: CatalogRepository, viewer: Viewer, query: SearchVideosQuery) -> SearchVideosResponse:
     """Answer a search (spec 3.5) for ``viewer``; reads O(limit) documents per page (see the module docstring)."""
     plan = plan_search(viewer, query)
@@ -160,11 +221,8 @@ def search(repo: CatalogRepository, viewer: Viewer, query: SearchVideosQuery) ->
                             f"at most {MAX_SKIP - 1} can be skipped by page number: follow nextPageToken to go "
                             "further")
     sub = before = 0
-    if page == 1 and all(stream.exact for stream in plan.streams):  # nothing to preload: count while reading
-        counting = _count_alongside(repo, plan)
-        window = scan(repo, plan, None, stats)
-        census = _census(repo, plan, [future.result() for future in counting])
-        return _respond(plan, window, sub, page, *census.total(stats), before)
+    if page == 1 and all(stream.exact for stream in plan.streams):  # nothing to preload
+        return _first_page(repo, plan, stats)
     census = _census(repo, plan)
     if page == 1:
         window = scan(repo, plan, None, stats, preloaded=census.preloaded)
