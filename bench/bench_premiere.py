@@ -15,7 +15,13 @@
               of each splice) and the A/V offset of every part (bursts vs their video timeline).
     prints    medians and spread (min-max) over the rounds; CPU ratio parts/one job; playable/ready ratio.
 
-Run: .venv/bin/python bench/bench_premiere.py [--seconds 180] [--size 1920x1080] [--rounds 3] [--workers 2]
+    --opening instead: is the opening playable sooner as a lowest-rung-only job (issue 17: "the lowest rung may come
+              first ... measure")? The first part's time range ([0, first boundary) of the parts arm) as ONE local
+              Transcoder job, alone on the machine, with the whole ladder (what makes the video playable today)
+              and with the lowest rung only (+ audio, HLS + DASH), alternating for --rounds rounds: wall time from
+              create to SUCCEEDED and CPU time of each, and their ratios.
+
+Run: .venv/bin/python bench/bench_premiere.py [--seconds 180] [--size 1920x1080] [--rounds 3] [--workers 2] [--opening]
 It starts its own local cloud on free ports (~30 s) and stops it at the end.
 """
 
@@ -113,6 +119,74 @@ def seams(cfg: StackConfig, video_id: str) -> premiere_seams.HlsSeams:
     return premiere_seams.hls_seams(fetch(video_url).decode(), video_url, fetch(audio_url).decode(), audio_url, fetch)
 
 
+def opening_arm(cfg: StackConfig, name: str, config: dict[str, Any], part: Any, rungs: list[str]) -> dict[str, Any]:
+    """The opening part's range as one local Transcoder job with ``rungs``: wall time to SUCCEEDED and CPU."""
+    from kstream.transcode.parts import part_config
+
+    service = local_service(settings_for(cfg))
+    out = f"gs://{cfg.media_bucket}/bench-opening-{uuid.uuid4().hex[:8]}/"
+    cut = part_config(_only(config, rungs), part, output_uri=out)
+    before = transcoder_cpu(cfg.transcoder_port)
+    began = time.time()
+    view = service.transcoder.create_job(cut, labels={"kstream_bench": "opening"})
+    deadline = time.monotonic() + 60 * 60
+    while view.state not in ("SUCCEEDED", "FAILED"):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"job {view.name} not done after an hour")
+        time.sleep(0.25)
+        view = service.transcoder.get_job(view.name)
+    wall = time.time() - began
+    if view.state != "SUCCEEDED":
+        raise SystemExit(f"job {view.name} failed: {view.error}")
+    time.sleep(1.0)  # the last ffmpeg (sprite tiling) is reaped before the job is reported
+    return {"wall": wall, "cpu": transcoder_cpu(cfg.transcoder_port) - before}
+
+
+def _only(config: dict[str, Any], rungs: list[str]) -> dict[str, Any]:
+    """``config`` (ladder.build_job_config, all rungs) keeping the video streams of ``rungs`` and the audio."""
+    from kstream.transcode import ladder
+
+    if rungs == list(ladder.rendition_names(config)):
+        return config
+    keep_video = {ladder.VIDEO_ES_PREFIX + r for r in rungs}
+    streams = [s for s in config["elementaryStreams"]
+               if "videoStream" not in s or s["key"] in keep_video]
+    keys = {s["key"] for s in streams}
+    muxes = [m for m in config["muxStreams"] if set(m["elementaryStreams"]) <= keys]
+    mux_keys = {m["key"] for m in muxes}
+    manifests = [{**m, "muxStreams": [k for k in m["muxStreams"] if k in mux_keys]} for m in config["manifests"]]
+    return {**config, "elementaryStreams": streams, "muxStreams": muxes, "manifests": manifests}
+
+
+def run_opening(cfg: StackConfig, args: argparse.Namespace, path: Path, name: str) -> None:
+    from kstream.transcode import ladder, media_probe
+    from kstream.transcode.parts import plan_parts
+    from pymediainfo import MediaInfo
+
+    info = media_probe.describe(MediaInfo.parse(str(path)))
+    config = ladder.build_job_config(info, input_uri=f"gs://{cfg.source_bucket}/{name}",
+                                     output_uri=f"gs://{cfg.media_bucket}/bench-opening/",
+                                     pubsub_topic=f"projects/{cfg.project_id}/topics/{cfg.transcoder_topic}",
+                                     segment_seconds=6, formats=["hls", "dash"])
+    rungs = list(ladder.rendition_names(config))
+    part = plan_parts(info.duration_seconds, segment_seconds=6, threshold_seconds=1,
+                      part_seconds=args.seconds / 3.5, max_parts=10)[0]
+    print(f"opening part [0, {part.end:g}) s of {args.seconds} s as one job: all rungs {rungs} vs {rungs[:1]} only, "
+          f"{args.rounds} round(s)", flush=True)
+    runs: dict[str, list[dict[str, Any]]] = {"all": [], "lowest": []}
+    for round_ in range(args.rounds):
+        order = ["all", "lowest"] if round_ % 2 == 0 else ["lowest", "all"]
+        for arm in order:
+            figures = opening_arm(cfg, name, config, part, rungs if arm == "all" else rungs[:1])
+            runs[arm].append(figures)
+            print(f"  round {round_ + 1} {arm:<6} wall {figures['wall']:.1f} s, cpu {figures['cpu']:.1f} s",
+                  flush=True)
+    for what in ("wall", "cpu"):
+        print(f"{what}: all rungs {spread([r[what] for r in runs['all']])}; lowest only "
+              f"{spread([r[what] for r in runs['lowest']])}; lowest / all per round "
+              f"{spread([lo[what] / al[what] for lo, al in zip(runs['lowest'], runs['all'], strict=True)])}")
+
+
 def spread(values: list[float]) -> str:
     return f"{statistics.median(values):.2f} (min {min(values):.2f}, max {max(values):.2f}, n={len(values)})"
 
@@ -131,6 +205,9 @@ def run(cfg: StackConfig, args: argparse.Namespace) -> None:
     blob.metadata = {"uploaderId": "uploader-bench", "title": "Premiere bench", "series": "Premiere bench",
                      "episode": "1", "language": "ko"}
     blob.upload_from_filename(str(path), content_type="video/mp4")
+    if args.opening:
+        run_opening(cfg, args, path, name)
+        return
     part_seconds = args.seconds / 3.5  # 4 parts, the first half as long (parts.FIRST_PART_SHARE)
     print(f"source {path.name} ({path.stat().st_size / 1e6:.1f} MB, {args.seconds} s), local Transcoder workers "
           f"{cfg.transcoder_workers}, {args.rounds} round(s) of parts / one job", flush=True)
@@ -183,6 +260,8 @@ def main() -> None:
     parser.add_argument("--size", default="1920x1080")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="local Transcoder jobs at once")
+    parser.add_argument("--opening", action="store_true",
+                        help="measure the opening part as a lowest-rung-only job against the whole ladder")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "kstream-bench-cache")
     args = parser.parse_args()
     state = Path(tempfile.mkdtemp(prefix="kstream-cloud-"))
