@@ -164,3 +164,32 @@ def test_the_mpd_has_one_period_per_part_starting_at_its_boundary() -> None:
     assert audio.get("initialization") == "part-01/audio-init.m4s" and audio.get("startNumber") == "1"
     assert [(s.get("t"), s.get("d")) for s in audio.findall("d:SegmentTimeline/d:S", NS)] == [
         ("2005", "2005"), (None, "1990")]
+
+
+def test_the_local_transcoder_puts_every_part_on_one_timeline() -> None:
+    """The first seam's audio step (issue 17): the first part [0, end) was planned like the whole input (-copyts, video
+    one frame late, audio 12 ms early) and the others [start - preroll, end) like a cut (video at 0, audio one AAC
+    priming late). Every part is a cut now: each lines up its audio with its video the same way; the whole input
+    still keeps the source's own A/V start offset."""
+    from fractions import Fraction
+
+    from local_emulator.transcoder.config import normalize_job
+    from local_emulator.transcoder.ffmpeg_plan import build_plan
+    from local_emulator.transcoder.probe import SourceInfo as LocalSourceInfo
+
+    local = LocalSourceInfo(duration=1800.0, has_video=True, width=1920, height=1080, frame_rate=Fraction(30),
+                            has_audio=True, audio_channels=2, audio_sample_rate=48000, audio_tracks={1: 2})
+    whole = ladder.build_job_config(_source(), input_uri="gs://src/sources/v/e.mp4", output_uri="gs://media/videos/v/",
+                                    pubsub_topic="projects/p/topics/t")
+
+    def argv(config: dict) -> list[str]:
+        job = normalize_job({"config": config}, {}, "projects/p/locations/l")
+        return build_plan(job["config"], local, "/w/e.mp4").argv
+
+    parts = plan_parts(1800.0, segment_seconds=6, threshold_seconds=600, part_seconds=300, max_parts=10)
+    for part in parts:
+        command = argv(part_config(whole, part, output_uri="gs://media/videos/v/"))
+        assert "-copyts" not in command and "-itsoffset" not in command, (part, command[:30])
+        trim = command[command.index("-i") - 4:command.index("-i")]
+        assert ("-ss" in trim) == (part.index > 0) and ("-to" in trim) == (part.end is not None)
+    assert "-copyts" in argv(whole)  # the whole input: the source's own timeline
