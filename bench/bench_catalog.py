@@ -234,7 +234,7 @@ def measure_latency(cfg: Any, bare_proc: Any, bare_port: int, args: argparse.Nam
         "get: ours via gateway": (lambda i: get(ours, f"{gw}/api/videos/{video(i)}"), args.requests),
         "get: ours, function direct": (lambda i: get(ours, f"{fn}/video-get/api/videos/{video(i)}"), args.requests),
         "get: bare": (lambda i: get(plain, bare_url, id=video(i)), args.requests),
-        "search series= (count + query): ours via gateway": (
+        "search series= page 1 (one window holds it: no count): ours via gateway": (
             lambda i: get(ours, f"{gw}/api/metadata/videos/search", **by_series), args.search_requests),
         "search series=: bare (one query)": (
             lambda i: get(plain, bare_url, seriesKey=series_key(name), limit=args.limit), args.search_requests),
@@ -242,7 +242,7 @@ def measure_latency(cfg: Any, bare_proc: Any, bare_port: int, args: argparse.Nam
     if text:
         page2 = ours().get(f"{gw}/api/metadata/videos/search", params=by_text, timeout=600).json()["nextPageToken"]
         targets.update({
-            "search q= page 1 (count + query): ours via gateway": (
+            "search q= page 1 (window + count): ours via gateway": (
                 lambda i: get(ours, f"{gw}/api/metadata/videos/search", **by_text), args.text_requests),
             "search q= page 2 (token: one query): ours via gateway": (
                 lambda i: get(ours, f"{gw}/api/metadata/videos/search", **by_text, pageToken=page2),
@@ -261,8 +261,8 @@ def measure_latency(cfg: Any, bare_proc: Any, bare_port: int, args: argparse.Nam
 PAIRS = [
     ("get: ours via gateway", "get: bare"),
     ("get: ours, function direct", "get: bare"),
-    ("search series= (count + query): ours via gateway", "search series=: bare (one query)"),
-    ("search q= page 1 (count + query): ours via gateway", "search q=: bare (one query)"),
+    ("search series= page 1 (one window holds it: no count): ours via gateway", "search series=: bare (one query)"),
+    ("search q= page 1 (window + count): ours via gateway", "search q=: bare (one query)"),
     ("search q= page 2 (token: one query): ours via gateway", "search q=: bare (one query)"),
 ]
 
