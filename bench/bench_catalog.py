@@ -373,7 +373,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--search-requests", type=int, default=96, help="series searches per target per round")
     parser.add_argument("--text-requests", type=int, default=32,
-                        help="text searches per target per round (the emulator scans token arrays: slow)")
+                        help="text searches per target per round (the emulator scans token arrays: slow; 0: none)")
     parser.add_argument("--profile", type=int, default=0, metavar="SECONDS",
                         help="after the timed rounds at --small, profile our function with py-spy for this long per "
                              "target and print where its CPU goes")
@@ -418,7 +418,7 @@ def main() -> None:
             series_name = catalogue(0, 1)[0]["series"]
             reads[size] = measure_reads(db, series_name, args.limit)
             latencies, calls = measure_latency(cfg, bare_proc, bare_port, args,
-                                               text=size == args.small or args.text_at_large)
+                                               text=args.text_requests > 0 and (size == args.small or args.text_at_large))
             report_latency(size, latencies, args)  # printed as soon as measured: a later failure keeps it
             if args.profile and size == args.small:
                 profile(cfg, calls, args)
