@@ -143,6 +143,7 @@ class Plan:
     expected_frames: int = 0  # frames of the first video rung: ffmpeg's progress "frame=" counts that stream
     embedded: PlannedText | None = None  # cea608/708 captions: argv writes ENCODED, then SEI, then package_argv
     package_argv: list[str] = field(default_factory=list)
+    first_pass_argv: list[str] = field(default_factory=list)  # enableTwoPass: pass 1, run before argv (pass 2)
 
 
 class MissingAudio(ApiError):
@@ -363,7 +364,7 @@ def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio
                                  f"[o{rung.index}_{step}][im{n}_{rung.index}]{_overlay_filter(overlay, rung)}"
                                  f"[o{rung.index}_{step + 1}]")
                 sized = f"[o{rung.index}_{len(drawn)}]null"
-            graph.append(f"{sized}{hdr.conversion_filters(rung.settings)},"
+            graph.append(f"{sized}{hdr.conversion_filters(rung.settings, info)},"
                          f"format={FFMPEG_PIXEL_FORMATS[rung.settings['pixelFormat']]}[v{rung.index}]")
         for j, sprite in enumerate(sprites):
             graph.append(f"[s{len(ordered_rungs) + j}]" + _sprite_filter(config["spriteSheets"][j], sprite, duration)
@@ -372,13 +373,14 @@ def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio
     graph += agraph
     if graph:
         argv += ["-filter_complex", ";".join(graph)]
+    inputs_and_graph = list(argv)  # what a two-pass job's first pass decodes and filters exactly as argv does
 
     for rung in ordered_rungs:
         argv += ["-map", f"[v{rung.index}]"]
     for label in audio_maps:
         argv += ["-map", label]
     for rung in ordered_rungs:
-        argv += _video_options(rung)
+        argv += _pass_options(_video_options(rung), rung, 2)
     for track in ordered_tracks:
         i = track.index
         argv += [f"-c:a:{i}", AUDIO_ENCODERS[track.codec], f"-b:a:{i}", str(track.bitrate)]
@@ -415,7 +417,53 @@ def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio
     if not media_muxes and not sprites:
         argv = []  # only text outputs: nothing for ffmpeg to encode
     expected = round(duration * float(ordered_rungs[0].fps)) if ordered_rungs else 0
-    return Plan(argv, muxes, manifests, sprites, duration, notes, expected, embedded, package_argv)
+    first_pass = _first_pass(inputs_and_graph, ordered_rungs, audio_maps, len(sprites)) if argv else []
+    return Plan(argv, muxes, manifests, sprites, duration, notes, expected, embedded, package_argv, first_pass)
+
+
+def _two_pass(rung: VideoRung) -> bool:
+    """H264/H265CodecSettings.enableTwoPass (vbr only, checked by the validator; Vp9CodecSettings has no such field)."""
+    return rung.codec in ("h264", "h265") and bool(rung.settings.get("enableTwoPass"))
+
+
+def pass_log(rung: VideoRung) -> str:
+    """The rate-control statistics of a two-pass rendition, relative to the output folder (outside it: never
+    uploaded). x264 gets the prefix (ffmpeg names the file ``<prefix>-<output stream>.log``), x265 a file name."""
+    return f"../twopass-v{rung.index}" + (".log" if rung.codec == "h265" else "")
+
+
+def _pass_options(opts: list[str], rung: VideoRung, number: int) -> list[str]:
+    """A two-pass rendition's encoder options for pass ``number`` (others unchanged): libx264 ``-pass`` and
+    ``-passlogfile``; libx265 (ffmpeg 5.1's wrapper ignores ``-pass``) ``pass=`` and ``stats=`` in x265-params."""
+    if not _two_pass(rung):
+        return opts
+    i = rung.index
+    if rung.codec == "h264":
+        return [*opts, f"-pass:v:{i}", str(number), f"-passlogfile:v:{i}", pass_log(rung)]
+    at = opts.index(f"-x265-params:v:{i}") + 1
+    return [*opts[:at], f"{opts[at]}:pass={number}:stats={pass_log(rung)}", *opts[at + 1:]]
+
+
+def _first_pass(head: list[str], rungs: list[VideoRung], audio_maps: list[str], sprites: int) -> list[str]:
+    """Pass 1 of the two-pass renditions: the same inputs and filter graph as the job's command (so pass 2 sees the
+    very frames pass 1 measured), the two-pass renditions encoded with ``pass 1`` into the null muxer. Every other
+    output of the graph is taken unencoded (wrapped_avframe, pcm) since a filter graph may leave no output unused.
+    [] when no rendition asks for two passes."""
+    if not any(_two_pass(r) for r in rungs):
+        return []
+    argv = list(head)
+    argv += [arg for r in rungs for arg in ("-map", f"[v{r.index}]")]
+    filtered_audio = [label for label in audio_maps if label.startswith("[")]
+    argv += [arg for label in filtered_audio for arg in ("-map", label)]
+    argv += [arg for j in range(sprites) for arg in ("-map", f"[sp{j}]")]
+    for rung in rungs:
+        argv += (_pass_options(_video_options(rung), rung, 1) if _two_pass(rung)
+                 else [f"-c:v:{rung.index}", "wrapped_avframe"])
+    for j in range(sprites):
+        argv += [f"-c:v:{len(rungs) + j}", "wrapped_avframe"]
+    if filtered_audio:
+        argv += ["-c:a", "pcm_f32le"]
+    return [*argv, "-f", "null", "-"]
 
 
 # libmp3lame: LAME's 576-sample delay + 529 (ffmpeg's initial_padding); libvorbis sets none (Ogg pre-skip is 0)

@@ -1,8 +1,9 @@
 """Conversion of a rendition to HLG or HDR10 (the ``hlg`` / ``hdr10`` colour formats of H264/H265/Vp9CodecSettings).
 
 The reference ("Convert an input video to HDR"): H.265 converts to HLG, HDR10 or SDR; H.264 and VP9 to HLG or SDR;
-no colour format means passthrough. The source is taken as SDR BT.709 (the planner does not read the input's colour
-tags; an untagged input is what the service treats as SDR too). The conversion, with libzimg (ffmpeg's ``zscale``):
+no colour format means passthrough. What the source is comes from its colour tags (probe.py reads the video stream's
+``color_transfer``): ARIB STD-B67 is HLG, SMPTE ST 2084 is PQ, anything else (untagged included) SDR BT.709. From
+SDR, the conversion to HDR, with libzimg (ffmpeg's ``zscale``):
 
     Y'CbCr BT.709 (limited)  -> linear RGB, BT.709 primaries (float)
                              -> BT.2020 primaries, transfer ARIB STD-B67 (HLG) or SMPTE ST 2084 (PQ, HDR10),
@@ -14,6 +15,14 @@ reference says an 8-bit setting gives an output that is not valid HDR10, not an 
 tags (ffmpeg's ``-color_primaries`` / ``-color_trc`` / ``-colorspace`` for every encoder, and for libx265 the same in
 its VUI); HDR10 adds the SMPTE ST 2086 mastering display (BT.2020 primaries, D65, 0.0001-1000 cd/m2) and the content
 light level (MaxCLL = MaxFALL = 203: nothing converted from SDR is brighter than its white) SEI messages.
+
+From an HDR source: the same format passes through (HLG asked ``hlg``, PQ asked ``hdr10``: no filter, the tags
+written); the other HDR format is converted through linear light (BT.2020, 203 cd/m2 nominal peak on both sides, so
+reference white stays reference white); ``sdr`` or no colour format is tone-mapped to SDR BT.709 the way ffmpeg's
+``tonemap`` documentation does it (zscale to linear light, BT.709 primaries, ``tonemap=mobius``, zscale to BT.709
+transfer and matrix, limited range). zimg's linear light at ``npl=100`` puts HLG's 75 % and PQ's 203 cd/m2 (the
+reference white BT.2408 places there) at Y' ~235 again; mobius keeps everything below its knee linear and rolls off
+the highlights. The encoder takes the frames' BT.709 tags (ffmpeg passes the filter graph's colour properties on).
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from __future__ import annotations
 HLG, HDR10 = "hlg", "hdr10"
 SDR_WHITE_NITS = 203  # ITU-R BT.2408 reference white
 _TRANSFER = {HLG: "arib-std-b67", HDR10: "smpte2084"}
+_SOURCE_FORMATS = {"arib-std-b67": HLG, "smpte2084": HDR10}  # ffprobe's color_transfer -> the colour format
 # SMPTE ST 2086 in x265's units (chromaticity in 0.00002, luminance in 0.0001 cd/m2): BT.2020 primaries, D65 white
 MASTER_DISPLAY = "G(8500,39850)B(6550,2300)R(35400,14600)WP(15635,16450)L(10000000,1)"
 MAX_CLL = f"{SDR_WHITE_NITS},{SDR_WHITE_NITS}"
@@ -31,12 +41,33 @@ def color_format(settings: dict) -> str:
     return next((name for name in (HLG, HDR10) if settings.get(name) is not None), "")
 
 
-def conversion_filters(settings: dict) -> str:
-    """The filters (",zscale=...,zscale=...", "" for SDR) converting one rendition's SDR BT.709 frames to HDR."""
-    target = color_format(settings)
-    if not target:
+def source_format(source) -> str:
+    """``hlg`` or ``hdr10`` when the probed input (probe.SourceInfo, or None) is HLG or PQ by its transfer, else ""."""
+    return _SOURCE_FORMATS.get(getattr(source, "color_transfer", "") or "", "")
+
+
+def _source_side(source, transfer: str) -> str:
+    """zscale's input side for an HDR source: its transfer, matrix, primaries and range (BT.2020 when untagged)."""
+    matrix = "bt2020c" if source.color_space == "bt2020c" else "bt2020nc"
+    primaries = "bt2020" if source.color_primaries in ("", "bt2020", "unknown") else source.color_primaries
+    rin = "full" if source.color_range in ("pc", "jpeg") else "tv"
+    return f"tin={transfer}:min={matrix}:pin={primaries}:rin={rin}"
+
+
+def conversion_filters(settings: dict, source=None) -> str:
+    """The filters (",zscale=...", "" when none is needed) bringing one rendition's frames from what the input is
+    (``source``: probe.SourceInfo; None or untagged = SDR BT.709) to the colour format its settings ask."""
+    target, origin = color_format(settings), source_format(source)
+    if target == origin:  # SDR as SDR, HLG as hlg, PQ as hdr10: passthrough (the tags are written for HDR)
         return ""
+    if not target:  # HDR -> SDR BT.709: tone-mapped
+        return (f",zscale={_source_side(source, _TRANSFER[origin])}:t=linear:npl=100,format=gbrpf32le"
+                ",zscale=p=bt709,tonemap=tonemap=mobius:desat=0,zscale=t=bt709:m=bt709:r=tv")
     npl = f"npl={SDR_WHITE_NITS}"
+    if origin:  # HLG <-> PQ through linear light, BT.2020 throughout
+        return (f",zscale={_source_side(source, _TRANSFER[origin])}:t=linear:m=gbr:p=bt2020:r=full:{npl}"
+                f",format=gbrpf32le"
+                f",zscale=tin=linear:min=gbr:pin=bt2020:rin=full:t={_TRANSFER[target]}:m=bt2020nc:p=bt2020:r=tv:{npl}")
     return (f",zscale=tin=bt709:min=bt709:pin=bt709:rin=tv:t=linear:m=gbr:p=bt709:r=full:{npl},format=gbrpf32le"
             f",zscale=tin=linear:min=gbr:pin=bt709:rin=full:t={_TRANSFER[target]}:m=bt2020nc:p=bt2020:r=tv:{npl}")
 
@@ -59,3 +90,29 @@ def x265_params(settings: dict) -> list[str]:
     if target == HDR10:
         params += ["hdr10=1", f"master-display={MASTER_DISPLAY}", f"max-cll={MAX_CLL}"]
     return params
+
+
+def video_range(settings: dict) -> str:
+    """The HLS master's VIDEO-RANGE of a rendition: ``HLG``, ``PQ``, or "" (SDR: the attribute is left out)."""
+    return {HLG: "HLG", HDR10: "PQ"}.get(color_format(settings), "")
+
+
+# ISO/IEC 23091-2 (CICP) code points of an HDR rendition, as a DASH MPD signals them (DASH-IF IOP 4.3, 6.2.5)
+CICP_PRIMARIES, CICP_MATRIX = "urn:mpeg:mpegB:cicp:ColourPrimaries", "urn:mpeg:mpegB:cicp:MatrixCoefficients"
+CICP_TRANSFER = "urn:mpeg:mpegB:cicp:TransferCharacteristics"
+
+
+def dash_properties(settings: dict) -> list[tuple[str, str, str]]:
+    """(element, schemeIdUri, value) of a DASH Representation's colour description; [] for SDR.
+
+    BT.2020 primaries (9) and non-constant-luminance matrix (9) are essential: a player that cannot show them must skip
+    the Representation. PQ (16) is essential too. HLG is what the DASH-IF guidelines call backwards compatible: its
+    EssentialProperty names the SDR-compatible BT.2020 transfer (14) and a SupplementalProperty says HLG (18), so an
+    HLG-capable player shows HLG and an SDR BT.2020 one still plays it."""
+    target = color_format(settings)
+    if not target:
+        return []
+    common = [("EssentialProperty", CICP_PRIMARIES, "9"), ("EssentialProperty", CICP_MATRIX, "9")]
+    if target == HDR10:
+        return [*common, ("EssentialProperty", CICP_TRANSFER, "16")]
+    return [*common, ("EssentialProperty", CICP_TRANSFER, "14"), ("SupplementalProperty", CICP_TRANSFER, "18")]

@@ -7,6 +7,10 @@ as ``EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs"`` (NAME = displayName, LANGUAGE 
 INSTREAM-ID="CC1"``; a DASH MPD gets a ``text/vtt`` AdaptationSet per vtt mux stream. From those playlists and the
 segment bytes this module derives durations, bandwidths and RFC 6381 codec strings, and writes the manifests named
 in the config.
+
+An HLG or HDR10 rendition (hdr.py) is signalled as such: ``VIDEO-RANGE=HLG`` / ``PQ`` on its ``EXT-X-STREAM-INF``
+(SDR variants carry no VIDEO-RANGE, which means SDR), and in the MPD the CICP colour properties of its Representation
+(hdr.dash_properties: BT.2020 primaries and matrix 9, transfer 16 for PQ, 18 for HLG).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
+from . import hdr
 from .ffmpeg_plan import AUDIO_CODEC_STRINGS, PlannedMux
 from .nal import unescape
 
@@ -228,6 +233,8 @@ def write_hls_master(workdir: str, manifest: dict, muxes: dict[str, PlannedMux],
         attrs = [f"BANDWIDTH={peak}", f"AVERAGE-BANDWIDTH={average}", f'CODECS="{",".join(codec_list)}"']
         if mux.video:
             attrs += [f"RESOLUTION={mux.video.width}x{mux.video.height}", f"FRAME-RATE={_frame_rate(mux)}"]
+            if hdr.video_range(mux.video.settings):
+                attrs.append(f"VIDEO-RANGE={hdr.video_range(mux.video.settings)}")
             if audio_codec and not mux.audio:
                 attrs.append('AUDIO="audio"')
         if texts:
@@ -299,6 +306,8 @@ def write_dash_mpd(workdir: str, manifest: dict, muxes: dict[str, PlannedMux],
                     "schemeIdUri": "urn:mpeg:dash:23003:3:audio_channel_configuration:2011",
                     "value": str(mux.audio.channels)})
             _content_protection(mpd, rep, (protection or {}).get(mux.key))
+            for tag, scheme_id, value in hdr.dash_properties(mux.video.settings) if kind == "video" else []:
+                ET.SubElement(rep, tag, {"schemeIdUri": scheme_id, "value": value})
             _segment_reference(rep, mux, playlist, scheme, timescale)
     for mux in (m for m in members if m.text):
         _text_adaptation(period, mux, playlists[mux.key], scheme, timescale)

@@ -30,6 +30,11 @@ class SourceInfo:
     map ``inputTrack: 1`` for the audio of a file whose track 0 is video)."""
     bit_depth: int = 8
     interlaced: bool = False  # field_order says the stream is coded interlaced
+    # the video stream's colour tags as ffprobe names them ("" when untagged): hdr.py converts from what they say
+    color_transfer: str = ""  # bt709, arib-std-b67 (HLG), smpte2084 (PQ), ...
+    color_primaries: str = ""  # bt709, bt2020, ...
+    color_space: str = ""  # the matrix: bt709, bt2020nc, ...
+    color_range: str = ""  # tv (limited) or pc (full)
 
     @property
     def display_width(self) -> int:
@@ -94,7 +99,9 @@ def probe(path: str, timeout: float = 60.0) -> SourceInfo:
         if not info["width"] or not info["height"]:
             raise ProbeError("the input video stream has no dimensions")
         info.update(sample_aspect=_sar(video.get("sample_aspect_ratio")), bit_depth=_bit_depth(video),
-                    interlaced=(video.get("field_order") or "progressive") not in ("progressive", "unknown"))
+                    interlaced=(video.get("field_order") or "progressive") not in ("progressive", "unknown"),
+                    **{name: _tag(video.get(name)) for name in ("color_transfer", "color_primaries", "color_space",
+                                                                "color_range")})
     if audio is not None:
         info.update(has_audio=True, audio_channels=int(audio.get("channels") or 0),
                     audio_sample_rate=int(audio.get("sample_rate") or 0))
@@ -109,6 +116,10 @@ def _sar(text: str | None) -> Fraction:
     except (ValueError, ZeroDivisionError):
         return Fraction(1)
     return value if Fraction(1, 4) <= value <= 4 else Fraction(1)
+
+
+def _tag(value) -> str:
+    return "" if value in (None, "unknown", "unspecified", "reserved") else str(value)
 
 
 def _bit_depth(stream: dict) -> int:

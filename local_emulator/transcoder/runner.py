@@ -1,6 +1,7 @@
 """Job execution: a bounded pool of workers; each job downloads its inputs from the storage emulator (the edit
 atom's media file, sideloaded caption files, other media an audio mapping names), reads the captions, runs ONE
-ffmpeg process (see ffmpeg_plan; plus an SEI pass and a stream copy for embedded cea608/708 captions), writes the
+ffmpeg process (see ffmpeg_plan; plus an SEI pass and a stream copy for embedded cea608/708 captions, and before it
+the first pass of ``enableTwoPass`` renditions: the first half of the job's encoding progress), writes the
 WebVTT of the vtt mux streams, encrypts the mux streams that name an encryption (encryption.py) and writes the
 manifests, uploads every output and publishes the result.
 
@@ -210,7 +211,12 @@ class JobRunner:
         for note in plan.notes:
             log.info("job %s: %s", record.job["name"], note)
         started = time.monotonic()
-        if plan.argv:
+        if plan.argv and plan.first_pass_argv:  # enableTwoPass: pass 1 writes the statistics pass 2 reads
+            self._run_ffmpeg(record, plan.first_pass_argv, out_dir, plan.output_duration, plan.expected_frames,
+                             span=(0.0, 0.5))
+            self._check(record)
+            self._run_ffmpeg(record, plan.argv, out_dir, plan.output_duration, plan.expected_frames, span=(0.5, 1.0))
+        elif plan.argv:
             self._run_ffmpeg(record, plan.argv, out_dir, plan.output_duration, plan.expected_frames)
         self._check(record)
         if plan.embedded is not None and plan.package_argv:
@@ -291,9 +297,12 @@ class JobRunner:
             captions.write_vtt_mux(out_dir, mux.key, mux.file_name, mux.text.cues, plan.output_duration,
                                    mux.segment_seconds, mux.individual_segments, mpegts)
 
-    def _run_ffmpeg(self, record: JobRecord, argv: list[str], cwd: str, duration: float, frames: int) -> None:
+    def _run_ffmpeg(self, record: JobRecord, argv: list[str], cwd: str, duration: float, frames: int,
+                    span: tuple[float, float] = (0.0, 1.0)) -> None:
         """Run the plan; progress from ``-progress pipe:1``: frames of the first rung when there is video (the
-        sprite outputs' timestamps would skew out_time), else out_time against the output duration."""
+        sprite outputs' timestamps would skew out_time), else out_time against the output duration; ``span`` is the
+        part of the encoding progress this run covers (a two-pass job's first pass: the first half)."""
+        low, high = span
         stderr_path = os.path.join(cwd, "..", "ffmpeg.stderr")
         timed_out = threading.Event()
         with open(stderr_path, "w+b") as stderr:
@@ -319,12 +328,12 @@ class JobRunner:
                     elif not frames and key == "out_time_us" and value.lstrip("-").isdigit() and duration > 0:
                         fraction = int(value) / 1e6 / duration
                     if fraction is not None:
-                        fraction = min(0.999, max(0.0, fraction))  # 1.0 only once ffmpeg reports the end
+                        fraction = low + (high - low) * min(0.999, max(0.0, fraction))  # high: at the end
                         with self.store.lock:
                             record.progress["encoded"] = round(max(record.progress["encoded"], fraction), 4)
                     elif key == "progress" and value == "end":
                         with self.store.lock:
-                            record.progress["encoded"] = 1.0
+                            record.progress["encoded"] = max(record.progress["encoded"], high)
                 code = proc.wait()
             finally:
                 timer.cancel()
