@@ -109,3 +109,17 @@ def test_page_numbers_pay_for_the_documents_they_skip(local_cloud: StackConfig, 
     assert [v["episode"] for v in body["videos"]] == sorted(v["episode"] for v in body["videos"])
     walked, _ = _cost(local_cloud, q=f"{marker} even", limit=10, page=4)  # the second window of 3 pages
     assert walked.skipped == 0 and walked.documents > 2 * 3 * 10  # in-memory filters: window 1 is read first
+
+
+def test_a_page_one_that_holds_every_match_sends_no_count(local_cloud: StackConfig) -> None:
+    marker = "rs" + uuid.uuid4().hex[:8]
+    docs = [documents.video_document(CreateVideoMetadataRequest.model_validate(
+        video_body(f"{marker}{i}", series=f"Small {marker}", episode=i + 1))) for i in range(5)]
+    repo_of(local_cloud).put_videos(docs)
+    meter, body = _cost(local_cloud, series=f"Small {marker}", limit=20)
+    assert body["total"] == 5 and body["totalExact"] is True and len(body["videos"]) == 5
+    assert meter.aggregation_reads == 0 and meter.queries == 1 and meter.billed == 5
+    repo_of(local_cloud).put_videos([documents.video_document(CreateVideoMetadataRequest.model_validate(
+        video_body(f"{marker}x", series=f"Small {marker}", episode=6)))])
+    _, grown = _cost(local_cloud, series=f"Small {marker}", limit=20)
+    assert grown["total"] == 6  # nothing remembered: the next page 1 sees the new episode
