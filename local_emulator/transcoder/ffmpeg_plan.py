@@ -59,6 +59,7 @@ class VideoRung:
     tag: str = ""  # ISO BMFF sample entry for mp4/fmp4 outputs (h265: hvc1 or hev1)
     overlays: list = field(default_factory=list)  # PlannedOverlay drawn on this rendition
     captions: PlannedText | None = None  # embedded cea608/708 captions this video carries
+    color_format: str = ""  # hlg / hdr10 when written as HDR (hdr.output_format), "" SDR: what manifests signal
 
 
 @dataclass
@@ -307,6 +308,7 @@ def build_plan(config: dict, info: SourceInfo, input_path: str, *, missing_audio
         embedded = None
     for rung in rungs.values():
         rung.captions = embedded
+        rung.color_format = hdr.output_format(rung.settings, info)
 
     argv = ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats", "-progress", "pipe:1"]
     ordered_rungs = sorted(rungs.values(), key=lambda r: r.index)

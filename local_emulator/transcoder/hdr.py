@@ -16,13 +16,15 @@ tags (ffmpeg's ``-color_primaries`` / ``-color_trc`` / ``-colorspace`` for every
 its VUI); HDR10 adds the SMPTE ST 2086 mastering display (BT.2020 primaries, D65, 0.0001-1000 cd/m2) and the content
 light level (MaxCLL = MaxFALL = 203: nothing converted from SDR is brighter than its white) SEI messages.
 
-From an HDR source: the same format passes through (HLG asked ``hlg``, PQ asked ``hdr10``: no filter, the tags
-written); the other HDR format is converted through linear light (BT.2020, 203 cd/m2 nominal peak on both sides, so
-reference white stays reference white); ``sdr`` or no colour format is tone-mapped to SDR BT.709 the way ffmpeg's
-``tonemap`` documentation does it (zscale to linear light, BT.709 primaries, ``tonemap=mobius``, zscale to BT.709
-transfer and matrix, limited range). zimg's linear light at ``npl=100`` puts HLG's 75 % and PQ's 203 cd/m2 (the
-reference white BT.2408 places there) at Y' ~235 again; mobius keeps everything below its knee linear and rolls off
-the highlights. The encoder takes the frames' BT.709 tags (ffmpeg passes the filter graph's colour properties on).
+No colour format is passthrough, as the reference says ("honors the input color primaries, transfer function,
+range, chroma location, and color space; no color conversion"): no filter, and the encoder takes the decoded frames'
+colour tags, so an HLG or PQ input stays HLG or PQ. The same format asked of an HDR source passes through too (HLG
+asked ``hlg``, PQ asked ``hdr10``: no filter, the tags written); the other HDR format is converted through linear
+light (BT.2020, 203 cd/m2 nominal peak on both sides, so reference white stays reference white); ``sdr`` is
+tone-mapped to SDR BT.709 as ffmpeg's ``tonemap`` documentation does it: zscale to linear light (``npl=100``),
+BT.709 primaries, ``tonemap=mobius`` (linear below its knee, the highlights rolled off), zscale to BT.709 transfer
+and matrix, limited range. An HLG white (75 %) comes back at 8-bit Y' 218, black at 16. The encoder takes the
+frames' BT.709 tags (ffmpeg passes the filter graph's colour properties on).
 """
 
 from __future__ import annotations
@@ -39,6 +41,14 @@ MAX_CLL = f"{SDR_WHITE_NITS},{SDR_WHITE_NITS}"
 def color_format(settings: dict) -> str:
     """``hlg`` or ``hdr10`` when a normalised codec settings asks a conversion to HDR, else "" (sdr / passthrough)."""
     return next((name for name in (HLG, HDR10) if settings.get(name) is not None), "")
+
+
+def output_format(settings: dict, source=None) -> str:
+    """``hlg`` or ``hdr10`` when the rendition is written as HDR: its colour format, or with none (passthrough) what
+    the input is; "" for SDR. What the manifests signal."""
+    if any(settings.get(name) is not None for name in ("sdr", HLG, HDR10)):
+        return color_format(settings)
+    return source_format(source)
 
 
 def source_format(source) -> str:
@@ -58,9 +68,9 @@ def conversion_filters(settings: dict, source=None) -> str:
     """The filters (",zscale=...", "" when none is needed) bringing one rendition's frames from what the input is
     (``source``: probe.SourceInfo; None or untagged = SDR BT.709) to the colour format its settings ask."""
     target, origin = color_format(settings), source_format(source)
-    if target == origin:  # SDR as SDR, HLG as hlg, PQ as hdr10: passthrough (the tags are written for HDR)
-        return ""
-    if not target:  # HDR -> SDR BT.709: tone-mapped
+    if target == origin or not any(settings.get(name) is not None for name in ("sdr", HLG, HDR10)):
+        return ""  # no colour format, or SDR as sdr, HLG as hlg, PQ as hdr10: passthrough
+    if not target:  # sdr from HDR: tone-mapped to BT.709
         return (f",zscale={_source_side(source, _TRANSFER[origin])}:t=linear:npl=100,format=gbrpf32le"
                 ",zscale=p=bt709,tonemap=tonemap=mobius:desat=0,zscale=t=bt709:m=bt709:r=tv")
     npl = f"npl={SDR_WHITE_NITS}"
@@ -92,9 +102,10 @@ def x265_params(settings: dict) -> list[str]:
     return params
 
 
-def video_range(settings: dict) -> str:
-    """The HLS master's VIDEO-RANGE of a rendition: ``HLG``, ``PQ``, or "" (SDR: the attribute is left out)."""
-    return {HLG: "HLG", HDR10: "PQ"}.get(color_format(settings), "")
+def video_range(written: str) -> str:
+    """The HLS master's VIDEO-RANGE of a rendition written as ``written`` (output_format): ``HLG``, ``PQ``, or ""
+    (SDR: the attribute is left out)."""
+    return {HLG: "HLG", HDR10: "PQ"}.get(written, "")
 
 
 # ISO/IEC 23091-2 (CICP) code points of an HDR rendition, as a DASH MPD signals them (DASH-IF IOP 4.3, 6.2.5)
@@ -102,17 +113,16 @@ CICP_PRIMARIES, CICP_MATRIX = "urn:mpeg:mpegB:cicp:ColourPrimaries", "urn:mpeg:m
 CICP_TRANSFER = "urn:mpeg:mpegB:cicp:TransferCharacteristics"
 
 
-def dash_properties(settings: dict) -> list[tuple[str, str, str]]:
-    """(element, schemeIdUri, value) of a DASH Representation's colour description; [] for SDR.
+def dash_properties(written: str) -> list[tuple[str, str, str]]:
+    """(element, schemeIdUri, value) of a DASH Representation written as ``written`` (output_format); [] for SDR.
 
     BT.2020 primaries (9) and non-constant-luminance matrix (9) are essential: a player that cannot show them must skip
     the Representation. PQ (16) is essential too. HLG is what the DASH-IF guidelines call backwards compatible: its
     EssentialProperty names the SDR-compatible BT.2020 transfer (14) and a SupplementalProperty says HLG (18), so an
     HLG-capable player shows HLG and an SDR BT.2020 one still plays it."""
-    target = color_format(settings)
-    if not target:
+    if not written:
         return []
     common = [("EssentialProperty", CICP_PRIMARIES, "9"), ("EssentialProperty", CICP_MATRIX, "9")]
-    if target == HDR10:
+    if written == HDR10:
         return [*common, ("EssentialProperty", CICP_TRANSFER, "16")]
     return [*common, ("EssentialProperty", CICP_TRANSFER, "14"), ("SupplementalProperty", CICP_TRANSFER, "18")]

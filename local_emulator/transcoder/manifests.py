@@ -8,9 +8,10 @@ INSTREAM-ID="CC1"``; a DASH MPD gets a ``text/vtt`` AdaptationSet per vtt mux st
 segment bytes this module derives durations, bandwidths and RFC 6381 codec strings, and writes the manifests named
 in the config.
 
-An HLG or HDR10 rendition (hdr.py) is signalled as such: ``VIDEO-RANGE=HLG`` / ``PQ`` on its ``EXT-X-STREAM-INF``
-(SDR variants carry no VIDEO-RANGE, which means SDR), and in the MPD the CICP colour properties of its Representation
-(hdr.dash_properties: BT.2020 primaries and matrix 9, transfer 16 for PQ, 18 for HLG).
+An HLG or HDR10 rendition (hdr.output_format: asked so, or an HLG / PQ input passed through) is signalled as such:
+``VIDEO-RANGE=HLG`` / ``PQ`` on its ``EXT-X-STREAM-INF`` (SDR variants carry no VIDEO-RANGE, which means SDR), and in
+the MPD the CICP colour properties of its Representation (hdr.dash_properties: BT.2020 primaries and matrix 9,
+transfer 16 for PQ, 18 for HLG).
 """
 
 from __future__ import annotations
@@ -233,8 +234,8 @@ def write_hls_master(workdir: str, manifest: dict, muxes: dict[str, PlannedMux],
         attrs = [f"BANDWIDTH={peak}", f"AVERAGE-BANDWIDTH={average}", f'CODECS="{",".join(codec_list)}"']
         if mux.video:
             attrs += [f"RESOLUTION={mux.video.width}x{mux.video.height}", f"FRAME-RATE={_frame_rate(mux)}"]
-            if hdr.video_range(mux.video.settings):
-                attrs.append(f"VIDEO-RANGE={hdr.video_range(mux.video.settings)}")
+            if hdr.video_range(mux.video.color_format):
+                attrs.append(f"VIDEO-RANGE={hdr.video_range(mux.video.color_format)}")
             if audio_codec and not mux.audio:
                 attrs.append('AUDIO="audio"')
         if texts:
@@ -306,7 +307,7 @@ def write_dash_mpd(workdir: str, manifest: dict, muxes: dict[str, PlannedMux],
                     "schemeIdUri": "urn:mpeg:dash:23003:3:audio_channel_configuration:2011",
                     "value": str(mux.audio.channels)})
             _content_protection(mpd, rep, (protection or {}).get(mux.key))
-            for tag, scheme_id, value in hdr.dash_properties(mux.video.settings) if kind == "video" else []:
+            for tag, scheme_id, value in hdr.dash_properties(mux.video.color_format) if kind == "video" else []:
                 ET.SubElement(rep, tag, {"schemeIdUri": scheme_id, "value": value})
             _segment_reference(rep, mux, playlist, scheme, timescale)
     for mux in (m for m in members if m.text):

@@ -2,9 +2,9 @@
 
 enableTwoPass: ffmpeg runs twice, the first run writes x264's and x265's rate-control statistics beside the output
 folder, the second reads them, and the outputs land close to their target bitrate. An HLG input (made here with
-zscale, tagged ARIB STD-B67 / BT.2020): asked ``sdr`` (or no colour format) it is tone-mapped to SDR BT.709 (tags,
-black and white levels read back), asked ``hlg`` it passes through with its levels and tags; the HLS master says
-VIDEO-RANGE=HLG for that rendition only. Media are tiny (3 s and 2 s at 320x180, 10 fps)."""
+zscale, tagged ARIB STD-B67 / BT.2020): asked ``sdr`` it is tone-mapped to SDR BT.709 (tags, black and white levels
+read back); asked ``hlg``, or nothing (passthrough, as the reference says), it keeps its levels and tags; the HLS
+master says VIDEO-RANGE=HLG for those renditions only. Media are tiny (3 s and 2 s at 320x180, 10 fps)."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def _luma(path: Path) -> tuple[int, int]:
         return plane[row + frame.width // 4], plane[row + frame.width * 3 // 4]
 
 
-def test_an_hlg_input_is_tone_mapped_to_sdr_or_kept_as_hlg(cloud: Cloud) -> None:
+def test_an_hlg_input_is_tone_mapped_by_sdr_and_kept_as_hlg_otherwise(cloud: Cloud) -> None:
     source = cloud.tmp / "hlg.mp4"
     ffmpeg("-f", "lavfi", "-i", "color=c=white:s=320x180:r=10:d=2,drawbox=x=0:y=0:w=160:h=180:color=black:t=fill",
            "-vf", "zscale=tin=bt709:min=bt709:pin=bt709:rin=tv:t=linear:m=gbr:p=bt709:r=full:npl=203,"
@@ -88,23 +88,24 @@ def test_an_hlg_input_is_tone_mapped_to_sdr_or_kept_as_hlg(cloud: Cloud) -> None
             {"key": "keep", "videoStream": {"h265": {**VIDEO, "bitrateBps": 400_000, "hlg": {},
                                                      "pixelFormat": "yuv420p10", "profile": "main10"}}}],
         "muxStreams": [{"key": key, "container": "mp4", "elementaryStreams": [key]} for key in keys]
-        + [{"key": f"hls-{key}", "container": "fmp4", "elementaryStreams": [key]} for key in ("sdr", "keep")],
-        "manifests": [{"fileName": "manifest.m3u8", "type": "HLS", "muxStreams": ["hls-sdr", "hls-keep"]}]}})
+        + [{"key": f"hls-{key}", "container": "fmp4", "elementaryStreams": [key]} for key in keys],
+        "manifests": [{"fileName": "manifest.m3u8", "type": "HLS", "muxStreams": [f"hls-{key}" for key in keys]}]}})
 
     def tags(name: str) -> tuple:
         stream = ffprobe(folder / f"{name}.mp4", "-select_streams", "v:0")["streams"][0]
         return (stream["pix_fmt"], stream.get("color_primaries"), stream.get("color_transfer"),
                 stream.get("color_space"))
 
-    for name in ("sdr", "none"):
-        assert tags(name) == ("yuv420p", "bt709", "bt709", "bt709"), name
-        black, white = _luma(folder / f"{name}.mp4")
-        assert 16 <= black <= 20 and 200 <= white <= 235, (name, black, white)  # limited range, white stays white
+    assert tags("sdr") == ("yuv420p", "bt709", "bt709", "bt709")
+    black, white = _luma(folder / "sdr.mp4")
+    assert 16 <= black <= 20 and 200 <= white <= 235, (black, white)  # limited range, white stays near white
     assert tags("keep") == ("yuv420p10le", "bt2020", "arib-std-b67", "bt2020nc")
-    black, white = _luma(folder / "keep.mp4")
-    assert black <= 18 and abs(white - 180) <= 2  # passed through: HLG's own levels, not converted again
+    assert tags("none") == ("yuv420p", "bt2020", "arib-std-b67", "bt2020nc")  # 8-bit as set, the input's colour
+    for name in ("keep", "none"):
+        black, white = _luma(folder / f"{name}.mp4")
+        assert black <= 18 and abs(white - 180) <= 2, (name, black, white)  # HLG's own levels, not converted
     master = (folder / "manifest.m3u8").read_text()
     variants = {line: master.splitlines()[n + 1] for n, line in enumerate(master.splitlines())
                 if line.startswith("#EXT-X-STREAM-INF:")}
     assert sorted((uri, "VIDEO-RANGE=HLG" in info) for info, uri in variants.items()) == [
-        ("hls-keep.m3u8", True), ("hls-sdr.m3u8", False)]
+        ("hls-keep.m3u8", True), ("hls-none.m3u8", True), ("hls-sdr.m3u8", False)]

@@ -1,8 +1,8 @@
 """The local Transcoder's two-pass encoding, HDR in its manifests and conversion from the input's own colour, as
 units: the first pass's command (same inputs and graph, pass 1 to the null muxer) next to the job's (pass 2), an
 unchanged command without enableTwoPass; VIDEO-RANGE in the HLS master and the CICP properties in the DASH MPD; the
-filters from an HLG / PQ input (passthrough, HLG <-> PQ, tone-mapped to SDR). No processes: the emulator test
-tests/emulator/test_local_transcoder_two_pass_and_hdr_input.py runs the real commands."""
+filters from an HLG / PQ input (passthrough with no colour format or its own, HLG <-> PQ, tone-mapped by ``sdr``).
+No processes: the emulator test tests/emulator/test_local_transcoder_two_pass_and_hdr_input.py runs the commands."""
 
 from __future__ import annotations
 
@@ -85,11 +85,11 @@ def test_without_enable_two_pass_the_command_is_unchanged_and_there_is_no_first_
 # ------------------------------------------------------------------------------------------------ manifests
 
 
-def _written(tmp_path, kind: str, streams: dict[str, dict]) -> str:
+def _written(tmp_path, kind: str, streams: dict[str, dict], source: SourceInfo = SOURCE) -> str:
     config = _config(streams, container="fmp4",
                      manifests=[{"fileName": f"manifest.{kind}", "type": "HLS" if kind == "m3u8" else "DASH",
                                  "muxStreams": [f"m-{key}" for key in streams] + ["m-a"]}])
-    plan = build_plan(config, SOURCE, "/w/a.mp4")
+    plan = build_plan(config, source, "/w/a.mp4")
     muxes = {m.key: m for m in plan.muxes}
     playlists = {key: MediaPlaylist(f"{key}-init.mp4", None, [Segment(f"{key}0.m4s", 4.0, 100_000)])
                  for key in muxes}
@@ -99,17 +99,27 @@ def _written(tmp_path, kind: str, streams: dict[str, dict]) -> str:
     return (tmp_path / f"manifest.{kind}").read_text()
 
 
+def _video_ranges(text: str) -> dict[str, str | None]:
+    lines = text.splitlines()
+    variants = {lines[n + 1]: line for n, line in enumerate(lines) if line.startswith("#EXT-X-STREAM-INF:")}
+    return {uri: info.split("VIDEO-RANGE=")[1].split(",")[0] if "VIDEO-RANGE=" in info else None
+            for uri, info in variants.items()}
+
+
 def test_hls_master_says_video_range_hlg_and_pq_and_nothing_for_sdr(tmp_path) -> None:
     text = _written(tmp_path, "m3u8", {
         "hlg": {"h265": {**VIDEO, "hlg": {}, "pixelFormat": "yuv420p10"}},
         "pq": {"h265": {**VIDEO, "hdr10": {}, "pixelFormat": "yuv420p10"}},
         "sdr": {"h265": {**VIDEO, "sdr": {}}},
         "none": {"h264": VIDEO}})
-    lines = text.splitlines()
-    variants = {lines[n + 1]: line for n, line in enumerate(lines) if line.startswith("#EXT-X-STREAM-INF:")}
-    ranges = {uri: info.split("VIDEO-RANGE=")[1].split(",")[0] if "VIDEO-RANGE=" in info else None
-              for uri, info in variants.items()}
-    assert ranges == {"m-hlg.m3u8": "HLG", "m-pq.m3u8": "PQ", "m-sdr.m3u8": None, "m-none.m3u8": None}
+    assert _video_ranges(text) == {"m-hlg.m3u8": "HLG", "m-pq.m3u8": "PQ", "m-sdr.m3u8": None, "m-none.m3u8": None}
+
+
+def test_an_hdr_input_passed_through_keeps_its_video_range_and_sdr_drops_it(tmp_path) -> None:
+    streams = {"none": {"h264": VIDEO}, "sdr": {"h264": {**VIDEO, "sdr": {}}}}
+    assert _video_ranges(_written(tmp_path, "m3u8", streams, HLG_SOURCE)) == {"m-none.m3u8": "HLG",
+                                                                              "m-sdr.m3u8": None}
+    assert _video_ranges(_written(tmp_path, "m3u8", streams, PQ_SOURCE)) == {"m-none.m3u8": "PQ", "m-sdr.m3u8": None}
 
 
 def test_dash_mpd_carries_the_cicp_colour_properties_of_hdr_representations(tmp_path) -> None:
@@ -144,19 +154,19 @@ def _graph(source: SourceInfo, codec: str = "h265", **settings) -> str:
     return plan.argv[plan.argv.index("-filter_complex") + 1]
 
 
-def test_an_hlg_input_asked_for_hlg_and_a_pq_input_asked_for_hdr10_pass_through() -> None:
+def test_an_hdr_input_with_no_colour_format_or_its_own_passes_through() -> None:
     assert "zscale" not in _graph(HLG_SOURCE, hlg={}, pixelFormat="yuv420p10")
     assert "zscale" not in _graph(PQ_SOURCE, hdr10={}, pixelFormat="yuv420p10")
+    assert "zscale" not in _graph(HLG_SOURCE, "h264") and "zscale" not in _graph(PQ_SOURCE, "vp9")
     assert "zscale" not in _graph(replace(SOURCE, color_transfer="bt709"), sdr={})
 
 
-def test_an_hdr_input_asked_for_sdr_or_nothing_is_tone_mapped_to_bt709() -> None:
+def test_an_hdr_input_asked_for_sdr_is_tone_mapped_to_bt709() -> None:
     for source, transfer in ((HLG_SOURCE, "arib-std-b67"), (PQ_SOURCE, "smpte2084")):
-        for settings in ({"sdr": {}}, {}):
-            graph = _graph(source, "h264", **settings)
-            assert (f"zscale=tin={transfer}:min=bt2020nc:pin=bt2020:rin=tv:t=linear:npl=100,format=gbrpf32le,"
-                    "zscale=p=bt709,tonemap=tonemap=mobius:desat=0,zscale=t=bt709:m=bt709:r=tv,format=yuv420p[v0]"
-                    ) in graph
+        graph = _graph(source, "h264", sdr={})
+        assert (f"zscale=tin={transfer}:min=bt2020nc:pin=bt2020:rin=tv:t=linear:npl=100,format=gbrpf32le,"
+                "zscale=p=bt709,tonemap=tonemap=mobius:desat=0,zscale=t=bt709:m=bt709:r=tv,format=yuv420p[v0]"
+                ) in graph
 
 
 def test_hlg_and_pq_inputs_convert_to_each_other_through_linear_light() -> None:
