@@ -215,7 +215,9 @@ class JobRunner:
             self._run_ffmpeg(record, plan.first_pass_argv, out_dir, plan.output_duration, plan.expected_frames,
                              span=(0.0, 0.5))
             self._check(record)
-            self._run_ffmpeg(record, plan.argv, out_dir, plan.output_duration, plan.expected_frames, span=(0.5, 1.0))
+            remaining = max(1.0, self.job_timeout - (time.monotonic() - started))  # one timeout for both passes
+            self._run_ffmpeg(record, plan.argv, out_dir, plan.output_duration, plan.expected_frames, span=(0.5, 1.0),
+                             timeout=remaining)
         elif plan.argv:
             self._run_ffmpeg(record, plan.argv, out_dir, plan.output_duration, plan.expected_frames)
         self._check(record)
@@ -298,10 +300,11 @@ class JobRunner:
                                    mux.segment_seconds, mux.individual_segments, mpegts)
 
     def _run_ffmpeg(self, record: JobRecord, argv: list[str], cwd: str, duration: float, frames: int,
-                    span: tuple[float, float] = (0.0, 1.0)) -> None:
+                    span: tuple[float, float] = (0.0, 1.0), timeout: float | None = None) -> None:
         """Run the plan; progress from ``-progress pipe:1``: frames of the first rung when there is video (the
         sprite outputs' timestamps would skew out_time), else out_time against the output duration; ``span`` is the
-        part of the encoding progress this run covers (a two-pass job's first pass: the first half)."""
+        part of the encoding progress this run covers (a two-pass job's first pass: the first half); ``timeout`` what is
+        left of the per-job timeout (default: all of it)."""
         low, high = span
         stderr_path = os.path.join(cwd, "..", "ffmpeg.stderr")
         timed_out = threading.Event()
@@ -316,7 +319,7 @@ class JobRunner:
                 timed_out.set()
                 _kill(proc)
 
-            timer = threading.Timer(self.job_timeout, on_timeout)
+            timer = threading.Timer(self.job_timeout if timeout is None else timeout, on_timeout)
             timer.daemon = True
             timer.start()
             try:

@@ -4,11 +4,13 @@ enableTwoPass: ffmpeg runs twice, the first run writes x264's and x265's rate-co
 folder, the second reads them, and the outputs land close to their target bitrate. An HLG input (made here with
 zscale, tagged ARIB STD-B67 / BT.2020): asked ``sdr`` it is tone-mapped to SDR BT.709 (tags, black and white levels
 read back); asked ``hlg``, or nothing (passthrough, as the reference says), it keeps its levels and tags; the HLS
-master says VIDEO-RANGE=HLG for those renditions only. Media are tiny (3 s and 2 s at 320x180, 10 fps)."""
+master says VIDEO-RANGE=HLG and the MPD the HLG transfer (18) for those renditions only. Media are tiny (3 s and
+2 s at 320x180, 10 fps)."""
 
 from __future__ import annotations
 
 import os
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import av
@@ -89,7 +91,8 @@ def test_an_hlg_input_is_tone_mapped_by_sdr_and_kept_as_hlg_otherwise(cloud: Clo
                                                      "pixelFormat": "yuv420p10", "profile": "main10"}}}],
         "muxStreams": [{"key": key, "container": "mp4", "elementaryStreams": [key]} for key in keys]
         + [{"key": f"hls-{key}", "container": "fmp4", "elementaryStreams": [key]} for key in keys],
-        "manifests": [{"fileName": "manifest.m3u8", "type": "HLS", "muxStreams": [f"hls-{key}" for key in keys]}]}})
+        "manifests": [{"fileName": f"manifest.{ext}", "type": kind, "muxStreams": [f"hls-{key}" for key in keys]}
+                      for ext, kind in (("m3u8", "HLS"), ("mpd", "DASH"))]}})
 
     def tags(name: str) -> tuple:
         stream = ffprobe(folder / f"{name}.mp4", "-select_streams", "v:0")["streams"][0]
@@ -109,3 +112,8 @@ def test_an_hlg_input_is_tone_mapped_by_sdr_and_kept_as_hlg_otherwise(cloud: Clo
                 if line.startswith("#EXT-X-STREAM-INF:")}
     assert sorted((uri, "VIDEO-RANGE=HLG" in info) for info, uri in variants.items()) == [
         ("hls-keep.m3u8", True), ("hls-none.m3u8", True), ("hls-sdr.m3u8", False)]
+    ns = {"d": "urn:mpeg:dash:schema:mpd:2011"}
+    transfers = {rep.get("id"): sorted(p.get("value") for p in rep
+                                       if p.get("schemeIdUri", "").endswith("TransferCharacteristics"))
+                 for rep in ET.parse(folder / "manifest.mpd").iterfind(".//d:Representation", ns)}
+    assert transfers == {"hls-keep": ["14", "18"], "hls-none": ["14", "18"], "hls-sdr": []}
