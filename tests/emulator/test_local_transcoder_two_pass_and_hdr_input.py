@@ -1,11 +1,11 @@
 """Two-pass encoding and HDR inputs through the local Transcoder (official client over REST, real ffmpeg).
 
 enableTwoPass: ffmpeg runs twice, the first run writes x264's and x265's rate-control statistics beside the output
-folder, the second reads them, and the outputs land close to their target bitrate. An HLG input (made here with
-zscale, tagged ARIB STD-B67 / BT.2020): asked ``sdr`` it is tone-mapped to SDR BT.709 (tags, black and white levels
-read back); asked ``hlg``, or nothing (passthrough, as the reference says), it keeps its levels and tags; the HLS
-master says VIDEO-RANGE=HLG and the MPD the HLG transfer (18) for those renditions only. Media are tiny (3 s and
-2 s at 320x180, 10 fps)."""
+folder, the second reads them, and the outputs land near their target bitrate (x264 5 %, x265 15 % on 30 frames).
+An HLG input (made here with zscale, tagged ARIB STD-B67 / BT.2020): asked ``sdr`` it is tone-mapped to SDR BT.709
+(tags, black and white levels read back); asked ``hlg``, or nothing (passthrough, as the reference says), it keeps
+its levels and tags; the HLS master says VIDEO-RANGE=HLG and the MPD the HLG transfer (18) for those renditions
+only. Media are tiny (3 s and 2 s at 320x180, 10 fps)."""
 
 from __future__ import annotations
 
@@ -56,12 +56,13 @@ def test_two_pass_runs_a_first_pass_whose_statistics_the_second_reads(cloud: Clo
     assert first_stats["twopass-v1.log"].startswith(b"#options:")  # x265's
     assert {"twopass-v0-0.log.mbtree", "twopass-v1.log.cutree"} <= set(first_stats)
     assert not any(name.startswith("twopass") for name in os.listdir(folder))  # nothing of it uploaded
-    for name, codec in (("avc", "h264"), ("hevc", "hevc")):
+    # measured here: x264 -2.4 % (one pass: +7.8 %), x265 +9.7 % (one pass: +20 %): 30 frames leave x265 little room
+    for name, codec, tolerance in (("avc", "h264", 0.05), ("hevc", "hevc", 0.15)):
         probe = ffprobe(folder / f"{name}.mp4", "-count_frames")
         video = next(s for s in probe["streams"] if s["codec_type"] == "video")
         assert video["codec_name"] == codec and int(video["nb_read_frames"]) == 30
         assert abs(float(probe["format"]["duration"]) - 3.0) < 0.15
-        assert abs(int(video["bit_rate"]) - TARGET) < 0.1 * TARGET, (name, video["bit_rate"])
+        assert abs(int(video["bit_rate"]) - TARGET) < tolerance * TARGET, (name, video["bit_rate"])
 
 
 def _luma(path: Path) -> tuple[int, int]:
