@@ -326,7 +326,7 @@ class LocalCloud:
             "auth", list(auth_argv), cwd=str(self.state_dir / "firebase"),
             env={"CI": "true", "FIREBASE_CLI_DISABLE_UPDATE_CHECK": "true", "NO_COLOR": "1"},
             health_url=f"http://127.0.0.1:{cfg.auth_port}/emulator/v1/projects/{cfg.project_id}/config",
-            ready_timeout=90,
+            ready_timeout=180,  # its own start is 20-35 s here, minutes on a machine busy with other work
         )
         if cfg.persist:
             def import_firestore() -> None:  # at every start: a restarted emulator loads the last export too
