@@ -453,14 +453,17 @@ def main() -> None:
         print_cpu(cpu)
         if args.per_kind:
             print(f"\n## Each kind alone ({args.per_kind:.0f} s of each target; ratio = ours / bare throughput)")
-            print("| kind | ours req/s | bare req/s | ratio | ours p50 / p99 ms | bare p50 / p99 ms | errors |")
-            print("|---|---|---|---|---|---|---|")
+            print("| kind | ours req/s | bare req/s | ratio | ours p50 / p99 ms | bare p50 / p99 ms | errors | "
+                  "CPU ms/request ours / bare: functions, Firestore, all |")
+            print("|---|---|---|---|---|---|---|---|")
             for kind in mix:
+                before = {target: Counter(cpu[target]) for target in targets}
                 alone = {target: load(target, args.per_kind, [kind]) for target in targets}
                 o, b = alone["ours"].summary(), alone["bare"].summary()
+                spent = {target: cpu[target] - before[target] for target in targets}
                 print(f"| {kind} | {o['rps']:.0f} | {b['rps']:.0f} | {o['rps'] / b['rps']:.2f} | "
                       f"{o['p50'] * 1000:.0f} / {o['p99'] * 1000:.0f} | {b['p50'] * 1000:.0f} / {b['p99'] * 1000:.0f} | "
-                      f"{o['errors']:.0f} / {b['errors']:.0f} |", flush=True)
+                      f"{o['errors']:.0f} / {b['errors']:.0f} | {_cpu_cells(spent)} |", flush=True)
 
         if args.profile:
             functions = next(s for s in cloud.supervisor.services if s.name == "functions")
@@ -480,6 +483,18 @@ def main() -> None:
                 process.kill()
         cloud.stop()
         log.close()
+
+
+def _cpu_cells(spent: dict[str, Counter[str]]) -> str:
+    """CPU ms per request of the functions, the Firestore emulator and the whole stack, ours / bare."""
+    def per(target: str, names: tuple[str, ...] | None) -> float:
+        used = spent[target]
+        total = sum(v for n, v in used.items() if n != "requests" and not n.endswith(KERNEL)
+                    and (names is None or n in names))
+        return total / max(used["requests"], 1) * 1000
+
+    return ", ".join(f"{per('ours', names):.2f} / {per('bare', names):.2f}"
+                     for names in (("functions", "bare functions"), ("firestore",), None))
 
 
 def print_cpu(cpu: dict[str, Counter[str]]) -> None:
