@@ -67,6 +67,7 @@ class Expected:
     audio_channels: int | None = None
     audio_tracks: int = 0
     audio_dual_mono: bool = False
+    hdr: str | None = None  # "hlg" | "pq": the video's HDR transfer
     large: bool = False  # big enough (> 3 MB) that reading all of it would show in the byte count
     refused: str | None = None  # regex the UnsupportedSource reason matches
 
@@ -148,6 +149,18 @@ def rotated_hevc_mp4(directory: Path) -> Path:
             plain.unlink(missing_ok=True)
 
     return _cached("rotated-hevc.mp4", build, directory)
+
+
+def hlg_hevc_mov(directory: Path) -> Path:
+    """An iPhone's HDR clip: HEVC Main 10 (hvc1) 640x360 30p in BT.2020 with the HLG transfer (tagged in the stream
+    and the container, as an iPhone writes it) + AAC, 1 s."""
+    tags = ["-color_primaries", "bt2020", "-color_trc", "arib-std-b67", "-colorspace", "bt2020nc"]
+    return _cached("hlg-hevc.mov", lambda out: _ffmpeg(
+        out, *_LAVFI, "testsrc2=s=640x360:r=30:d=1", *_LAVFI, _TONE.format(d=1), "-vf",
+        "zscale=tin=bt709:min=bt709:pin=bt709:t=arib-std-b67:m=bt2020nc:p=bt2020:r=tv,format=yuv420p10le",
+        "-c:v", "libx265", "-preset", "ultrafast", "-x265-params",
+        "log-level=error:colorprim=bt2020:transfer=arib-std-b67:colormatrix=bt2020nc", "-tag:v", "hvc1", *tags,
+        *_AAC, "-ac", "2", "-shortest", "-f", "mov"), directory)
 
 
 def silent_mp4(directory: Path) -> Path:
@@ -333,6 +346,9 @@ SAMPLES: dict[str, Sample] = {s.name: s for s in [
         **_AV)),
     Sample("rotated_hevc_mp4", rotated_hevc_mp4, Expected(
         "mp4", 360, 640, 640, 360, rotation=90, video_codec="hevc", frame_rate=30.0, duration=1.0, **_AV)),
+    Sample("hlg_hevc_mov", hlg_hevc_mov, Expected(
+        "mov", 640, 360, 640, 360, video_codec="hevc", frame_rate=30.0, bit_depth=10, duration=1.0, hdr="hlg",
+        **_AV)),
     Sample("silent_mp4", silent_mp4, Expected(
         "mp4", 640, 360, 640, 360, video_codec="h264", frame_rate=30.0, duration=1.0)),
     Sample("vfr_mp4", vfr_mp4, Expected(

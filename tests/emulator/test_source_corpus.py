@@ -103,6 +103,7 @@ CASES = [
     Case("mpeg2_pcm_mxf"),  # studio delivery, OP1a
     Case("h264_hi10_flac_mkv"),  # fansub Hi10P
     Case("rotated_hevc_mp4"),  # portrait phone clip
+    Case("hlg_hevc_mov"),  # an iPhone's HDR (HLG) clip
     Case("vfr_mp4"),  # variable frame rate phone clip
     Case("anamorphic_ts"),  # HDV 1440x1080 shown 16:9
     Case("dual_mono_ts"),  # bilingual broadcast audio
@@ -182,7 +183,8 @@ class Probe:
 def _ffprobe(url: str, headers: list[str]) -> Probe:
     base = ["ffprobe", "-v", "error", "-rw_timeout", "30000000", *headers]
     streams = json.loads(_run([*base, "-show_entries", "stream=index,codec_type,codec_name,profile,width,height,"
-                               "pix_fmt,channels,r_frame_rate,sample_aspect_ratio", "-of", "json", url]))["streams"]
+                               "pix_fmt,channels,r_frame_rate,sample_aspect_ratio,color_transfer,color_primaries",
+                               "-of", "json", url]))["streams"]
     packets = []
     for line in _run([*base, "-show_entries", "packet=stream_index,pts_time,duration_time", "-of", "csv=p=0",
                       url]).splitlines():
@@ -306,6 +308,10 @@ def test_a_source_as_delivered_plays_right(local_cloud: StackConfig, corpus: Pat
         assert w <= expected.width and h <= expected.height, sizes  # never above the display size
         assert w / h == pytest.approx(expected.width / expected.height, rel=0.02), sizes
     assert all(v.get("sample_aspect_ratio") in (None, "1:1", "0:1") for v in videos), videos  # square pixels
+    # colour: SDR on every rung; an HDR source converted to BT.709 (an HLG/PQ tag would show washed out on SDR screens)
+    assert not {v.get("color_transfer") for v in videos} & {"arib-std-b67", "smpte2084"}, videos
+    if expected.hdr:
+        assert all(v.get("color_transfer") == "bt709" and v.get("color_primaries") == "bt709" for v in videos), videos
 
     # picture: no combing. idet misreads testsrc2's fine detail at SD sizes as interlaced even in progressive
     # sources, so the output is held to the source's own idet ratio (the job adds no combing) and, for a source

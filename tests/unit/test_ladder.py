@@ -98,6 +98,16 @@ def seconds(duration: str) -> Fraction:
 # the ladder
 
 
+@pytest.mark.parametrize("hdr", ["hlg", "pq"])
+def test_an_hdr_source_is_converted_to_sdr_on_every_rung_and_an_sdr_one_is_left_alone(hdr: str) -> None:
+    def rungs(source: SourceInfo) -> list[dict]:
+        return [es["videoStream"]["h264"] for es in build(source)["elementaryStreams"] if "videoStream" in es]
+
+    converted = rungs(src(1920, 1080, hdr=hdr, bit_depth=10))
+    assert len(converted) == 3 and all(r["sdr"] == {} and r["pixelFormat"] == "yuv420p" for r in converted)
+    assert all("sdr" not in r and "hlg" not in r for r in rungs(src(1920, 1080)))
+
+
 def test_1080p_landscape_gets_three_rungs() -> None:
     cfg = build(src(1920, 1080))
     assert rendition_names(cfg) == ["360p", "720p", "1080p"]
@@ -383,8 +393,9 @@ def test_inputs_output_and_pubsub() -> None:
         src(320, 180, audio=False, duration=None),
         src(853, 479, channels=1),
         src(3840, 2160),
+        src(1920, 1080, hdr="hlg"),
     ],
-    ids=["1080p", "rotated", "tiny-silent", "odd-mono", "4k"],
+    ids=["1080p", "rotated", "tiny-silent", "odd-mono", "4k", "hdr-hlg"],
 )
 def test_accepted_by_the_official_proto_class(source: SourceInfo) -> None:
     cfg = build(source)

@@ -106,6 +106,7 @@ def test_corpus_sample_matches_its_expected_properties(corpus: Path, name: str) 
     assert info.scan_type == want.scan_type
     assert info.field_order == want.field_order
     assert info.bit_depth == want.bit_depth
+    assert info.hdr == want.hdr
     assert info.frame_rate_mode == want.frame_rate_mode
     assert info.frame_rate == pytest.approx(want.frame_rate, abs=0.01)
     if want.duration is None:

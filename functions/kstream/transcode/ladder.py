@@ -48,6 +48,9 @@ Sources as broadcasters and fans deliver them (docs/decisions/0007-accepted-sour
                 DOWNSAMPLE; a variable-frame-rate source gets a constant rate (DROP_DUPLICATE at the standard rate
                 its average is within 1% of, else 30: no frame of a 30 fps stretch is dropped).
     10-bit      ``pixelFormat: yuv420p`` on every rung: 8-bit H.264 High, playable everywhere.
+    HDR         an HLG or PQ source (an iPhone's HLG HEVC, an HDR10 master) gets ``h264.sdr`` on every rung: the
+                API converts it to SDR BT.709, so every screen shows it right (no rung stays HLG- or PQ-tagged,
+                which SDR-only players would show washed out); an SDR source's config is unchanged.
     Audio       the first (default) audio track. 5.1 / 7.1 -> stereo through ``audioStream.mapping`` with the
                 ITU-R BS.775 downmix (L = FL + C -3 dB + SL -3 dB [+ BL -3 dB], R likewise, LFE dropped);
                 dual-mono (two programmes, e.g. Korean + original language) -> the first programme on both
@@ -469,6 +472,7 @@ def build_job_config(
                         "gopDuration": _duration(gop),
                         "profile": "high",
                         "pixelFormat": "yuv420p",
+                        **({"sdr": {}} if source.hdr else {}),
                     }
                 },
             }

@@ -126,6 +126,7 @@ class SourceInfo:
     audio_channel_layout: str | None = None  # "L R", "L R C LFE Ls Rs", "C", "M M" (dual mono); see module doc
     audio_dual_mono: bool = False  # AC-3 1+1 / two mono programmes in one track
     audio_track_index: int | None = None  # that track's index among all the file's tracks (MediaInfo StreamOrder)
+    hdr: str | None = None  # "hlg" | "pq" when the video's transfer is HDR (an iPhone's HLG HEVC, HDR10); else None
 
     @property
     def short_side(self) -> int:
@@ -364,7 +365,19 @@ def describe(media: MediaInfo, *, exhausted: bool = False) -> SourceInfo:
         audio_channel_layout=layout,
         audio_dual_mono=dual_mono,
         audio_track_index=_stream_order(audio) if audio is not None else None,
+        hdr=_hdr(video),
     )
+
+
+def _hdr(video: Any) -> str | None:
+    """The HDR transfer of a video track: MediaInfo's transfer_characteristics "HLG", or "PQ" / "SMPTE ST 2084"
+    (HDR10, Dolby Vision's base layer); None for SDR (BT.709, BT.601, ...) and for untagged video."""
+    transfer = str(getattr(video, "transfer_characteristics", None) or "").upper()
+    if "HLG" in transfer or "ARIB" in transfer:
+        return "hlg"
+    if transfer.startswith("PQ") or "2084" in transfer:
+        return "pq"
+    return None
 
 
 def _stream_order(track: Any) -> int | None:
