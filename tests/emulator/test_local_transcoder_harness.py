@@ -98,6 +98,23 @@ def _fake_gcs_binary() -> str:
     return str(path)
 
 
+def start_cloud_with_secrets(tmp: Path, secret_version: str, payload: dict):
+    """start_cloud, with ``payload`` as the secret version ``projects/P/secrets/S/versions/N`` in the in-process
+    emulator's Secret Manager stand-in (TRANSCODER_SECRETS_DIR, put back afterwards)."""
+    secret = tmp.joinpath("secrets", *secret_version.split("/"))
+    secret.parent.mkdir(parents=True)
+    secret.write_text(json.dumps(payload))
+    previous = os.environ.get("TRANSCODER_SECRETS_DIR")
+    os.environ["TRANSCODER_SECRETS_DIR"] = str(tmp / "secrets")
+    try:
+        yield from start_cloud(tmp)
+    finally:
+        if previous is None:
+            os.environ.pop("TRANSCODER_SECRETS_DIR", None)
+        else:
+            os.environ["TRANSCODER_SECRETS_DIR"] = previous
+
+
 def start_cloud(tmp: Path):
     """Yields a Cloud; stops everything afterwards (use from a module-scoped fixture)."""
     from local_emulator.transcoder import start

@@ -7,15 +7,20 @@ without it). Media are tiny: a 2 s 320x180 10 fps white clip with a tone."""
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 from pathlib import Path
 
 import av
 import m3u8
 import pytest
 
-from tests.emulator.test_local_transcoder_harness import BUCKET, PROJECT, Cloud, ffmpeg, ffprobe, start_cloud
+from tests.emulator.test_local_transcoder_harness import (
+    BUCKET,
+    PROJECT,
+    Cloud,
+    ffmpeg,
+    ffprobe,
+    start_cloud_with_secrets,
+)
 
 SECRET = f"projects/{PROJECT}/secrets/dolby-keys/versions/1"
 KEY, KID, IV = "2b7e151628aed2a6abf7158809cf4f3c", "d569cb35bd0548c7a99d92feb381df13", "0f" * 16
@@ -25,19 +30,8 @@ VIDEO = {"heightPixels": 180, "widthPixels": 320, "bitrateBps": 400_000, "frameR
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory) -> Cloud:
     tmp = tmp_path_factory.mktemp("transcoder-hdr-ac3")
-    secret = tmp.joinpath("secrets", *SECRET.split("/"))
-    secret.parent.mkdir(parents=True)
-    secret.write_text(json.dumps({"encryptionKeys": [{"keyId": KID, "key": KEY, "iv": IV,
-                                                      "keyUri": f"skd://{KID}"}]}))
-    previous = os.environ.get("TRANSCODER_SECRETS_DIR")
-    os.environ["TRANSCODER_SECRETS_DIR"] = str(tmp / "secrets")  # the in-process emulator's Secret Manager stand-in
-    try:
-        yield from start_cloud(tmp)
-    finally:
-        if previous is None:
-            os.environ.pop("TRANSCODER_SECRETS_DIR", None)
-        else:
-            os.environ["TRANSCODER_SECRETS_DIR"] = previous
+    keys = {"encryptionKeys": [{"keyId": KID, "key": KEY, "iv": IV, "keyUri": f"skd://{KID}"}]}
+    yield from start_cloud_with_secrets(tmp, SECRET, keys)
 
 
 @pytest.fixture(scope="module")

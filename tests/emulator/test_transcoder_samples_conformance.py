@@ -13,8 +13,6 @@ grey so an overlay's pixels are unmistakable), an 8 s 30 fps one for the caption
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import subprocess
 import uuid
 import xml.etree.ElementTree as ET
@@ -29,7 +27,14 @@ from google.cloud.video import transcoder_v1
 
 from local_emulator.transcoder.encryption import aes128_cbc_decrypt
 from tests.emulator import transcoder_samples as samples
-from tests.emulator.test_local_transcoder_harness import BUCKET, PROJECT, Cloud, ffmpeg, ffprobe, start_cloud
+from tests.emulator.test_local_transcoder_harness import (
+    BUCKET,
+    PROJECT,
+    Cloud,
+    ffmpeg,
+    ffprobe,
+    start_cloud_with_secrets,
+)
 
 LOCATION = "us-central1"
 SUCCEEDED = transcoder_v1.Job.ProcessingState.SUCCEEDED
@@ -61,23 +66,12 @@ Mañana, señor.
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory) -> Cloud:
     tmp = tmp_path_factory.mktemp("transcoder-conformance")
-    secret = tmp.joinpath("secrets", *SECRET.split("/"))
-    secret.parent.mkdir(parents=True)
-    secret.write_text(json.dumps({"encryptionKeys": [
+    yield from start_cloud_with_secrets(tmp, SECRET, {"encryptionKeys": [
         {"key": AES_KEY, "keyUri": "https://keys.kstream.test/episode-keys/1",
          "matchers": [{"muxStreams": ["hls-aes", "hls-aes-segments"]}]},
         {"keyId": FAIRPLAY_KID, "key": FAIRPLAY_KEY, "iv": FAIRPLAY_IV, "keyUri": f"skd://{FAIRPLAY_KID}",
          "matchers": [{"muxStreams": ["hls-fairplay", "hls-sample-aes"]}]},
-        {"keyId": CENC_KID, "key": CENC_KEY}]}))
-    previous = os.environ.get("TRANSCODER_SECRETS_DIR")
-    os.environ["TRANSCODER_SECRETS_DIR"] = str(tmp / "secrets")  # the in-process emulator's Secret Manager stand-in
-    try:
-        yield from start_cloud(tmp)
-    finally:
-        if previous is None:
-            os.environ.pop("TRANSCODER_SECRETS_DIR", None)
-        else:
-            os.environ["TRANSCODER_SECRETS_DIR"] = previous
+        {"keyId": CENC_KID, "key": CENC_KEY}]})
 
 
 def _clip(path: Path, colour: str, seconds: int, rate: int) -> None:
