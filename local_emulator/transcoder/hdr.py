@@ -38,6 +38,11 @@ MASTER_DISPLAY = "G(8500,39850)B(6550,2300)R(35400,14600)WP(15635,16450)L(100000
 MAX_CLL = f"{SDR_WHITE_NITS},{SDR_WHITE_NITS}"
 
 
+def _asks_colour(settings: dict) -> bool:
+    """Whether a normalised codec settings sets its colour format (sdr, hlg or hdr10); none set is passthrough."""
+    return any(settings.get(name) is not None for name in ("sdr", HLG, HDR10))
+
+
 def color_format(settings: dict) -> str:
     """``hlg`` or ``hdr10`` when a normalised codec settings asks a conversion to HDR, else "" (sdr / passthrough)."""
     return next((name for name in (HLG, HDR10) if settings.get(name) is not None), "")
@@ -46,7 +51,7 @@ def color_format(settings: dict) -> str:
 def output_format(settings: dict, source=None) -> str:
     """``hlg`` or ``hdr10`` when the rendition is written as HDR: its colour format, or with none (passthrough) what
     the input is; "" for SDR. What the manifests signal."""
-    if any(settings.get(name) is not None for name in ("sdr", HLG, HDR10)):
+    if _asks_colour(settings):
         return color_format(settings)
     return source_format(source)
 
@@ -68,7 +73,7 @@ def conversion_filters(settings: dict, source=None) -> str:
     """The filters (",zscale=...", "" when none is needed) bringing one rendition's frames from what the input is
     (``source``: probe.SourceInfo; None or untagged = SDR BT.709) to the colour format its settings ask."""
     target, origin = color_format(settings), source_format(source)
-    if target == origin or not any(settings.get(name) is not None for name in ("sdr", HLG, HDR10)):
+    if target == origin or not _asks_colour(settings):
         return ""  # no colour format, or SDR as sdr, HLG as hlg, PQ as hdr10: passthrough
     if not target:  # sdr from HDR: tone-mapped to BT.709
         return (f",zscale={_source_side(source, _TRANSFER[origin])}:t=linear:npl=100,format=gbrpf32le"

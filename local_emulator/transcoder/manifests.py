@@ -234,8 +234,8 @@ def write_hls_master(workdir: str, manifest: dict, muxes: dict[str, PlannedMux],
         attrs = [f"BANDWIDTH={peak}", f"AVERAGE-BANDWIDTH={average}", f'CODECS="{",".join(codec_list)}"']
         if mux.video:
             attrs += [f"RESOLUTION={mux.video.width}x{mux.video.height}", f"FRAME-RATE={_frame_rate(mux)}"]
-            if hdr.video_range(mux.video.color_format):
-                attrs.append(f"VIDEO-RANGE={hdr.video_range(mux.video.color_format)}")
+            if video_range := hdr.video_range(mux.video.color_format):
+                attrs.append(f"VIDEO-RANGE={video_range}")
             if audio_codec and not mux.audio:
                 attrs.append('AUDIO="audio"')
         if texts:

@@ -76,13 +76,20 @@ def sample_aes_audio(payload: bytes, key: bytes, iv: bytes) -> bytes:
         length = ((payload[at + 3] & 0x03) << 11) | (payload[at + 4] << 3) | (payload[at + 5] >> 5)
         if length < header or at + length > len(payload):
             break
-        start = at + header + 16
-        blocks = max(0, (at + length - start) // 16)
-        if length - header > 31 and blocks:
-            encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
-            out[start:start + 16 * blocks] = encryptor.update(payload[start:start + 16 * blocks])
+        _encrypt_frame(out, at + header, at + length, key, iv)
         at += length
     return bytes(out)
+
+
+def _encrypt_frame(out: bytearray, data: int, end: int, key: bytes, iv: bytes) -> None:
+    """One audio frame whose data (after any header) is ``out[data:end]``: more than 31 bytes of it, and its 16-byte
+    leader stays clear, the whole 16-byte blocks after it are AES-128-CBC encrypted (IV reset per frame), a trailing
+    partial block stays clear; 31 bytes or fewer stay clear (AAC, AC-3 and E-AC-3 alike)."""
+    blocks = (end - data - 16) // 16
+    if end - data > 31 and blocks:
+        start = data + 16
+        out[start:start + 16 * blocks] = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor().update(
+            bytes(out[start:start + 16 * blocks]))
 
 
 _AC3_KBPS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 576, 640)
@@ -111,10 +118,7 @@ def sample_aes_dolby(payload: bytes, key: bytes, iv: bytes) -> bytes:
         length = dolby_frame_size(payload[at:at + 6])
         if not length or at + length > len(payload):
             break
-        blocks = (length - 16) // 16
-        if length > 31 and blocks:
-            encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
-            out[at + 16:at + 16 + 16 * blocks] = encryptor.update(payload[at + 16:at + 16 + 16 * blocks])
+        _encrypt_frame(out, at, at + length, key, iv)
         at += length
     return bytes(out)
 
