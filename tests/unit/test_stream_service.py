@@ -27,8 +27,9 @@ class Catalog:
     def __init__(self, docs: dict[str, dict[str, Any]]) -> None:
         self.docs = docs
 
-    def get_video(self, video_id: str) -> dict[str, Any] | None:
-        return self.docs.get(video_id)
+    def get_video(self, video_id: str, *, fields: Any = None) -> dict[str, Any] | None:
+        doc = self.docs.get(video_id)
+        return doc if doc is None or fields is None else {k: v for k, v in doc.items() if k in fields or k == "id"}
 
 
 class Bucket:

@@ -22,18 +22,21 @@ from ..adapters import firestore, storage
 from ..catalog.repository import CatalogRepository
 from ..catalog.visibility import Viewer
 from ..http import ApiRequest
-from ..settings import Settings
-from ..streaming import GcsMediaStore, MediaSigner, StreamService, set_cookie_header
+from ..settings import Settings, per_settings
+from ..streaming import GcsMediaStore, ManifestCache, MediaSigner, StreamService, set_cookie_header
 
 MANIFEST_CACHE_CONTROL = "private, max-age=60"
 REDIRECT_CACHE_CONTROL = "private, no-store"
 
 
+@per_settings
 def _service(settings: Settings) -> StreamService:
+    """The process's stream service: clients, the CDN signer and the manifest cache, built on the first request."""
     return StreamService(
         videos=CatalogRepository(firestore.client(settings)),
         media=GcsMediaStore(storage.client(settings).bucket(settings.media_bucket)),
         signer=MediaSigner.from_settings(settings),
+        manifests=ManifestCache(),
     )
 
 

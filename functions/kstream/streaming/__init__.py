@@ -15,6 +15,7 @@ _HOME = {
     "access": ("GRANT_TTL", "MediaGrant", "MediaSigner", "check_can_stream", "cookie_domain", "set_cookie_header"),
     "manifests": ("ManifestError", "RenditionMissing", "hls_variants", "rendition_name", "rewrite_hls",
                   "rewrite_mpd"),
+    "manifest_cache": ("ManifestCache",),
     "media_store": ("GcsMediaStore", "MediaStore"),
     "service": ("DASH_MEDIA_TYPE", "HLS_MEDIA_TYPE", "StreamAnswer", "StreamService", "progressive_quality"),
 }

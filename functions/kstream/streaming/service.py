@@ -39,12 +39,13 @@ from urllib.parse import quote, urljoin
 
 from contracts.stream import StreamQuery
 
-from ..catalog.documents import ready_tracks
+from ..catalog.documents import READ_FIELDS, ready_tracks
 from ..catalog.visibility import PLAYING, READY, Viewer
 from ..errors import ErrorCode, InvalidToken, KstreamError, NotFound, RequestInvalid
 from ..transcode.ladder import DASH_MANIFEST, HLS_MANIFEST, PROGRESSIVE_FILE, PROGRESSIVE_MAX_SHORT_SIDE
 from . import manifests
 from .access import MediaGrant, MediaSigner, check_can_stream, video_id_is_valid, video_not_found
+from .manifest_cache import ManifestCache
 from .media_store import MediaStore
 
 __all__ = [
@@ -62,8 +63,20 @@ DASH_MEDIA_TYPE = "application/dash+xml"
 FORMAT_NAMES = {"hls": "HLS", "dash": "DASH", "mp4": "progressive MP4"}
 
 
+STREAM_FIELDS = (*READ_FIELDS, "updatedAt")
+"""What the stream function reads of a video's document: what visibility, the master's subtitles and the playback
+links need, and ``updatedAt``, the version of the video's manifests (kstream.streaming.manifest_cache)."""
+
+
 class VideoSource(Protocol):
-    def get_video(self, video_id: str) -> dict[str, Any] | None: ...
+    def get_video(self, video_id: str, *, fields: Sequence[str] | None = None) -> dict[str, Any] | None: ...
+
+
+def _manifests_version(doc: dict[str, Any]) -> str | None:
+    updated = doc.get("updatedAt")
+    if isinstance(updated, datetime):
+        return updated.isoformat()
+    return str(updated) if updated else None
 
 
 @dataclass(frozen=True)
@@ -113,11 +126,13 @@ def _damaged(video_id: str, what: str, exc: Exception) -> KstreamError:
 
 class StreamService:
     def __init__(self, videos: VideoSource, media: MediaStore, signer: MediaSigner,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), *,
+                 manifests: ManifestCache | None = None) -> None:
         self.videos = videos
         self.media = media
         self.signer = signer
         self.clock = clock
+        self.manifests = manifests  # None: every manifest is read from the bucket
 
     def open(self, viewer: Viewer | None, video_id: str, query: StreamQuery, *, stream_url: str | None = None,
              token: str | None = None, playlist: str | None = None, playlist_links: bool = False) -> StreamAnswer:
@@ -138,19 +153,20 @@ class StreamService:
                 raise InvalidToken(f"Playback token refused: {exc}; ask /api/videos/{video_id} or "
                                    f"/api/stream/{video_id} for a new playback URL",
                                    details={"field": "token"}) from None
-            doc = self.videos.get_video(video_id)
+            doc = self.videos.get_video(video_id, fields=STREAM_FIELDS)
             if doc is None or doc.get("status", READY) not in PLAYING:
                 raise video_not_found(video_id)
             expires = min(held.expires_at, now + self.signer.ttl)
         else:
-            doc = check_can_stream(viewer, self.videos.get_video(video_id), video_id)
+            doc = check_can_stream(viewer, self.videos.get_video(video_id, fields=STREAM_FIELDS), video_id)
             expires = now + self.signer.ttl
         available = [str(q) for q in doc.get("availableQualities") or []]
+        version = _manifests_version(doc)
         if playlist is not None:
             if query.format != "hls" or query.quality is not None:
                 raise RequestInvalid("playlist= names one HLS media playlist: use it with format=hls only, without "
                                      "quality", details={"field": "playlist"})
-            return self._media_playlist(self.signer.grant(video_id, now, expires), playlist)
+            return self._media_playlist(self.signer.grant(video_id, now, expires), playlist, version)
         if query.quality is not None and query.quality not in available:
             raise _not_available(video_id, f"Video {video_id!r} has no {query.quality} rendition; it has "
                                  f"{', '.join(available) or 'none yet'}", quality=query.quality, available=available)
@@ -160,20 +176,33 @@ class StreamService:
         subtitles = [manifests.SubtitleRendition(t["language"], t["label"], t["kind"], bool(t.get("default")),
                                                  t["playlist"], t["vtt"]) for t in ready_tracks(doc)]
         if query.format == "dash":
-            return self._dash(grant, query.quality, subtitles)
+            return self._dash(grant, query.quality, subtitles, version)
         if not playlist_links:
-            return self._hls_on_cdn(grant, query.quality, subtitles)
+            return self._hls_on_cdn(grant, query.quality, subtitles, version)
         links = PlaylistLinks(stream_url or f"/api/stream/{video_id}", token if token is not None and viewer is None
                               else self.signer.playback_token(video_id, expires))
-        return self._hls(grant, query.quality, subtitles, links)
+        return self._hls(grant, query.quality, subtitles, links, version)
 
     # -- formats ---------------------------------------------------------------------------------------------
     def _object(self, grant: MediaGrant, name: str) -> str:
         return f"videos/{grant.video_id}/{name}"
 
-    def _read(self, grant: MediaGrant, name: str, fmt: str) -> str:
+    def _text(self, grant: MediaGrant, name: str, version: str | None) -> str | None:
+        """The stored text of the video's file ``name`` (None: no such file), from the process's manifest cache
+        when it holds this version of the video's manifests."""
+        path = self._object(grant, name)
+        if self.manifests is None or version is None:
+            return self.media.read_text(path)
+        text = self.manifests.get(path, version)
+        if text is None:
+            text = self.media.read_text(path)
+            if text is not None:
+                self.manifests.put(path, version, text)
+        return text
+
+    def _read(self, grant: MediaGrant, name: str, fmt: str, version: str | None) -> str:
         try:
-            text = self.media.read_text(self._object(grant, name))
+            text = self._text(grant, name, version)
         except manifests.ManifestError as exc:
             raise _damaged(grant.video_id, f"{FORMAT_NAMES[fmt]} manifest", exc) from None
         if text is None:
@@ -182,8 +211,8 @@ class StreamService:
         return text
 
     def _hls(self, grant: MediaGrant, quality: str | None, subtitles: list[manifests.SubtitleRendition],
-             links: PlaylistLinks) -> StreamAnswer:
-        master = self._read(grant, HLS_MANIFEST, "hls")
+             links: PlaylistLinks, version: str | None) -> StreamAnswer:
+        master = self._read(grant, HLS_MANIFEST, "hls", version)
 
         def through_function(url: str) -> str:
             name = manifests.object_under(grant.prefix_url, url)
@@ -202,9 +231,9 @@ class StreamService:
         return StreamAnswer(grant, body, HLS_MEDIA_TYPE)
 
     def _hls_on_cdn(self, grant: MediaGrant, quality: str | None,
-                    subtitles: list[manifests.SubtitleRendition]) -> StreamAnswer:
+                    subtitles: list[manifests.SubtitleRendition], version: str | None) -> StreamAnswer:
         master_url = grant.url(HLS_MANIFEST)
-        master = self._read(grant, HLS_MANIFEST, "hls")
+        master = self._read(grant, HLS_MANIFEST, "hls", version)
         try:
             if quality is None:
                 master = manifests.with_hls_subtitles(master, subtitles)
@@ -214,7 +243,7 @@ class StreamService:
             name = manifests.object_under(grant.prefix_url, playlist_url)
             if name is None:
                 raise manifests.ManifestError(f"variant {variant.uri!r} lies outside the video's folder")
-            playlist = self._read(grant, name, "hls")
+            playlist = self._read(grant, name, "hls", version)
             return StreamAnswer(grant, manifests.rewrite_hls(playlist, playlist_url, grant.sign), HLS_MEDIA_TYPE)
         except manifests.RenditionMissing as missing:
             raise _not_available(grant.video_id, f"The HLS manifest of video {grant.video_id!r} has no {quality} "
@@ -222,12 +251,12 @@ class StreamService:
         except manifests.ManifestError as exc:
             raise _damaged(grant.video_id, "HLS manifest", exc) from None
 
-    def _media_playlist(self, grant: MediaGrant, name: str) -> StreamAnswer:
+    def _media_playlist(self, grant: MediaGrant, name: str, version: str | None) -> StreamAnswer:
         url = urljoin(grant.prefix_url, name)
         if manifests.object_under(grant.prefix_url, url) != name or not name.endswith(".m3u8"):
             raise RequestInvalid(f"playlist must name an .m3u8 file of the video's folder, found {name[:200]!r}",
                                  details={"field": "playlist"})
-        text = self.media.read_text(self._object(grant, name)) if name != HLS_MANIFEST else None
+        text = self._text(grant, name, version) if name != HLS_MANIFEST else None
         if text is None:
             raise NotFound(f"Video {grant.video_id!r} has no media playlist {name!r}",
                            code=ErrorCode.STREAM_QUALITY_NOT_AVAILABLE,
@@ -240,8 +269,8 @@ class StreamService:
             raise _damaged(grant.video_id, "HLS playlist", exc) from None
 
     def _dash(self, grant: MediaGrant, quality: str | None,
-              subtitles: list[manifests.SubtitleRendition]) -> StreamAnswer:
-        mpd = self._read(grant, DASH_MANIFEST, "dash")
+              subtitles: list[manifests.SubtitleRendition], version: str | None) -> StreamAnswer:
+        mpd = self._read(grant, DASH_MANIFEST, "dash", version)
         try:
             mpd = manifests.with_dash_subtitles(mpd, subtitles)
             body = manifests.rewrite_mpd(mpd, grant.url(DASH_MANIFEST), grant.sign, quality)
