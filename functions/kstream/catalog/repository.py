@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -30,6 +32,8 @@ from typing import Any, Literal, TypeVar
 from google.api_core import exceptions as google_exceptions
 from google.api_core import retry as retries
 from google.cloud import firestore
+from google.cloud.firestore_v1 import _helpers
+from google.cloud.firestore_v1 import types as firestore_types
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from ..errors import ErrorCode, Unavailable
@@ -68,6 +72,8 @@ Direction = Literal["ASCENDING", "DESCENDING"]
 EQUALITY_OPS = frozenset({"==", "in"})
 ARRAY_OPS = frozenset({"array_contains", "array_contains_any"})
 
+QUERY_REQUESTS_KEPT = 256
+"""How many distinct fetches' built ``RunQuery`` requests a repository keeps (a few KB each)."""
 COUNT_BATCH = 1000  # count() bills one read per batch of up to this many index entries
 TIMEOUT_SECONDS = 15.0
 """Default bound of one Firestore call, retries included: a stuck backend becomes a 503, not a hung request."""
@@ -157,6 +163,17 @@ def _guard(call: Callable[[], T]) -> T:
         raise _unavailable(exc) from exc
 
 
+def _hashable(value: Any) -> Any:
+    """``value`` with its lists as tuples (filter values, cursor positions), so that it can be a dict key."""
+    if isinstance(value, list | tuple):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, Filter):
+        return (value.field, value.op, _hashable(value.value))
+    if isinstance(value, VideoQuery):
+        return (_hashable(value.filters), value.order, value.direction)
+    return value
+
+
 def _data(snapshot: Any) -> dict[str, Any]:
     """A document's fields and ``id``. The snapshot's own data is already a private deep copy (google-cloud-firestore
     2.x copies in the snapshot's constructor, and ``to_dict()`` copies again); the snapshot is dropped here, so a
@@ -178,6 +195,9 @@ class CatalogRepository:
         retry = retries.Retry(initial=0.1, maximum=1.0, multiplier=2.0, timeout=timeout_seconds,
                               predicate=retries.if_exception_type(*_TRANSIENT))
         self._call_options: dict[str, Any] = {"retry": retry, "timeout": timeout_seconds}
+        self._requests: OrderedDict[tuple[Any, ...], firestore_types.RunQueryRequest] = OrderedDict()
+        self._requests_lock = threading.Lock()
+        self._documents_root = f"{db._database_string}/documents"  # where top-level collections live
 
     @property
     def _call(self) -> dict[str, Any]:
@@ -203,6 +223,28 @@ class CatalogRepository:
         fields of each document (a projection: the same reads, less to transfer and decode)."""
         if limit < 1:
             raise ValueError("limit must be at least 1")
+        request = self._query_request(query, start=start, inclusive=inclusive, limit=limit, offset=offset,
+                                      fields=fields)
+        docs = _guard(lambda: self._run_query(request))
+        self.meter.queries += 1
+        self.meter.documents += len(docs)
+        self.meter.skipped += offset
+        if not docs:
+            self.meter.empty_queries += 1
+        return docs
+
+    def _query_request(self, query: VideoQuery, *, start: Sequence[Any] | None, inclusive: bool, limit: int,
+                       offset: int, fields: Sequence[str] | None) -> firestore_types.RunQueryRequest:
+        """The ``RunQuery`` request of a fetch, built once per distinct fetch and kept (least recently used out
+        beyond ``QUERY_REQUESTS_KEPT``): a search sends the same few queries over and over, and building one through
+        the client's query builder and proto-plus costs more CPU than running it."""
+        key = (_hashable(query), tuple(fields) if fields is not None else None, _hashable(start or ()), inclusive,
+               limit, offset)
+        with self._requests_lock:
+            request = self._requests.get(key)
+            if request is not None:
+                self._requests.move_to_end(key)
+                return request
         built = self.build(query)
         if fields is not None:
             built = built.select(list(fields))
@@ -211,12 +253,25 @@ class CatalogRepository:
         if offset:
             built = built.offset(offset)
         built = built.limit(limit)
-        docs = _guard(lambda: [_data(s) for s in built.get(**self._call)])
-        self.meter.queries += 1
-        self.meter.documents += len(docs)
-        self.meter.skipped += offset
-        if not docs:
-            self.meter.empty_queries += 1
+        request = firestore_types.RunQueryRequest(parent=self._documents_root,
+                                                  structured_query=built._to_protobuf())
+        with self._requests_lock:
+            self._requests[key] = request
+            while len(self._requests) > QUERY_REQUESTS_KEPT:
+                self._requests.popitem(last=False)
+        return request
+
+    def _run_query(self, request: firestore_types.RunQueryRequest) -> list[dict[str, Any]]:
+        """Run one query: its documents' fields (and ``id``), decoded straight from the response messages (no
+        snapshot objects and their deep copies)."""
+        docs: list[dict[str, Any]] = []
+        responses = self.db._firestore_api.run_query(request=request, metadata=self.db._rpc_metadata, **self._call)
+        for response in responses:
+            raw = response._pb
+            if raw.HasField("document"):
+                data = _helpers.decode_dict(raw.document.fields, self.db)
+                data["id"] = raw.document.name.rpartition("/")[2]
+                docs.append(data)
         return docs
 
     def count(self, query: VideoQuery, *, up_to: int) -> int:
@@ -229,13 +284,36 @@ class CatalogRepository:
         return value
 
     # -- documents --------------------------------------------------------------------------------------------
-    def get_video(self, video_id: str, *, fields: Sequence[str] | None = None) -> dict[str, Any] | None:
-        """One video document (one round trip), or None; ``fields``: only these (a projection)."""
-        reference = self.db.collection(VIDEOS).document(video_id)
-        snapshot = _guard(lambda: reference.get(field_paths=fields, **self._call))
+    def _get(self, collection: str, document_id: str, fields: Sequence[str] | None) -> dict[str, Any] | None:
+        """One document by Firestore's unary ``GetDocument`` (one round trip; a missing document is billed one
+        read like any get), or None. ``DocumentReference.get`` sends a ``BatchGetDocuments`` stream instead, whose
+        gRPC call costs twice the client CPU of a unary one (decision 0011); reads inside transactions keep it."""
+        reference = self.db.collection(collection).document(document_id)
+        # The client's resource name, GAPIC client and routing metadata (pinned google-cloud-firestore; the
+        # emulator tests exercise them): GetDocument has no public wrapper on firestore.Client.
+        request: dict[str, Any] = {"name": reference._document_path}
+        if fields is not None:
+            request["mask"] = {"field_paths": list(fields)}
+
+        def get() -> Any:
+            try:
+                return self.db._firestore_api.get_document(
+                    request=request, metadata=self.db._rpc_metadata, **self._call)
+            except google_exceptions.NotFound:
+                return None
+
+        found = _guard(get)
         self.meter.lookups += 1
         self.meter.documents += 1
-        return _data(snapshot) if snapshot.exists else None
+        if found is None:
+            return None
+        data = _helpers.decode_dict(found.fields, self.db)
+        data["id"] = document_id
+        return data
+
+    def get_video(self, video_id: str, *, fields: Sequence[str] | None = None) -> dict[str, Any] | None:
+        """One video document (one round trip), or None; ``fields``: only these (a projection)."""
+        return self._get(VIDEOS, video_id, fields)
 
     def get_videos(self, video_ids: Iterable[str], *, fields: Sequence[str] | None = None
                    ) -> dict[str, dict[str, Any]]:
@@ -252,10 +330,7 @@ class CatalogRepository:
         return found
 
     def get_series(self, key: str) -> dict[str, Any] | None:
-        snapshot = _guard(lambda: self.db.collection(SERIES).document(key).get(**self._call))
-        self.meter.lookups += 1
-        self.meter.documents += 1
-        return _data(snapshot) if snapshot.exists else None
+        return self._get(SERIES, key, None)
 
     def put_videos(self, docs: Iterable[Mapping[str, Any]], *, batch_size: int = 500) -> int:
         """Write video documents in batched writes (500 a batch, Firestore's limit), outside any transaction.
