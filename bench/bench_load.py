@@ -1,7 +1,7 @@
 """Load bench: the viewer's request path at 200 concurrent clients, against the necessary work, behind one gateway.
 
     .venv/bin/python bench/bench_load.py [--clients 200] [--seconds 20] [--rounds 3] [--profile DIR]
-                                         [--mix search-ko,video,...] [--per-kind SECONDS]
+                                         [--mix search-ko,video,...] [--per-kind SECONDS] [--strict-baseline]
 
 Starts its own local cloud on free ports (no Transcoder), seeds one ready video (its catalogue entry through the
 metadata endpoint, a small HLS master in the media bucket) and a viewer, then runs rounds of ``--seconds`` in which
@@ -14,7 +14,9 @@ alternately to ours (the stack's gateway, the functions host) and to the *necess
 functions-framework function that verifies the same ID token with firebase-admin (signature and claims; the Auth
 emulator's tokens are unsigned, so locally both sides check claims only) and does one Firestore document get,
 served the same way (gunicorn, the same workers, threads and flags) behind a second gateway process of the same
-code (``local_emulator.gateway``), so the same paths reach it. Rounds alternate (ours first in even rounds, bare
+code (``local_emulator.gateway``), so the same paths reach it. The bare function gets its document with
+``DocumentReference.get()`` (a BatchGetDocuments stream); ``--strict-baseline`` makes it get it as kstream does
+(unary GetDocument on kstream's Firestore channel, decision 0011), the cheapest way this client knows. Rounds alternate (ours first in even rounds, bare
 first in odd ones) so machine noise hits both alike; a short warm-up round of each comes first and is not counted.
 
 Prints, per round and overall: requests per second, p50/p95/p99 latency and errors (any answer but 200, or a
@@ -59,8 +61,22 @@ from google.cloud import firestore
 
 PROJECT = os.environ["KSTREAM_PROJECT_ID"]
 VIDEO = os.environ["BENCH_VIDEO_ID"]
+STRICT = os.environ.get("BENCH_BARE_STRICT") == "1"
 app = firebase_admin.initialize_app(options={"projectId": PROJECT})
-db = firestore.Client(project=PROJECT)
+if STRICT:  # the get done as kstream does it: unary GetDocument on kstream's channel
+    from kstream.adapters.firestore import Client
+
+    db = Client(project=PROJECT)
+    NAME = f"{db._database_string}/documents/videos/{VIDEO}"
+else:
+    db = firestore.Client(project=PROJECT)
+
+
+def title():
+    if STRICT:
+        found = db._firestore_api.get_document(request={"name": NAME}, metadata=db._rpc_metadata)
+        return found.fields["title"].string_value
+    return db.collection("videos").document(VIDEO).get().get("title")
 
 
 def bare(request):
@@ -69,8 +85,7 @@ def bare(request):
         claims = auth.verify_id_token(token, app=app)  # signature (cached certificates) and claims
     except (auth.InvalidIdTokenError, ValueError) as exc:
         return flask.jsonify({"error": str(exc)}), 401
-    snapshot = db.collection("videos").document(VIDEO).get()
-    return flask.jsonify({"uid": claims["uid"], "id": snapshot.id, "title": snapshot.get("title")})
+    return flask.jsonify({"uid": claims["uid"], "id": VIDEO, "title": title()})
 '''
 
 MASTER = """#EXTM3U
@@ -108,6 +123,7 @@ class Round:
     seconds: float
     latencies: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
+    by_kind: dict[str, list[float]] = field(default_factory=dict)  # the same latencies, by request kind
     samples: list[str] = field(default_factory=list)  # the first answer of each kind of error
 
     @property
@@ -169,7 +185,9 @@ async def run_round(target: str, base_url: str, token: str, video_id: str, clien
                         result.samples.append(f"{key}: {body[:200]!r}")
                     result.errors[key] += 1
                     continue
-                result.latencies.append(time.perf_counter() - started)
+                took = time.perf_counter() - started
+                result.latencies.append(took)
+                result.by_kind.setdefault(kind, []).append(took)
 
         began = time.perf_counter()
         await asyncio.gather(*(client(i) for i in range(clients)))
@@ -202,7 +220,8 @@ def round_in_child(target: str, base_url: str, token: str, video_id: str, client
     done = subprocess.run([sys.executable, __file__, "--client-round", json.dumps(job)], capture_output=True,
                           text=True, check=True, timeout=seconds + 180)
     raw = json.loads(done.stdout)
-    return Round(target, raw["seconds"], raw["latencies"], Counter(raw["errors"]), raw["samples"])
+    return Round(target, raw["seconds"], raw["latencies"], Counter(raw["errors"]), samples=raw["samples"],
+                 by_kind=raw["by_kind"])
 
 
 def client_round(job_text: str) -> None:
@@ -210,7 +229,7 @@ def client_round(job_text: str) -> None:
     result = asyncio.run(run_round(job["target"], job["base_url"], job["token"], job["video_id"], job["clients"],
                                    job["seconds"], job["mix"]))
     print(json.dumps({"seconds": result.seconds, "latencies": result.latencies, "errors": dict(result.errors),
-                      "samples": result.samples}))
+                      "samples": result.samples, "by_kind": result.by_kind}))
 
 
 # -- the stack and the bare function ----------------------------------------------------------------------------------
@@ -238,7 +257,8 @@ def seed(cfg: Any) -> tuple[str, str]:
     return video_id, tokens.user_token(cfg, "user", "bench-viewer@kstream.local")
 
 
-def start_bare(cfg: Any, state: Path, video_id: str, log: Any) -> tuple[subprocess.Popen[bytes], Any]:
+def start_bare(cfg: Any, state: Path, video_id: str, log: Any, *, strict: bool = False
+               ) -> tuple[subprocess.Popen[bytes], Any]:
     """The bare function under gunicorn as the functions host runs (local_emulator/stack.py), and a second gateway
     whose function host is the bare function, so the same paths reach it through the same gateway code."""
     from local_emulator.processes import free_port, http_ok
@@ -253,6 +273,7 @@ def start_bare(cfg: Any, state: Path, video_id: str, log: Any) -> tuple[subproce
                               "gateway_port": free_port(), "storage_port": free_port()})
     bare_cfg.write()
     env = {**os.environ, **cfg.function_env(), "BENCH_VIDEO_ID": video_id, "PYTHONUNBUFFERED": "1",
+           "BENCH_BARE_STRICT": "1" if strict else "0",
            "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "functions")])}
     bare_app = f"functions_framework:create_app(target='bare', source='{bare_dir / 'main.py'}', signature_type='http')"
     processes = [
@@ -397,6 +418,9 @@ def main() -> None:
                         help=f"comma-separated request kinds each client cycles through (default: all of {', '.join(MIX)})")
     parser.add_argument("--per-kind", type=float, default=0.0,
                         help="also run each request kind alone for this many seconds against both (0: no)")
+    parser.add_argument("--strict-baseline", action="store_true",
+                        help="the bare function gets its document as kstream does (unary GetDocument on kstream's "
+                             "Firestore channel) instead of DocumentReference.get()")
     parser.add_argument("--client-round", help=argparse.SUPPRESS)  # internal: one round's clients (JSON job)
     args = parser.parse_args()
     if args.client_round:
@@ -421,9 +445,10 @@ def main() -> None:
         cloud.start()
         os.environ.update({k: v for k, v in cfg.emulator_env().items() if k != "FIREBASE_AUTH_EMULATOR_HOST"})
         video_id, token = seed(cfg)
-        bare_host, (bare, bare_cfg) = start_bare(cfg, state, video_id, log)
+        bare_host, (bare, bare_cfg) = start_bare(cfg, state, video_id, log, strict=args.strict_baseline)
         print(f"local cloud and bare function up in {time.perf_counter() - started:.0f} s (state {state}); "
-              f"{args.clients} clients, rounds of {args.seconds:.0f} s, mix: {', '.join(mix)}", flush=True)
+              f"{args.clients} clients, rounds of {args.seconds:.0f} s, mix: {', '.join(mix)}; baseline get: "
+              f"{'unary GetDocument (strict)' if args.strict_baseline else 'DocumentReference.get()'}", flush=True)
         targets = {"ours": cfg.gateway_url, "bare": bare_cfg.gateway_url}
         roots = {s.name: s.process.pid for s in cloud.supervisor.services if s.process is not None}
         roots.update({"bare functions": bare_host.pid, "bare gateway": bare[1].pid, "bench (stack supervisor, log pump)": os.getpid()})
@@ -526,6 +551,14 @@ def report(results: dict[str, list[Round]]) -> None:
         errors = sum(sum(r.errors.values()) for r in rounds)
         print(f"| {name} | {statistics.median(rates):.0f} ({min(rates):.0f}-{max(rates):.0f}) | "
               f"{pooled['p50'] * 1000:.0f} | {pooled['p95'] * 1000:.0f} | {pooled['p99'] * 1000:.0f} | {errors} |")
+    print("\n| kind (in the mix) | ours p50 / p95 / p99 ms | bare p50 / p95 / p99 ms |")
+    print("|---|---|---|")
+    for kind in dict.fromkeys(k for r in ours + bare for k in r.by_kind):
+        cells = []
+        for rounds in (ours, bare):
+            pooled = percentiles([x for r in rounds for x in r.by_kind.get(kind, [])])
+            cells.append(" / ".join(f"{pooled[p] * 1000:.0f}" for p in ("p50", "p95", "p99")))
+        print(f"| {kind} | {cells[0]} | {cells[1]} |")
     for name, rounds in results.items():
         kinds = sum((r.errors for r in rounds), Counter())
         if kinds:
