@@ -48,6 +48,7 @@ __all__ = [
     "ReadMeter",
     "TransactionView",
     "VideoQuery",
+    "hashable",
 ]
 
 VIDEOS = "videos"
@@ -163,14 +164,14 @@ def _guard(call: Callable[[], T]) -> T:
         raise _unavailable(exc) from exc
 
 
-def _hashable(value: Any) -> Any:
-    """``value`` with its lists as tuples (filter values, cursor positions), so that it can be a dict key."""
+def hashable(value: Any) -> Any:
+    """``value`` (filters, a query, a cursor position) with its lists as tuples, so that it can be a dict key."""
     if isinstance(value, list | tuple):
-        return tuple(_hashable(v) for v in value)
+        return tuple(hashable(v) for v in value)
     if isinstance(value, Filter):
-        return (value.field, value.op, _hashable(value.value))
+        return (value.field, value.op, hashable(value.value))
     if isinstance(value, VideoQuery):
-        return (_hashable(value.filters), value.order, value.direction)
+        return (hashable(value.filters), value.order, value.direction)
     return value
 
 
@@ -238,7 +239,7 @@ class CatalogRepository:
         """The ``RunQuery`` request of a fetch, built once per distinct fetch and kept (least recently used out
         beyond ``QUERY_REQUESTS_KEPT``): a search sends the same few queries over and over, and building one through
         the client's query builder and proto-plus costs more CPU than running it."""
-        key = (_hashable(query), tuple(fields) if fields is not None else None, _hashable(start or ()), inclusive,
+        key = (hashable(query), tuple(fields) if fields is not None else None, hashable(start or ()), inclusive,
                limit, offset)
         with self._requests_lock:
             request = self._requests.get(key)
@@ -269,10 +270,14 @@ class CatalogRepository:
         for response in responses:
             raw = response._pb
             if raw.HasField("document"):
-                data = _helpers.decode_dict(raw.document.fields, self.db)
-                data["id"] = raw.document.name.rpartition("/")[2]
-                docs.append(data)
+                docs.append(self._decoded(raw.document.fields, raw.document.name.rpartition("/")[2]))
         return docs
+
+    def _decoded(self, fields: Any, document_id: str) -> dict[str, Any]:
+        """A document's fields as Python values (the library's own decoding), and its ``id``."""
+        data = _helpers.decode_dict(fields, self.db)
+        data["id"] = document_id
+        return data
 
     def count(self, query: VideoQuery, *, up_to: int) -> int:
         """How many documents match ``query``, counting at most ``up_to`` (so the cost is bounded)."""
@@ -305,11 +310,7 @@ class CatalogRepository:
         found = _guard(get)
         self.meter.lookups += 1
         self.meter.documents += 1
-        if found is None:
-            return None
-        data = _helpers.decode_dict(found.fields, self.db)
-        data["id"] = document_id
-        return data
+        return None if found is None else self._decoded(found.fields, document_id)
 
     def get_video(self, video_id: str, *, fields: Sequence[str] | None = None) -> dict[str, Any] | None:
         """One video document (one round trip), or None; ``fields``: only these (a projection)."""

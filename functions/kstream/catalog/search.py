@@ -33,7 +33,7 @@ from contracts.metadata import SearchVideosQuery, SearchVideosResponse
 from .cursors import PageToken, decode_token, encode_token
 from .documents import READ_FIELDS, playback_links, to_metadata
 from .pages import EMPTY_WINDOW, StreamStats, Window, scan
-from .repository import CatalogRepository
+from .repository import CatalogRepository, hashable
 from .search_plan import SearchPlan, invalid_query, plan_search
 from .visibility import Viewer
 
@@ -97,8 +97,7 @@ _hints_lock = threading.Lock()
 
 def _filters_of(plan: SearchPlan) -> tuple[Any, ...]:
     """What a search's count depends on: its streams' filters (not their order, sort or page size)."""
-    return tuple(tuple((f.field, f.op, tuple(f.value) if isinstance(f.value, list) else f.value)
-                       for f in stream.query.filters) for stream in plan.streams)
+    return tuple(hashable(stream.query.filters) for stream in plan.streams)
 
 
 def _hinted_large(key: tuple[Any, ...]) -> bool:
